@@ -1,0 +1,82 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { rotatedLogs } from "./dockerCli";
+
+export interface AppArgs {
+    /** Image ID of the built app image. */
+    image: pulumi.Input<string>;
+    containerName: string;
+    networkName: pulumi.Input<string>;
+    /** Further networks to join (a reverse proxy's). */
+    externalNetworks?: pulumi.Input<string[]>;
+    env: Record<string, pulumi.Input<string>>;
+    /** Host directories mounted at /app/output and /app/logs. */
+    outputPath: pulumi.Input<string>;
+    logsPath: pulumi.Input<string>;
+    /** Host source directory bind-mounted read-only at /app/src for hot reload. */
+    sourcePath?: string;
+    /** `uid:gid` the process runs as: the owner of its host directories. */
+    user: string;
+    publish?: { port: number; bindAddress: string };
+    labels?: Record<string, string>;
+    memoryLimitMb?: number;
+    /** Resources that must have completed first (the migration step). */
+    waitFor: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The app container: starts once the migration step has succeeded, healthy once /health/ready answers. */
+export class App extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    public readonly port = 8000;
+
+    constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("marvel-rivals-stats:app:App", name, {}, opts);
+        if (!/^\d+:\d+$/.test(args.user)) throw new Error(`\`user\` must be uid:gid, got ${JSON.stringify(args.user)}`);
+
+        const labels = Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value }));
+        const volumes: docker.types.input.ContainerVolume[] = [
+            { hostPath: args.outputPath, containerPath: "/app/output" },
+            { hostPath: args.logsPath, containerPath: "/app/logs" },
+        ];
+        if (args.sourcePath) volumes.push({ hostPath: args.sourcePath, containerPath: "/app/src", readOnly: true });
+
+        const networks = pulumi
+            .output(args.externalNetworks ?? [])
+            .apply((external) => [
+                { name: pulumi.output(args.networkName), aliases: ["app"] },
+                ...external.map((n) => ({ name: pulumi.output(n) })),
+            ]);
+
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: args.containerName,
+                // The image ID, not the name: a name makes the provider see a diff on every run.
+                image: args.image,
+                envs: Object.entries(args.env).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
+                volumes,
+                networksAdvanced: networks,
+                ports: args.publish ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }] : [],
+                user: args.user,
+                labels,
+                healthcheck: {
+                    tests: ["CMD", "node", "/app/healthcheck.js"],
+                    interval: "10s",
+                    timeout: "5s",
+                    retries: 3,
+                    startPeriod: "30s",
+                    startInterval: "1s",
+                },
+                wait: true,
+                waitTimeout: 120,
+                // tini as PID 1: signals reach node and zombies are reaped.
+                init: true,
+                restart: "unless-stopped",
+                memory: args.memoryLimitMb || undefined,
+                ...rotatedLogs,
+            },
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+        );
+        this.registerOutputs({ containerId: this.container.id });
+    }
+}

@@ -1,0 +1,97 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { dockerEnvironment } from "./dockerCli";
+
+export interface MigrationsArgs {
+    /** Directory of `NNN_name.sql` files on this machine; hashed so any change re-runs the step. */
+    migrationsDir: string;
+    /** Image that ships the runner (`migrate` on its PATH) and the same migration files. */
+    image: pulumi.Input<string>;
+    networkName: pulumi.Input<string>;
+    /** In-network URL of the database (secret). */
+    databaseUrl: pulumi.Input<string>;
+    /** `uid:gid` the runner runs as (it writes backups into backupDir). */
+    user: string;
+    /** Host directory for a pg_dump taken before pending migrations are applied; omit for no backups. */
+    backupDir?: string;
+    dockerHost?: string;
+    /** Resources that must be ready first (the healthy Postgres container). */
+    waitFor: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface AppliedMigration {
+    name: string;
+    appliedAt: string;
+}
+
+/** Hash of every file in the migrations directory: its names and contents. */
+export function hashMigrations(dir: string): string {
+    const hash = createHash("sha256");
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+        hash.update(file).update("\0").update(readFileSync(path.join(dir, file))).update("\0");
+    }
+    return hash.digest("hex");
+}
+
+/**
+ * Runs the migration runner once Postgres is healthy, in a throwaway container on the stack's network,
+ * so it works against a remote engine without publishing the database. It runs again whenever a file in
+ * migrations/ (or the image carrying the runner) changes. The database URL reaches the container through
+ * the environment (`-e DATABASE_URL` with no value copies it from the CLI's environment): never argv.
+ */
+export class Migrations extends pulumi.ComponentResource {
+    public readonly step: command.local.Command;
+    /** Applied migrations as the runner reports them after the run. */
+    public readonly applied: pulumi.Output<AppliedMigration[]>;
+
+    constructor(name: string, args: MigrationsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("marvel-rivals-stats:database:Migrations", name, {}, opts);
+        if (!path.isAbsolute(args.migrationsDir)) throw new Error("`migrationsDir` must be an absolute path");
+        if (!/^\d+:\d+$/.test(args.user)) throw new Error(`\`user\` must be uid:gid, got ${JSON.stringify(args.user)}`);
+
+        const environment: Record<string, pulumi.Input<string>> = {
+            ...dockerEnvironment(args.dockerHost),
+            DATABASE_URL: pulumi.secret(args.databaseUrl),
+            MIGRATE_IMAGE: args.image,
+            MIGRATE_NETWORK: args.networkName,
+            MIGRATE_USER: args.user,
+        };
+        if (args.backupDir) environment.HOST_BACKUP_DIR = args.backupDir;
+
+        this.step = new command.local.Command(
+            `${name}-up`,
+            {
+                create: [
+                    "set -eu",
+                    'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" -e DATABASE_URL',
+                    'if [ -n "${HOST_BACKUP_DIR:-}" ]; then set -- "$@" -v "$HOST_BACKUP_DIR:/backups" -e MIGRATE_BACKUP_DIR=/backups; fi',
+                    'exec "$@" "$MIGRATE_IMAGE" migrate up --json',
+                ].join("\n"),
+                environment,
+                // Content hash of migrations/: an edited or added file re-runs the step.
+                triggers: [hashMigrations(args.migrationsDir)],
+            },
+            { parent: this, dependsOn: args.waitFor },
+        );
+
+        this.applied = this.step.stdout.apply(parseApplied);
+        this.registerOutputs({ applied: this.applied });
+    }
+}
+
+/** Reads the runner's `--json` report; anything else is a runner bug worth failing loudly on. */
+export function parseApplied(stdout: string): AppliedMigration[] {
+    let report: { migrations?: { name: string; appliedAt: string }[] };
+    try {
+        report = JSON.parse(stdout.trim().split("\n").pop() ?? "");
+    } catch {
+        throw new Error(`the migration runner did not print its JSON report; its output was: ${stdout.slice(0, 500)}`);
+    }
+    if (!Array.isArray(report.migrations)) {
+        throw new Error(`the migration runner's JSON report has no "migrations" list: ${stdout.slice(0, 500)}`);
+    }
+    return report.migrations.map(({ name, appliedAt }) => ({ name, appliedAt }));
+}

@@ -1,0 +1,137 @@
+// Runs the real index.ts under `pulumi.runtime.setMocks` and records the resource graph as the engine
+// would receive it: every registration with its type, name, parent, inputs and dependencies.
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import * as path from "node:path";
+import { PROJECT_ROOT, loadStackConfig } from "./stackConfig";
+
+export interface Registered {
+    type: string;
+    name: string;
+    urn: string;
+    parent: string;
+    inputs: Record<string, any>;
+    /** URNs this registration depends on (explicit dependsOn and input dependencies). */
+    dependencies: string[];
+    /** Top-level input names that the engine receives as secrets. */
+    secretInputs: string[];
+}
+
+export interface ProgramRun {
+    resources: Registered[];
+    outputs: Record<string, { value: unknown; secret: boolean }>;
+    byName(name: string): Registered;
+    ofType(type: string): Registered[];
+}
+
+const fakeId = (s: string) => `sha256:${createHash("sha256").update(s).digest("hex")}`;
+
+/** What the providers would answer, for the resource types the program uses. */
+class ProviderMocks implements pulumi.runtime.Mocks {
+    constructor(private readonly runnerReport: string) {}
+    newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, any> } {
+        const state = { ...args.inputs };
+        switch (args.type) {
+            case "docker:index/remoteImage:RemoteImage":
+                state.imageId = fakeId(args.inputs.name);
+                state.repoDigest = `${args.inputs.name}@${fakeId(args.inputs.name)}`;
+                break;
+            case "docker:index/image:Image":
+                state.repoDigest = fakeId(JSON.stringify(args.inputs.build));
+                break;
+            case "random:index/randomPassword:RandomPassword":
+                state.result = `generated-${args.name}-0123456789`;
+                break;
+            case "command:local:Command":
+                state.stdout = args.name.endsWith("-up") ? this.runnerReport : "created postgres";
+                state.stderr = "";
+                break;
+        }
+        return { id: `${args.name}-id`, state };
+    }
+    call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+        if (args.token === "docker:index/getNetwork:getNetwork") {
+            return { id: `${args.inputs.name}-id`, name: args.inputs.name, driver: "bridge" };
+        }
+        throw new Error(`unexpected invoke ${args.token}`);
+    }
+}
+
+export const RUNNER_REPORT = JSON.stringify({
+    command: "up",
+    applied: [{ name: "001_initial_schema", durationMs: 12 }],
+    migrations: [
+        { name: "001_initial_schema", appliedAt: "2026-11-22T00:00:00.000Z", checksum: "ok" },
+        { name: "002_add_indexes", appliedAt: "2026-11-22T00:00:00.000Z", checksum: "ok" },
+    ],
+    pending: [],
+    backup: null,
+});
+
+// The signature Pulumi's wire format puts on a secret value.
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d";
+function containsSecret(value: unknown): boolean {
+    if (Array.isArray(value)) return value.some(containsSecret);
+    if (value && typeof value === "object") {
+        const obj = value as Record<string, unknown>;
+        return obj[SPECIAL_SIG_KEY] === SECRET_SIG || Object.values(obj).some(containsSecret);
+    }
+    return false;
+}
+function secretKeysOf(raw: Record<string, unknown>): string[] {
+    return Object.keys(raw).filter((key) => containsSecret(raw[key]));
+}
+
+async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }> {
+    if (!pulumi.Output.isInstance(o)) return { value: o, secret: false };
+    const output = o as pulumi.Output<unknown> & { isSecret: Promise<boolean> };
+    const value = await new Promise((res) => output.apply((v) => res(v)));
+    return { value, secret: await output.isSecret };
+}
+
+/**
+ * Loads the stack's real config (with `overrides`), runs index.ts under mocks, and returns what it
+ * registered. Call it once per test file: Pulumi's runtime state is global to the process.
+ */
+export async function runProgram(stack: string, overrides: Record<string, string | undefined> = {}): Promise<ProgramRun> {
+    const { config, secretKeys } = loadStackConfig(stack, overrides);
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    await pulumi.runtime.setMocks(new ProviderMocks(RUNNER_REPORT), "marvel-rivals-stats", stack, false);
+
+    const resources: Registered[] = [];
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const parent: string = req.getParent();
+        const stackPrefix = `urn:pulumi:${stack}::marvel-rivals-stats::`;
+        const parentType = parent ? parent.slice(stackPrefix.length).split("::")[0] : "";
+        resources.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: `${stackPrefix}${parentType ? `${parentType}$` : ""}${req.getType()}::${req.getName()}`,
+            parent,
+            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+            dependencies: req.getDependenciesList(),
+            secretInputs: secretKeysOf(req.getObject().toJavaScript()),
+        });
+        return register(req, callback);
+    };
+
+    const program = await import(path.join(PROJECT_ROOT, "index.ts"));
+    const outputs: ProgramRun["outputs"] = {};
+    for (const [key, value] of Object.entries(program)) outputs[key] = await resolve(value);
+
+    return {
+        resources,
+        outputs,
+        byName(name) {
+            const found = resources.find((r) => r.name === name);
+            if (!found) throw new Error(`no resource named ${name}; have ${resources.map((r) => r.name).join(", ")}`);
+            return found;
+        },
+        ofType(type) {
+            return resources.filter((r) => r.type === type);
+        },
+    };
+}
