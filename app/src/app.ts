@@ -1,0 +1,67 @@
+// Builds the application: logger, pool, Redis client, routes. It does not listen: src/server.ts does.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import type pg from "pg";
+import type Redis from "ioredis";
+import type { Config } from "./config";
+import { createPool } from "./db";
+import { connectInBackground, createRedis } from "./redis";
+import { defaultMigrationsDir } from "./migrate";
+import { healthRoutes } from "./routes/health";
+import { apiRoutes } from "./routes/api";
+
+declare module "fastify" {
+    interface FastifyInstance {
+        config: Config;
+        pool: pg.Pool;
+        redis: Redis;
+        migrationsDir: string;
+    }
+}
+
+export interface BuildOptions {
+    /** Fastify logger options; defaults to JSON lines on stdout at `config.logLevel`. */
+    logger?: FastifyServerOptions["logger"];
+    /** Defaults to `defaultMigrationsDir()` (env MIGRATIONS_DIR, else the nearest migrations/). */
+    migrationsDir?: string;
+}
+
+export function buildApp(config: Config, options: BuildOptions = {}): FastifyInstance {
+    const app = Fastify({
+        // Structured JSON always; pretty printing is left to the reader's terminal (`| pino-pretty`).
+        logger: options.logger ?? { level: config.logLevel },
+        // A request may not hold a shutdown forever.
+        requestTimeout: 15_000,
+        // Keep-alive connections that are idle are closed at once on shutdown; busy ones finish first.
+        forceCloseConnections: "idle",
+    });
+
+    // Listeners are attached inside createPool/createRedis, before anything uses them.
+    const pool = createPool(config.databaseUrl, app.log);
+    const redis = createRedis(config.redisUrl, app.log);
+    app.decorate("config", config);
+    app.decorate("pool", pool);
+    app.decorate("redis", redis);
+    app.decorate("migrationsDir", options.migrationsDir ?? defaultMigrationsDir());
+    connectInBackground(redis);
+
+    app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+        const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
+        request.log[status >= 500 ? "error" : "info"]({ err, request }, "request failed");
+        // Only client errors carry their message back; a 500 says nothing about the internals.
+        void reply
+            .code(status)
+            .send(status < 500 ? { error: err.name, message: err.message, statusCode: status } : { error: "Internal Server Error", statusCode: status });
+    });
+
+    app.register(healthRoutes);
+    app.register(apiRoutes);
+
+    // Runs after the server stopped accepting and in-flight requests finished (app.close()).
+    app.addHook("onClose", async () => {
+        await Promise.allSettled([
+            pool.end(),
+            redis.quit().catch(() => redis.disconnect()),
+        ]);
+    });
+    return app;
+}

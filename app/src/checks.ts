@@ -1,0 +1,59 @@
+// The dependency checks behind /health/db, /health/redis and /health/ready. Each one logs the real error
+// and returns a short, safe reason for the JSON body.
+import type pg from "pg";
+import type Redis from "ioredis";
+import type { FastifyBaseLogger } from "fastify";
+import { listPending } from "./migrate";
+import { shortReason } from "./db";
+import { withTimeout } from "./timeout";
+
+export const CHECK_TIMEOUT_MS = 2000;
+
+export type CheckResult = { ok: true; latencyMs: number } | { ok: false; error: string };
+
+function elapsed(start: bigint): number {
+    return Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100;
+}
+
+export async function checkDatabase(pool: pg.Pool, log: FastifyBaseLogger): Promise<CheckResult> {
+    const start = process.hrtime.bigint();
+    try {
+        // pool.query releases its client in every case, and destroys it when the query failed. query_timeout
+        // (a real pg option that @types/pg leaves out) makes the client give up on a hung server.
+        const query = { text: "SELECT 1", query_timeout: CHECK_TIMEOUT_MS } as pg.QueryConfig;
+        await withTimeout(pool.query(query), CHECK_TIMEOUT_MS + 500, "PostgreSQL");
+        return { ok: true, latencyMs: elapsed(start) };
+    } catch (err) {
+        log.warn({ err }, "database check failed");
+        return { ok: false, error: shortReason(err) };
+    }
+}
+
+export async function checkRedis(redis: Redis, log: FastifyBaseLogger): Promise<CheckResult> {
+    const start = process.hrtime.bigint();
+    if (redis.status !== "ready") {
+        // The client's own error listener has logged why; the body says what state it is in.
+        return { ok: false, error: `not connected (client status: ${redis.status})` };
+    }
+    try {
+        const reply = await withTimeout(redis.ping(), CHECK_TIMEOUT_MS, "Redis");
+        if (reply !== "PONG") throw new Error(`unexpected PING reply ${JSON.stringify(reply)}`);
+        return { ok: true, latencyMs: elapsed(start) };
+    } catch (err) {
+        log.warn({ err }, "Redis check failed");
+        return { ok: false, error: shortReason(err) };
+    }
+}
+
+export type MigrationsResult = { ok: true; pending: [] } | { ok: false; pending?: string[]; error: string };
+
+export async function checkMigrations(pool: pg.Pool, migrationsDir: string, log: FastifyBaseLogger): Promise<MigrationsResult> {
+    try {
+        const pending = await withTimeout(listPending(pool, migrationsDir), CHECK_TIMEOUT_MS, "the migration check");
+        if (pending.length === 0) return { ok: true, pending: [] };
+        return { ok: false, pending, error: `${pending.length} migration(s) pending: run \`migrate up\`` };
+    } catch (err) {
+        log.warn({ err, migrationsDir }, "migration check failed");
+        return { ok: false, error: shortReason(err) };
+    }
+}

@@ -1,0 +1,55 @@
+// The PostgreSQL pool. The `error` listener goes on before anything uses the pool: an idle client whose
+// server goes away emits `error`, and without a listener that event would crash the process
+// (https://node-postgres.com/apis/pool#error).
+import pg from "pg";
+import type { FastifyBaseLogger } from "fastify";
+
+export interface PoolOptions {
+    /** Time to get a connection from the pool (or open one) before giving up. */
+    connectTimeoutMs?: number;
+    /** Time a single query may take before the client gives up on it. */
+    queryTimeoutMs?: number;
+    max?: number;
+}
+
+export function createPool(databaseUrl: string, logger: FastifyBaseLogger, options: PoolOptions = {}): pg.Pool {
+    const pool = new pg.Pool({
+        connectionString: databaseUrl,
+        max: options.max ?? 10,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+        query_timeout: options.queryTimeoutMs ?? 5000,
+        idleTimeoutMillis: 30_000,
+        application_name: "marvel-rivals-stats-app",
+    });
+    pool.on("error", (err) => {
+        // The pool has already dropped the broken client; the next query opens a new connection, which is how
+        // the service recovers by itself when the database comes back.
+        logger.warn({ err }, "an idle PostgreSQL connection failed; the pool replaced it");
+    });
+    return pool;
+}
+
+/** A short, safe description of a failure for a JSON body (no stack, no connection string). */
+export function shortReason(err: unknown): string {
+    const e = err as { code?: unknown; message?: unknown };
+    const message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
+    const firstLine = message.split("\n")[0]!;
+    const code = typeof e?.code === "string" && !firstLine.includes(e.code) ? ` (${e.code})` : "";
+    return (firstLine.length > 200 ? `${firstLine.slice(0, 200)}...` : firstLine) + code;
+}
+
+/**
+ * True when a pg error means "the database is not there right now" rather than "this query is wrong":
+ * anything without an SQLSTATE (ECONNREFUSED, timeouts, "Connection terminated"), or SQLSTATE classes
+ * 08 (connection exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown).
+ */
+export function isUnavailable(err: unknown): boolean {
+    const code = (err as { code?: unknown })?.code;
+    if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true;
+    return code.startsWith("08") || code.startsWith("53") || code.startsWith("57");
+}
+
+/** SQLSTATE 42P01: the table is not there, so the migrations have not been applied. */
+export function isMissingTable(err: unknown): boolean {
+    return (err as { code?: unknown })?.code === "42P01";
+}

@@ -1,0 +1,64 @@
+// The only entry point that listens and handles signals.
+import { ConfigError, describeConfig, loadConfig, type Config } from "./config";
+import { buildApp } from "./app";
+
+/** Bound on shutdown (issue 4: close the pool and Redis within 10 s); Docker's default stop timeout is 10 s too. */
+const SHUTDOWN_GRACE_MS = 9_000;
+
+async function main(): Promise<void> {
+    let config: Config;
+    try {
+        config = loadConfig();
+    } catch (err) {
+        if (err instanceof ConfigError) {
+            // One message, no stack trace: this is an operator's mistake, not a bug.
+            process.stderr.write(`${err.message}\n`);
+            process.exit(1);
+        }
+        throw err;
+    }
+
+    const app = buildApp(config);
+    app.log.info({ config: describeConfig(config), migrationsDir: app.migrationsDir }, "starting");
+
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        app.log.info({ signal }, "stopping: no new connections, draining requests, then closing PostgreSQL and Redis");
+        const timer = setTimeout(() => {
+            app.log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting anyway`);
+            process.exit(1);
+        }, SHUTDOWN_GRACE_MS);
+        timer.unref();
+        app.close().then(
+            () => {
+                app.log.info("stopped cleanly");
+                process.exit(0);
+            },
+            (err: unknown) => {
+                app.log.error({ err }, "shutdown failed");
+                process.exit(1);
+            },
+        );
+    };
+    process.on("SIGTERM", shutdown);
+    process.on("SIGINT", shutdown);
+
+    try {
+        await app.listen({ port: config.port, host: config.host });
+    } catch (err) {
+        const code = (err as { code?: string }).code;
+        const hint =
+            code === "EADDRINUSE"
+                ? `: port ${config.port} is already in use; stop the other process or set PORT`
+                : code === "EACCES"
+                  ? `: not allowed to listen on port ${config.port}; use a port above 1023`
+                  : "";
+        app.log.fatal({ err }, `cannot listen on ${config.host}:${config.port}${hint}`);
+        await app.close().catch(() => undefined);
+        process.exit(1);
+    }
+}
+
+void main();

@@ -1,0 +1,113 @@
+// The stats queries behind /api: hero win rates (cached in Redis) and table row counts.
+import type pg from "pg";
+import type Redis from "ioredis";
+import type { FastifyBaseLogger } from "fastify";
+import { wilsonInterval } from "./wilson";
+
+export interface HeroStat {
+    hero: string;
+    role: string | null;
+    matches: number;
+    wins: number;
+    winRate: number;
+    /** Wilson score interval at 95%. */
+    ci95: { lower: number; upper: number };
+}
+
+export interface HeroesResult {
+    rank: string | null;
+    generatedAt: string;
+    heroes: HeroStat[];
+}
+
+export type CacheState = "hit" | "miss" | "unavailable";
+
+const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+export async function queryHeroes(pool: pg.Pool, rank: string | null): Promise<HeroesResult> {
+    // A rank filters on the player's current tier (players.rank_tier).
+    const { rows } = await pool.query<{ hero: string; role: string | null; matches: number; wins: number }>(
+        rank === null
+            ? `SELECT mp.hero_name AS hero, MIN(mp.role) AS role, COUNT(*)::int AS matches,
+                      (COUNT(*) FILTER (WHERE mp.won))::int AS wins
+                 FROM match_participants mp
+                GROUP BY mp.hero_name`
+            : `SELECT mp.hero_name AS hero, MIN(mp.role) AS role, COUNT(*)::int AS matches,
+                      (COUNT(*) FILTER (WHERE mp.won))::int AS wins
+                 FROM match_participants mp
+                 JOIN players p ON p.username = mp.username
+                WHERE p.rank_tier = $1
+                GROUP BY mp.hero_name`,
+        rank === null ? [] : [rank],
+    );
+    const heroes = rows.map((r) => {
+        const ci = wilsonInterval(r.wins, r.matches);
+        return {
+            hero: r.hero,
+            role: r.role,
+            matches: r.matches,
+            wins: r.wins,
+            winRate: round(r.wins / r.matches),
+            ci95: { lower: round(ci.lower), upper: round(ci.upper) },
+        };
+    });
+    // Best first by the interval's lower bound: a 3-0 hero does not outrank a 60-40 one.
+    heroes.sort((a, b) => b.ci95.lower - a.ci95.lower || a.hero.localeCompare(b.hero));
+    return { rank, generatedAt: new Date().toISOString(), heroes };
+}
+
+export function heroesCacheKey(rank: string | null): string {
+    return rank === null ? "mrs:heroes:v1:all" : `mrs:heroes:v1:rank=${rank}`;
+}
+
+/**
+ * Hero stats from Redis when there, else from PostgreSQL (then stored for `ttlSeconds`). Redis failing
+ * never fails the request: the answer then comes from the database and says `cache: "unavailable"`.
+ */
+export async function heroesWithCache(
+    pool: pg.Pool,
+    redis: Redis,
+    rank: string | null,
+    ttlSeconds: number,
+    log: FastifyBaseLogger,
+): Promise<{ result: HeroesResult; cache: CacheState }> {
+    const key = heroesCacheKey(rank);
+    let cache: CacheState = "miss";
+    if (redis.status === "ready") {
+        try {
+            const hit = await redis.get(key);
+            if (hit !== null) return { result: JSON.parse(hit) as HeroesResult, cache: "hit" };
+        } catch (err) {
+            log.warn({ err }, "Redis GET failed; answering from PostgreSQL");
+            cache = "unavailable";
+        }
+    } else {
+        cache = "unavailable";
+    }
+    const result = await queryHeroes(pool, rank);
+    if (cache === "miss") {
+        try {
+            await redis.set(key, JSON.stringify(result), "EX", ttlSeconds);
+        } catch (err) {
+            log.warn({ err }, "Redis SET failed; the answer is not cached");
+        }
+    }
+    return { result, cache };
+}
+
+export const SUMMARY_TABLES = [
+    "players",
+    "matches",
+    "match_participants",
+    "character_stats",
+    "synergy_stats",
+    "collection_metadata",
+] as const;
+
+export async function querySummary(pool: pg.Pool): Promise<Record<(typeof SUMMARY_TABLES)[number], number>> {
+    // One round trip; the table names are constants, never input.
+    const sql = `SELECT ${SUMMARY_TABLES.map((t) => `(SELECT COUNT(*) FROM ${t})::bigint AS ${t}`).join(", ")}`;
+    const { rows } = await pool.query<Record<string, string>>(sql);
+    const row = rows[0]!;
+    return Object.fromEntries(SUMMARY_TABLES.map((t) => [t, Number(row[t])])) as Record<(typeof SUMMARY_TABLES)[number], number>;
+}
