@@ -1,0 +1,111 @@
+import { Client } from "pg";
+import { MigrateError, redact } from "./errors";
+
+/** What DATABASE_URL points at, for messages and for pg_dump's environment. Holds the password: never print it. */
+export interface Target {
+    url: string;
+    host: string;
+    port: number;
+    user: string;
+    password: string | undefined;
+    database: string;
+    sslmode: string | undefined;
+}
+
+export function parseDatabaseUrl(url: string | undefined): Target {
+    if (url === undefined || url === "") {
+        throw new MigrateError(
+            "DATABASE_URL is not set; set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE (in the environment, not on the command line)",
+        );
+    }
+    let u: URL;
+    try {
+        u = new URL(url);
+    } catch {
+        // The URL itself may hold the password: do not echo it.
+        throw new MigrateError("DATABASE_URL is not a valid URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE");
+    }
+    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+        throw new MigrateError(`DATABASE_URL must start with postgres:// or postgresql://, not ${u.protocol}//`);
+    }
+    const decode = (s: string) => decodeURIComponent(s);
+    return {
+        url,
+        host: u.searchParams.get("host") ?? (decode(u.hostname) || "localhost"),
+        port: Number(u.port || "5432"),
+        user: decode(u.username) || process.env.USER || "postgres",
+        password: u.password ? decode(u.password) : undefined,
+        database: decode(u.pathname.replace(/^\//, "")) || decode(u.username) || "postgres",
+        sslmode: u.searchParams.get("sslmode") ?? undefined,
+    };
+}
+
+/** Errors that mean "not accepting connections yet": worth waiting for. */
+const RETRYABLE_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EAI_AGAIN",
+    // A container name resolves only once its container exists.
+    "ENOTFOUND",
+    // cannot_connect_now: the server is starting up or shutting down.
+    "57P03",
+]);
+
+function retryable(err: unknown): boolean {
+    const e = err as { code?: string; message?: string };
+    if (e.code !== undefined && RETRYABLE_CODES.has(e.code)) return true;
+    const msg = e.message ?? "";
+    return /Connection terminated|timeout expired|the database system is (starting up|shutting down)/i.test(msg);
+}
+
+export const APPLICATION_NAME = "marvel-rivals-stats-migrate";
+
+/**
+ * Connects one dedicated client, retrying while the server is not accepting connections, for up to
+ * `waitSeconds`. Authentication errors and a missing database fail at once: waiting would not fix them.
+ */
+export async function connectWithRetry(target: Target, waitSeconds: number): Promise<Client> {
+    const deadline = Date.now() + waitSeconds * 1000;
+    let attempts = 0;
+    for (;;) {
+        attempts++;
+        const remaining = Math.max(1, deadline - Date.now());
+        const client = new Client({
+            connectionString: target.url,
+            connectionTimeoutMillis: Math.min(5000, remaining),
+            application_name: APPLICATION_NAME,
+        });
+        // A dropped connection emits `error`; without a listener it would crash the process. The failing
+        // query reports it to the caller anyway.
+        client.on("error", () => undefined);
+        try {
+            await client.connect();
+            return client;
+        } catch (err) {
+            await client.end().catch(() => undefined);
+            if (retryable(err) && Date.now() + 250 < deadline) {
+                await sleep(Math.min(500, 100 * attempts));
+                continue;
+            }
+            const reason = redact((err as Error).message || String(err), target.password);
+            const where = `PostgreSQL at ${target.host}:${target.port} (database "${target.database}", user "${target.user}")`;
+            if (retryable(err)) {
+                throw new MigrateError(
+                    `cannot connect to ${where} within ${waitSeconds} s (${attempts} attempts): ${reason}; check that the server is running and that DATABASE_URL points at it, or raise --wait`,
+                    { cause: err },
+                );
+            }
+            throw new MigrateError(`cannot connect to ${where}: ${reason}; check the credentials and database name in DATABASE_URL`, {
+                sqlState: (err as { code?: string }).code,
+                cause: err,
+            });
+        }
+    }
+}
+
+export function sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+}

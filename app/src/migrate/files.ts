@@ -1,0 +1,176 @@
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { MigrateError } from "./errors";
+import { stripComments } from "./sql";
+
+/** A migration on disk: `NNN_name.sql`, with an optional `NNN_name.down.sql` beside it. */
+export interface MigrationFile {
+    /** File name without `.sql`, e.g. `001_initial_schema`; the key in schema_migrations. */
+    name: string;
+    number: number;
+    path: string;
+    sql: string;
+    /** sha256 (hex) of the up file's bytes, stored when applied, compared on every run (drift). */
+    checksum: string;
+    /** First line is `-- migrate:no-transaction`. */
+    noTransaction: boolean;
+    down: { path: string; sql: string; noTransaction: boolean } | null;
+}
+
+const UP_FILE = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.sql$/;
+const DOWN_FILE = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.down\.sql$/;
+const DIRECTIVE = /^--\s*migrate:(\S+)\s*$/;
+export const NO_TRANSACTION = "no-transaction";
+export const HISTORY_TABLE = "schema_migrations";
+
+/**
+ * The migrations directory: env `MIGRATIONS_DIR` if set, else the nearest `migrations/` walking up from
+ * this module (app/src/migrate in the repo, /app/dist/migrate in the image).
+ */
+export function defaultMigrationsDir(): string {
+    const fromEnv = process.env.MIGRATIONS_DIR;
+    if (fromEnv !== undefined && fromEnv !== "") return resolve(fromEnv);
+    let dir = __dirname;
+    for (;;) {
+        const candidate = join(dir, "migrations");
+        if (existsSync(candidate) && statSync(candidate).isDirectory()) return candidate;
+        const parent = dirname(dir);
+        if (parent === dir) {
+            throw new MigrateError(
+                `no migrations/ directory found above ${__dirname}; set MIGRATIONS_DIR to the directory holding NNN_name.sql files`,
+            );
+        }
+        dir = parent;
+    }
+}
+
+function listSqlFiles(dir: string): string[] {
+    try {
+        return readdirSync(dir).filter((f) => f.endsWith(".sql"));
+    } catch (err) {
+        throw new MigrateError(
+            `cannot read the migrations directory ${dir}: ${(err as Error).message}; pass the right directory (MIGRATIONS_DIR)`,
+            { cause: err },
+        );
+    }
+}
+
+function byNumberThenName(a: { number: number; name: string }, b: { number: number; name: string }): number {
+    return a.number - b.number || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/**
+ * Names of the up migrations in order, without reading their contents (cheap: for readiness checks).
+ * Validation of names is left to readMigrations.
+ */
+export function listMigrationNames(dir: string): string[] {
+    return listSqlFiles(dir)
+        .map((f) => UP_FILE.exec(f))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ number: Number(m[1]), name: m[0].slice(0, -".sql".length) }))
+        .sort(byNumberThenName)
+        .map((m) => m.name);
+}
+
+function directiveOf(file: string, sql: string): boolean {
+    const firstLine = sql.split(/\r?\n/, 1)[0] ?? "";
+    const m = DIRECTIVE.exec(firstLine.trim());
+    if (!m) return false;
+    if (m[1] === NO_TRANSACTION) return true;
+    throw new MigrateError(
+        `${file}: unknown directive "-- migrate:${m[1]}" on the first line; the only directive is "-- migrate:${NO_TRANSACTION}"`,
+        { file },
+    );
+}
+
+function checkNoHistoryWrites(file: string, sql: string): void {
+    if (stripComments(sql).toLowerCase().includes(HISTORY_TABLE)) {
+        throw new MigrateError(
+            `${file} mentions ${HISTORY_TABLE}: that table belongs to the migration runner, migrations must not touch it; remove the reference`,
+            { file },
+        );
+    }
+}
+
+/** Reads and validates every migration file in `dir`, in apply order. */
+export function readMigrations(dir: string): MigrationFile[] {
+    const names = listSqlFiles(dir);
+    const ups: MigrationFile[] = [];
+    const downs = new Map<string, string>();
+    for (const f of names) {
+        const down = DOWN_FILE.exec(f);
+        if (down) {
+            downs.set(f.slice(0, -".down.sql".length), f);
+            continue;
+        }
+        const up = UP_FILE.exec(f);
+        if (!up) {
+            throw new MigrateError(
+                `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
+                { file: f },
+            );
+        }
+        const path = join(dir, f);
+        const bytes = readFileSync(path);
+        const sql = bytes.toString("utf8");
+        checkNoHistoryWrites(f, sql);
+        ups.push({
+            name: f.slice(0, -".sql".length),
+            number: Number(up[1]),
+            path,
+            sql,
+            checksum: createHash("sha256").update(bytes).digest("hex"),
+            noTransaction: directiveOf(f, sql),
+            down: null,
+        });
+    }
+    ups.sort(byNumberThenName);
+    for (let i = 1; i < ups.length; i++) {
+        if (ups[i]!.number === ups[i - 1]!.number) {
+            throw new MigrateError(
+                `${ups[i - 1]!.name}.sql and ${ups[i]!.name}.sql share the number ${up3(ups[i]!.number)}; renumber the newer one after the last migration`,
+                { file: `${ups[i]!.name}.sql` },
+            );
+        }
+    }
+    const byName = new Map(ups.map((m) => [m.name, m]));
+    for (const [name, f] of downs) {
+        const m = byName.get(name);
+        if (!m) {
+            throw new MigrateError(`${f} has no ${name}.sql beside it; rename it to match its up file or delete it`, {
+                file: f,
+            });
+        }
+        const sql = readFileSync(join(dir, f), "utf8");
+        checkNoHistoryWrites(f, sql);
+        m.down = { path: join(dir, f), sql, noTransaction: directiveOf(f, sql) };
+    }
+    return ups;
+}
+
+function up3(n: number): string {
+    return String(n).padStart(3, "0");
+}
+
+/** Creates the next numbered pair `NNN_name.sql` + `NNN_name.down.sql`; returns both paths. */
+export function createMigration(dir: string, name: string): { up: string; down: string } {
+    if (!/^[a-z0-9][a-z0-9_]*$/.test(name)) {
+        throw new MigrateError(
+            `invalid migration name "${name}": use lower-case letters, digits and _, e.g. add_player_region`,
+        );
+    }
+    const existing = readMigrations(dir);
+    const next = (existing.at(-1)?.number ?? 0) + 1;
+    const base = `${up3(next)}_${name}`;
+    const up = join(dir, `${base}.sql`);
+    const down = join(dir, `${base}.down.sql`);
+    // `wx`: never overwrite a file, even one created since we listed the directory.
+    writeFileSync(
+        up,
+        `-- ${base}: <what this migration does and why>\n-- Runs in one transaction with its history row. For statements that cannot (CREATE INDEX\n-- CONCURRENTLY), make the FIRST line: -- migrate:${NO_TRANSACTION}\n`,
+        { flag: "wx" },
+    );
+    writeFileSync(down, `-- Reverts ${base}.\n`, { flag: "wx" });
+    return { up, down };
+}
