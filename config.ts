@@ -177,10 +177,13 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     const publish = (service: string): Publish | undefined => {
         const port = int(`${service}Port`, undefined, 1, 65535);
         const bindAddress = address(`${service}BindAddress`);
-        if (port !== undefined && bindAddress === undefined) {
+        // Pair checks look at what was configured, so a bad value is reported once, as itself.
+        const portSet = raw(`${service}Port`) !== undefined;
+        const bindSet = raw(`${service}BindAddress`) !== undefined;
+        if (portSet && !bindSet) {
             bad(`${service}BindAddress`, null, `must be set when \`${PROJECT}:${service}Port\` is set: the address on the Docker host to publish ${service} on, e.g. 127.0.0.1; or unset ${service}Port to keep ${service} private`);
         }
-        if (port === undefined && bindAddress !== undefined) {
+        if (!portSet && bindSet) {
             bad(`${service}Port`, null, `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`);
         }
         return port !== undefined && bindAddress !== undefined ? { port, bindAddress } : undefined;

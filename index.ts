@@ -45,8 +45,9 @@ try {
 }
 
 // ---- secrets: configured, or generated once and kept in the (encrypted) state
+// Wrapped in pulumi.secret explicitly: secrecy must not depend on what a provider marks.
 const generated = (name: string) =>
-    new random.RandomPassword(name, { length: 32, special: false }).result;
+    pulumi.secret(new random.RandomPassword(name, { length: 32, special: false }).result);
 const dbPassword = config.getSecret("dbPassword") ?? generated("db-password");
 const redisPassword = config.getSecret("redisPassword") ?? generated("redis-password");
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");

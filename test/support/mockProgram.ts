@@ -82,6 +82,16 @@ function containsSecret(value: unknown): boolean {
 function secretKeysOf(raw: Record<string, unknown>): string[] {
     return Object.keys(raw).filter((key) => containsSecret(raw[key]));
 }
+/** The plain value, secret wrappers removed (secrecy is recorded separately in `secretInputs`). */
+function unwrap(value: unknown): any {
+    if (Array.isArray(value)) return value.map(unwrap);
+    if (value && typeof value === "object") {
+        const obj = value as Record<string, unknown>;
+        if (obj[SPECIAL_SIG_KEY] === SECRET_SIG) return unwrap(obj.value);
+        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrap(v)]));
+    }
+    return value;
+}
 
 async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (!pulumi.Output.isInstance(o)) return { value: o, secret: false };
@@ -111,9 +121,9 @@ export async function runProgram(stack: string, overrides: Record<string, string
             name: req.getName(),
             urn: `${stackPrefix}${parentType ? `${parentType}$` : ""}${req.getType()}::${req.getName()}`,
             parent,
-            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+            inputs: unwrap(pulumi.runtime.deserializeProperties(req.getObject())),
             dependencies: req.getDependenciesList(),
-            secretInputs: secretKeysOf(req.getObject().toJavaScript()),
+            secretInputs: secretKeysOf(pulumi.runtime.deserializeProperties(req.getObject())),
         });
         return register(req, callback);
     };

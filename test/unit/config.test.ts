@@ -1,0 +1,164 @@
+// Every stack config validation error, with its exact message (config.ts is pure: no engine needed).
+import { describe, expect, test } from "vitest";
+import { ConfigError, checkSecret, parseStackConfig } from "../../config";
+import { loadStackConfig } from "../support/stackConfig";
+
+const ctx = { projectDir: "/home/dev/marvel-rivals-stats", defaultOwner: "1000:1000" };
+
+function parse(stack: string, overrides: Record<string, string | undefined> = {}) {
+    const { config } = loadStackConfig(stack, overrides);
+    return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], ctx);
+}
+
+function problems(stack: string, overrides: Record<string, string | undefined>): string[] {
+    try {
+        parse(stack, overrides);
+    } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).problems;
+    }
+    throw new Error("expected the config to be refused");
+}
+
+describe("the committed stack files", () => {
+    test("dev: local engine, ./data inside the project, ports on 127.0.0.1, hot reload", () => {
+        const cfg = parse("dev");
+        expect(cfg).toMatchObject({
+            dataDir: "/home/dev/marvel-rivals-stats/data",
+            dockerHost: undefined,
+            postgresImage: "postgres:16-alpine",
+            redisImage: "redis:7-alpine",
+            dbName: "marvel_rivals",
+            dbUser: "marvel_stats",
+            postgresPublish: { port: 5432, bindAddress: "127.0.0.1" },
+            redisPublish: { port: 6379, bindAddress: "127.0.0.1" },
+            appPublish: { port: 8000, bindAddress: "127.0.0.1" },
+            networkName: "marvel-rivals-network",
+            externalNetworks: [],
+            hotReload: true,
+            redisPersistence: false,
+            backups: false,
+            pgadmin: false,
+            hostOwner: "1000:1000",
+        });
+    });
+
+    test("odin: ssh engine, absolute appdata path, caddy, no database ports, backups on", () => {
+        const cfg = parse("odin");
+        expect(cfg).toMatchObject({
+            dataDir: "/mnt/user/appdata/marvel-rivals-stats",
+            dockerHost: "ssh://root@odin",
+            postgresPublish: undefined,
+            redisPublish: undefined,
+            externalNetworks: ["caddy"],
+            hotReload: false,
+            redisPersistence: true,
+            backups: true,
+            hostOwner: "99:100",
+            platform: "linux/amd64",
+        });
+    });
+});
+
+describe("refuses bad values, naming the key, the value and what is allowed", () => {
+    const cases: [string, string, Record<string, string | undefined>, string][] = [
+        ["a relative dataDir on odin", "odin", { dataDir: "appdata/mrs" },
+            '`marvel-rivals-stats:dataDir` is "appdata/mrs": must be an absolute path on the Docker host ssh://root@odin, e.g. /mnt/user/appdata/marvel-rivals-stats.'],
+        ["a relative dataDir that leaves the project", "dev", { dataDir: "../elsewhere" },
+            '`marvel-rivals-stats:dataDir` is "../elsewhere": a relative path must stay inside the project directory (e.g. ./data); use an absolute path for anything else.'],
+        ["the root directory as dataDir", "odin", { dataDir: "/" },
+            '`marvel-rivals-stats:dataDir` is "/": must not be the root directory; use a directory of its own such as /mnt/user/appdata/marvel-rivals-stats.'],
+        ["a dataDir Docker cannot mount", "dev", { dataDir: "/data:/etc" },
+            '`marvel-rivals-stats:dataDir` is "/data:/etc": must be a plain directory path without \':\' \',\' or control characters (Docker bind mounts split on them).'],
+        ["a dockerHost that is not an endpoint", "odin", { dockerHost: "odin" },
+            '`marvel-rivals-stats:dockerHost` is "odin": must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine.'],
+        ["sshOpts without an ssh host", "dev", { sshOpts: '["-o","ConnectTimeout=5"]' },
+            '`marvel-rivals-stats:sshOpts` is "[\\"-o\\",\\"ConnectTimeout=5\\"]": only applies to an ssh:// dockerHost; set dockerHost or remove sshOpts.'],
+        ["sshOpts that are not a list", "odin", { sshOpts: "-o ConnectTimeout=5" },
+            '`marvel-rivals-stats:sshOpts` is "-o ConnectTimeout=5": must be a list of strings (each an ssh option without spaces, e.g. ["-o", "ConnectTimeout=10"]).'],
+        ["an image reference with spaces", "dev", { postgresImage: "postgres 16" },
+            '`marvel-rivals-stats:postgresImage` is "postgres 16": must be an image reference such as postgres:16-alpine.'],
+        ["a bad redis image", "dev", { redisImage: "Redis:7" },
+            '`marvel-rivals-stats:redisImage` is "Redis:7": must be an image reference such as redis:7-alpine.'],
+        ["a bad platform", "odin", { platform: "amd64" },
+            '`marvel-rivals-stats:platform` is "amd64": must be an OS/architecture pair such as linux/amd64 or linux/arm64.'],
+        ["a database name PostgreSQL would need quoted", "dev", { dbName: "Marvel-Rivals" },
+            '`marvel-rivals-stats:dbName` is "Marvel-Rivals": must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters.'],
+        ["a bad database user", "dev", { dbUser: "1user" },
+            '`marvel-rivals-stats:dbUser` is "1user": must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters.'],
+        ["an invalid port", "dev", { postgresPort: "0" },
+            '`marvel-rivals-stats:postgresPort` is "0": must be a whole number from 1 to 65535.'],
+        ["a port that is not a number", "dev", { redisPort: "six" },
+            '`marvel-rivals-stats:redisPort` is "six": must be a whole number from 1 to 65535.'],
+        ["a database port on odin without a bind address", "odin", { postgresPort: "5432" },
+            "`marvel-rivals-stats:postgresBindAddress` is null: must be set when `marvel-rivals-stats:postgresPort` is set: the address on the Docker host to publish postgres on, e.g. 127.0.0.1; or unset postgresPort to keep postgres private."],
+        ["a bind address without a port", "odin", { redisBindAddress: "127.0.0.1" },
+            "`marvel-rivals-stats:redisPort` is null: must be set when `marvel-rivals-stats:redisBindAddress` is set; or unset redisBindAddress to keep redis private."],
+        ["a bind address that is not an address", "dev", { appBindAddress: "my-laptop" },
+            '`marvel-rivals-stats:appBindAddress` is "my-laptop": must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface).'],
+        ["two services on one port", "dev", { redisPort: "5432" },
+            '`marvel-rivals-stats:redisPort` is "5432": is already used by postgresPort; give each service its own port.'],
+        ["a bad network name", "dev", { networkName: "-net" },
+            '`marvel-rivals-stats:networkName` is "-net": must be a Docker network name: letters, digits, _ . -.'],
+        ["the stack network listed as external", "odin", { externalNetworks: '["caddy","marvel-rivals-network"]' },
+            '`marvel-rivals-stats:externalNetworks` is "[\\"caddy\\",\\"marvel-rivals-network\\"]": must not contain the stack\'s own network marvel-rivals-network.'],
+        ["a domain without the proxy's network", "dev", { domain: "stats.example.com" },
+            '`marvel-rivals-stats:domain` is "stats.example.com": needs the reverse proxy\'s network in externalNetworks (e.g. ["caddy"]) so Caddy can reach the app.'],
+        ["a bad domain", "odin", { domain: "not a domain" },
+            '`marvel-rivals-stats:domain` is "not a domain": must be a host name such as stats.example.com.'],
+        ["hot reload on a remote engine", "odin", { hotReload: "true" },
+            '`marvel-rivals-stats:hotReload` is "true": needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ssh://root@odin.'],
+        ["a boolean that is not one", "dev", { backups: "yes" },
+            '`marvel-rivals-stats:backups` is "yes": must be true or false.'],
+        ["pgAdmin on the server", "odin", { pgadmin: "true" },
+            '`marvel-rivals-stats:pgadmin` is "true": is a development tool for a local Docker engine; leave it off on a remote dockerHost.'],
+        ["an owner that is not uid:gid", "odin", { hostOwner: "nobody:users" },
+            '`marvel-rivals-stats:hostOwner` is "nobody:users": must be uid:gid in numbers, e.g. 99:100 (Unraid\'s nobody:users) or 1000:1000.'],
+        ["a memory limit Docker refuses", "dev", { appMemoryMb: "4" },
+            '`marvel-rivals-stats:appMemoryMb` is "4": must be 0 (no limit) or at least 6.'],
+        ["an unknown app environment", "dev", { appEnv: "staging" },
+            '`marvel-rivals-stats:appEnv` is "staging": must be development, production or test.'],
+        ["an unknown log level", "dev", { logLevel: "verbose" },
+            '`marvel-rivals-stats:logLevel` is "verbose": must be one of fatal, error, warn, info, debug, trace.'],
+        ["a zero rate limit", "dev", { rateLimitRequestsPerMinute: "0" },
+            '`marvel-rivals-stats:rateLimitRequestsPerMinute` is "0": must be a whole number from 1 to 10000.'],
+        ["a bad season", "dev", { currentSeason: "season five" },
+            '`marvel-rivals-stats:currentSeason` is "season five": must be a season label such as 5 or 5.5.'],
+    ];
+    test.each(cases)("%s", (_title, stack, overrides, message) => {
+        expect(problems(stack, overrides)).toEqual([message]);
+    });
+
+    test("reports every problem at once, in one error that says how to fix it", () => {
+        let error: ConfigError | undefined;
+        try {
+            parse("odin", { dataDir: "relative", appPort: "99999", logLevel: "loud" });
+        } catch (err) {
+            error = err as ConfigError;
+        }
+        expect(error?.problems).toHaveLength(3);
+        expect(error?.message.split("\n")[0]).toBe("Invalid stack configuration (3 problems):");
+        expect(error?.message.split("\n").at(-1)).toBe("Fix with `pulumi config set <key> <value>` (or edit the stack file) and run again.");
+    });
+
+    test("a database port on odin is published once a port and a bind address are both set", () => {
+        expect(parse("odin", { postgresPort: "5433", postgresBindAddress: "192.168.1.10" }).postgresPublish).toEqual({
+            port: 5433,
+            bindAddress: "192.168.1.10",
+        });
+    });
+});
+
+describe("secrets", () => {
+    test("a short or spaced secret is refused without printing it", () => {
+        expect(checkSecret("dbPassword", "hunter2", 12)).toBe(
+            "`marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `pulumi config set --secret dbPassword <value>` or unset it to have one generated.",
+        );
+        expect(checkSecret("dbPassword", "a long pass phrase", 12)).toContain("(value hidden)");
+        expect(checkSecret("dbPassword", "a long pass phrase", 12)).not.toContain("pass phrase");
+    });
+    test("an unset or good secret passes", () => {
+        expect(checkSecret("dbPassword", undefined, 12)).toBeUndefined();
+        expect(checkSecret("dbPassword", "correct-horse-battery", 12)).toBeUndefined();
+    });
+});

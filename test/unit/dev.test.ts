@@ -1,0 +1,201 @@
+// The dev stack's resource graph, from the real Pulumi.yaml + Pulumi.dev.yaml, under Pulumi mocks.
+import { beforeAll, describe, expect, test } from "vitest";
+import * as path from "node:path";
+import { PROJECT_ROOT } from "../support/stackConfig";
+import type { ProgramRun, Registered } from "../support/mockProgram";
+
+let run: ProgramRun;
+const dataDir = path.join(PROJECT_ROOT, "data");
+
+beforeAll(async () => {
+    const { runProgram } = await import("../support/mockProgram");
+    run = await runProgram("dev");
+});
+
+const container = (name: string) => run.byName(`${name}-container`).inputs;
+const dependsOn = (r: Registered, other: Registered) => r.dependencies.includes(other.urn);
+
+describe("dev stack", () => {
+    test("declares one explicit Docker provider on the local engine", () => {
+        const providers = run.ofType("pulumi:providers:docker");
+        expect(providers).toHaveLength(1);
+        expect(providers[0].inputs.host).toBeUndefined();
+    });
+
+    test("creates the bridge network marvel-rivals-network", () => {
+        const network = run.byName("network-bridge");
+        expect(network.type).toBe("docker:index/network:Network");
+        expect(network.inputs).toMatchObject({ name: "marvel-rivals-network", driver: "bridge" });
+    });
+
+    test("pulls nothing by name into containers: every container runs an image ID", () => {
+        for (const c of run.ofType("docker:index/container:Container")) {
+            expect(c.inputs.image, c.name).toMatch(/^sha256:[0-9a-f]{64}$/);
+        }
+        expect(run.byName("postgres-image").inputs).toMatchObject({ name: "postgres:16-alpine", keepLocally: true });
+        expect(run.byName("redis-image").inputs).toMatchObject({ name: "redis:7-alpine", keepLocally: true });
+    });
+
+    test("resolves ./data inside the project and mounts every data directory under it", () => {
+        expect(run.outputs.dataDir.value).toBe(dataDir);
+        expect(container("postgres").volumes).toEqual([{ hostPath: `${dataDir}/postgres`, containerPath: "/var/lib/postgresql/data" }]);
+        expect(container("redis").volumes).toEqual([{ hostPath: `${dataDir}/redis`, containerPath: "/data" }]);
+        expect(container("app").volumes).toEqual([
+            { hostPath: `${dataDir}/output`, containerPath: "/app/output" },
+            { hostPath: `${dataDir}/logs`, containerPath: "/app/logs" },
+            { hostPath: path.join(PROJECT_ROOT, "app", "src"), containerPath: "/app/src", readOnly: true },
+        ]);
+    });
+
+    test("creates the host directories with the caller's uid:gid before any container mounts them", () => {
+        const mkdir = run.byName("data-mkdir");
+        expect(mkdir.type).toBe("command:local:Command");
+        expect(mkdir.inputs.environment).toMatchObject({
+            DATA_DIR: dataDir,
+            SUBDIRS: "postgres redis output logs backups",
+            OWNER: `${process.getuid!()}:${process.getgid!()}`,
+        });
+        expect(mkdir.inputs.environment.DOCKER_HOST).toBeUndefined();
+        // no delete command: destroy never removes data directories
+        expect(mkdir.inputs.delete).toBeUndefined();
+        for (const name of ["postgres-container", "redis-container", "app-container"]) {
+            expect(dependsOn(run.byName(name), mkdir), name).toBe(true);
+        }
+    });
+
+    test("publishes Postgres, Redis and the app on 127.0.0.1 only", () => {
+        expect(container("postgres").ports).toEqual([{ internal: 5432, external: 5432, ip: "127.0.0.1" }]);
+        expect(container("redis").ports).toEqual([{ internal: 6379, external: 6379, ip: "127.0.0.1" }]);
+        expect(container("app").ports).toEqual([{ internal: 8000, external: 8000, ip: "127.0.0.1" }]);
+    });
+
+    test("Postgres: PGDATA in a subdirectory, pg_isready healthcheck over TCP, waits until healthy", () => {
+        const pg = container("postgres");
+        expect(pg.envs).toContain("PGDATA=/var/lib/postgresql/data/pgdata");
+        expect(pg.envs).toContain("POSTGRES_DB=marvel_rivals");
+        expect(pg.envs).toContain("POSTGRES_USER=marvel_stats");
+        expect(pg.healthcheck).toEqual({
+            tests: ["CMD-SHELL", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
+            interval: "10s",
+            timeout: "5s",
+            retries: 5,
+            startPeriod: "60s",
+            startInterval: "1s",
+        });
+        expect(pg.wait).toBe(true);
+        expect(pg.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["postgres"] }]);
+    });
+
+    test("Redis: password only through the environment, no persistence in dev, redis-cli healthcheck", () => {
+        const redis = container("redis");
+        const password = "generated-redis-password-0123456789";
+        expect(redis.command.join(" ")).not.toContain(password);
+        expect(redis.command).toEqual([
+            "sh",
+            "-c",
+            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nEOF',
+            "redis-server",
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+        ]);
+        expect(redis.envs).toEqual([`REDIS_PASSWORD=${password}`, `REDISCLI_AUTH=${password}`]);
+        expect(redis.healthcheck.tests).toEqual(["CMD-SHELL", "redis-cli ping | grep -q PONG"]);
+        expect(redis.wait).toBe(true);
+    });
+
+    test("every container restarts unless stopped and rotates json-file logs", () => {
+        const containers = run.ofType("docker:index/container:Container");
+        expect(containers.map((c) => c.inputs.name).sort()).toEqual(["marvel-rivals-app", "marvel-rivals-postgres", "marvel-rivals-redis"]);
+        for (const c of containers) {
+            expect(c.inputs.restart, c.name).toBe("unless-stopped");
+            expect(c.inputs.logDriver, c.name).toBe("json-file");
+            expect(c.inputs.logOpts, c.name).toEqual({ "max-size": "10m", "max-file": "3" });
+            expect(c.inputs.memory, c.name).toBeUndefined();
+        }
+    });
+
+    test("builds the app's dev target from app/Dockerfile with the repository as context, never on preview", () => {
+        const image = run.byName("app-image");
+        expect(image.type).toBe("docker:index/image:Image");
+        expect(image.inputs).toMatchObject({
+            imageName: "marvel-rivals-stats-app:dev",
+            skipPush: true,
+            buildOnPreview: false,
+            build: { context: PROJECT_ROOT, dockerfile: "app/Dockerfile", target: "dev" },
+        });
+    });
+
+    test("the migration step runs after Postgres is healthy, and the app after the migration step", () => {
+        const step = run.byName("migrations-up");
+        expect(dependsOn(step, run.byName("postgres-container"))).toBe(true);
+        expect(dependsOn(run.byName("app-container"), step)).toBe(true);
+        expect(dependsOn(run.byName("app-container"), run.byName("redis-container"))).toBe(true);
+        expect(container("postgres").wait).toBe(true);
+    });
+
+    test("the migration step keeps the database URL out of the command line and re-runs when migrations change", async () => {
+        const step = run.byName("migrations-up");
+        expect(step.inputs.create).not.toMatch(/postgres:\/\//);
+        expect(step.inputs.create).toContain("-e DATABASE_URL");
+        expect(step.inputs.create).toContain('--network "$MIGRATE_NETWORK"');
+        expect(step.inputs.create).toContain("migrate up --json");
+        expect(step.inputs.environment.DATABASE_URL).toBe(
+            "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
+        );
+        expect(step.secretInputs).toContain("environment");
+        expect(step.inputs.environment.HOST_BACKUP_DIR).toBeUndefined();
+        const { hashMigrations } = await import("../../components/migrations");
+        expect(step.inputs.triggers).toEqual([hashMigrations(path.join(PROJECT_ROOT, "migrations"))]);
+    });
+
+    test("the app gets its environment, runs as the directory owner and is healthy only when ready", () => {
+        const app = container("app");
+        const env = Object.fromEntries(app.envs.map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        expect(env).toEqual({
+            DATABASE_URL: "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
+            REDIS_URL: "redis://:generated-redis-password-0123456789@redis:6379",
+            APP_ENV: "development",
+            LOG_LEVEL: "debug",
+            MARVEL_RIVALS_API_KEY: "",
+            RATE_LIMIT_REQUESTS_PER_MINUTE: "7",
+        });
+        expect(app.user).toBe(`${process.getuid!()}:${process.getgid!()}`);
+        expect(app.healthcheck.tests).toEqual(["CMD", "node", "/app/healthcheck.js"]);
+        expect(app.wait).toBe(true);
+        expect(app.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["app"] }]);
+        expect(app.labels ?? []).toEqual([]);
+    });
+
+    test("secrets reach the engine as secrets", () => {
+        for (const name of ["postgres-container", "redis-container", "app-container"]) {
+            expect(run.byName(name).secretInputs, name).toContain("envs");
+        }
+    });
+
+    test("connection strings are secret outputs reachable from the host", () => {
+        expect(run.outputs.databaseUrl).toEqual({
+            value: "postgres://marvel_stats:generated-db-password-0123456789@127.0.0.1:5432/marvel_rivals",
+            secret: true,
+        });
+        expect(run.outputs.redisUrl).toEqual({ value: "redis://:generated-redis-password-0123456789@127.0.0.1:6379", secret: true });
+        expect(run.outputs.appUrl).toEqual({ value: "http://127.0.0.1:8000", secret: false });
+        expect(run.outputs.networkName.value).toBe("marvel-rivals-network");
+        expect(run.outputs.migrationsApplied.value).toEqual([
+            { name: "001_initial_schema", appliedAt: "2026-11-22T00:00:00.000Z" },
+            { name: "002_add_indexes", appliedAt: "2026-11-22T00:00:00.000Z" },
+        ]);
+    });
+
+    test("fixed-name resources use component type tokens and are parented", () => {
+        for (const r of run.resources) {
+            if (r.type.startsWith("marvel-rivals-stats:")) {
+                expect(r.type).toMatch(/^marvel-rivals-stats:[a-z]+:[A-Z][A-Za-z]+$/);
+            } else if (!r.type.startsWith("pulumi:providers:") && !r.type.startsWith("random:")) {
+                expect(r.parent, r.name).toMatch(/marvel-rivals-stats:[a-z]+:[A-Z]/);
+            }
+        }
+        expect(run.ofType("marvel-rivals-stats:tools:PgAdmin")).toHaveLength(0);
+    });
+});

@@ -1,0 +1,79 @@
+// The odin stack's resource graph, from the real Pulumi.yaml + Pulumi.odin.yaml, under Pulumi mocks.
+import { beforeAll, describe, expect, test } from "vitest";
+import type { ProgramRun } from "../support/mockProgram";
+
+let run: ProgramRun;
+const dataDir = "/mnt/user/appdata/marvel-rivals-stats";
+
+beforeAll(async () => {
+    const { runProgram } = await import("../support/mockProgram");
+    // A domain as an operator would set it, to see the caddy labels.
+    run = await runProgram("odin", { domain: "stats.example.com" });
+});
+
+const container = (name: string) => run.byName(`${name}-container`).inputs;
+
+describe("odin stack", () => {
+    test("talks to the server's Docker engine over SSH, for resources and for docker CLI steps", () => {
+        const providers = run.ofType("pulumi:providers:docker");
+        expect(providers).toHaveLength(1);
+        expect(providers[0].inputs.host).toBe("ssh://root@odin");
+        expect(run.byName("data-mkdir").inputs.environment.DOCKER_HOST).toBe("ssh://root@odin");
+        expect(run.byName("migrations-up").inputs.environment.DOCKER_HOST).toBe("ssh://root@odin");
+    });
+
+    test("keeps data under appdata, owned by Unraid's nobody:users", () => {
+        expect(run.outputs.dataDir.value).toBe(dataDir);
+        expect(run.byName("data-mkdir").inputs.environment).toMatchObject({ DATA_DIR: dataDir, OWNER: "99:100" });
+        expect(container("postgres").volumes[0].hostPath).toBe(`${dataDir}/postgres`);
+        expect(container("redis").volumes[0].hostPath).toBe(`${dataDir}/redis`);
+        expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([`${dataDir}/output`, `${dataDir}/logs`]);
+        expect(container("app").user).toBe("99:100");
+    });
+
+    test("publishes no Postgres or Redis port", () => {
+        expect(container("postgres").ports ?? []).toEqual([]);
+        expect(container("redis").ports ?? []).toEqual([]);
+    });
+
+    test("attaches the app to the existing caddy network, which it looks up and never creates", () => {
+        expect(container("app").networksAdvanced).toEqual([
+            { name: "marvel-rivals-network", aliases: ["app"] },
+            { name: "caddy" },
+        ]);
+        const networks = run.ofType("docker:index/network:Network").map((n) => n.inputs.name);
+        expect(networks).toEqual(["marvel-rivals-network"]);
+        expect(container("app").labels).toEqual([
+            { label: "caddy", value: "stats.example.com" },
+            { label: "caddy.reverse_proxy", value: "{{upstreams 8000}}" },
+        ]);
+        expect(run.outputs.appUrl.value).toBe("https://stats.example.com");
+    });
+
+    test("runs the runtime image target without hot reload, for the server's platform", () => {
+        expect(run.byName("app-image").inputs.build).toMatchObject({ target: "runtime", platform: "linux/amd64" });
+        expect(container("app").volumes.some((v: { containerPath: string }) => v.containerPath === "/app/src")).toBe(false);
+        expect(run.byName("postgres-image").inputs.platform).toBe("linux/amd64");
+    });
+
+    test("Redis persists with append-only files", () => {
+        expect(container("redis").command.slice(4)).toEqual(["--appendonly", "yes", "--appendfsync", "everysec"]);
+    });
+
+    test("backs up before migrating, into appdata/backups", () => {
+        expect(run.byName("migrations-up").inputs.environment.HOST_BACKUP_DIR).toBe(`${dataDir}/backups`);
+        expect(run.byName("migrations-up").inputs.environment.MIGRATE_USER).toBe("99:100");
+    });
+
+    test("connection strings point inside the stack's network when nothing is published, and stay secret", () => {
+        expect(run.outputs.databaseUrl.secret).toBe(true);
+        expect(run.outputs.databaseUrl.value).toBe("postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals");
+        expect(run.outputs.redisUrl).toEqual({ value: "redis://:generated-redis-password-0123456789@redis:6379", secret: true });
+    });
+
+    test("the same start order holds on odin", () => {
+        const step = run.byName("migrations-up");
+        expect(step.dependencies).toContain(run.byName("postgres-container").urn);
+        expect(run.byName("app-container").dependencies).toContain(step.urn);
+    });
+});

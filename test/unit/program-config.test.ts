@@ -1,0 +1,47 @@
+// The program refuses bad configuration before it declares a single resource.
+import { beforeAll, expect, test } from "vitest";
+
+let error: Error | undefined;
+let registered: string[] = [];
+
+beforeAll(async () => {
+    const pulumi = await import("@pulumi/pulumi");
+    const { loadStackConfig, PROJECT_ROOT } = await import("../support/stackConfig");
+    const { config, secretKeys } = loadStackConfig("dev", {
+        appPort: "70000",
+        dbPassword: "short pw",
+        redisPassword: "has\"quote-and-long",
+    });
+    pulumi.runtime.setAllConfig(config, [...secretKeys]);
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                registered.push(args.name);
+                return { id: args.name, state: args.inputs };
+            },
+            call: () => ({}),
+        },
+        "marvel-rivals-stats",
+        "dev",
+    );
+    try {
+        await import(`${PROJECT_ROOT}/index.ts`);
+    } catch (err) {
+        error = err as Error;
+    }
+});
+
+test("a bad port and bad secrets fail the run with every problem listed and no resource declared", () => {
+    expect(error?.constructor.name).toBe("RunError");
+    expect(error?.message).toBe(
+        [
+            "Invalid stack configuration (3 problems):",
+            '  - `marvel-rivals-stats:appPort` is "70000": must be a whole number from 1 to 65535.',
+            "  - `marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `pulumi config set --secret dbPassword <value>` or unset it to have one generated.",
+            "  - `marvel-rivals-stats:redisPassword` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with `pulumi config set --secret redisPassword <value>`.",
+            "Fix with `pulumi config set <key> <value>` (or edit the stack file) and run again.",
+        ].join("\n"),
+    );
+    expect(error?.message).not.toContain("short pw");
+    expect(registered).toEqual([]);
+});
