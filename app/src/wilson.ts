@@ -16,5 +16,9 @@ export function wilsonInterval(wins: number, n: number, z = Z95): { lower: numbe
     const denominator = 1 + z2 / n;
     const centre = (p + z2 / (2 * n)) / denominator;
     const margin = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denominator;
-    return { lower: Math.max(0, centre - margin), upper: Math.min(1, centre + margin) };
+    // At 0 wins (or n wins) the bound is exactly 0 (or 1) in theory; floating point leaves 1e-17 behind.
+    return {
+        lower: wins === 0 ? 0 : Math.max(0, centre - margin),
+        upper: wins === n ? 1 : Math.min(1, centre + margin),
+    };
 }

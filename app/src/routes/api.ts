@@ -32,6 +32,7 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
                 querystring: {
                     type: "object",
                     properties: { rank: { type: "string", minLength: 1, maxLength: 32, pattern: "^[A-Za-z0-9 _-]+$" } },
+                    // Unknown parameters (cache busters, tracking) are dropped by Fastify's validator, not refused.
                     additionalProperties: false,
                 },
             },

@@ -1,0 +1,117 @@
+// Liveness, dependency checks and readiness against a real PostgreSQL and Redis (in-process app).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "../src/app";
+import { up } from "../src/migrate";
+import { eventually, migratedDatabase, MIGRATIONS_DIR, startStack, testConfig, type Stack } from "./support/stack";
+
+let stack: Stack;
+let app: FastifyInstance;
+
+async function appFor(databaseUrl: string): Promise<FastifyInstance> {
+    const a = buildApp(testConfig(databaseUrl, stack.redis.url), { logger: false, migrationsDir: MIGRATIONS_DIR });
+    await a.ready();
+    expect(await eventually(async () => a.redis.status === "ready", 5000)).toBe(true);
+    return a;
+}
+
+beforeAll(async () => {
+    stack = await startStack();
+    app = await appFor(await migratedDatabase(stack.postgres));
+});
+
+afterAll(async () => {
+    await app?.close();
+    await stack?.cleanup();
+});
+
+describe("health endpoints", () => {
+    it("GET /health answers 200 without touching a dependency", async () => {
+        const res = await app.inject("/health");
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({ status: "ok" });
+    });
+
+    it("GET /health/db runs SELECT 1", async () => {
+        const res = await app.inject("/health/db");
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toMatchObject({ status: "ok", dependency: "database" });
+        expect(res.json().latencyMs).toBeGreaterThanOrEqual(0);
+    });
+
+    it("GET /health/redis sends PING", async () => {
+        const res = await app.inject("/health/redis");
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toMatchObject({ status: "ok", dependency: "redis" });
+    });
+
+    it("GET /health/ready is 200 when the database and Redis answer and nothing is pending", async () => {
+        const res = await app.inject("/health/ready");
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toMatchObject({
+            status: "ready",
+            checks: { database: { ok: true }, redis: { ok: true }, migrations: { ok: true, pending: [] } },
+        });
+    });
+});
+
+describe("readiness and migrations", () => {
+    it("is 503 naming the pending migration when one is not applied yet, and 200 once it is", async () => {
+        const url = await stack.postgres.createDatabase("partial");
+        await up({ databaseUrl: url, migrationsDir: MIGRATIONS_DIR, to: "001_initial_schema" });
+        const partial = await appFor(url);
+        try {
+            const res = await partial.inject("/health/ready");
+            expect(res.statusCode).toBe(503);
+            expect(res.json()).toMatchObject({
+                status: "not ready",
+                failed: ["migrations"],
+                checks: {
+                    database: { ok: true },
+                    redis: { ok: true },
+                    migrations: { ok: false, pending: ["002_add_indexes"], error: "1 migration(s) pending: run `migrate up`" },
+                },
+            });
+            await up({ databaseUrl: url, migrationsDir: MIGRATIONS_DIR });
+            expect((await partial.inject("/health/ready")).statusCode).toBe(200);
+        } finally {
+            await partial.close();
+        }
+    });
+
+    it("counts every migration as pending on an empty database", async () => {
+        const empty = await appFor(await stack.postgres.createDatabase("empty"));
+        try {
+            const res = await empty.inject("/health/ready");
+            expect(res.statusCode).toBe(503);
+            expect(res.json().checks.migrations.pending).toEqual(["001_initial_schema", "002_add_indexes"]);
+        } finally {
+            await empty.close();
+        }
+    });
+
+    it("is 503 naming the database when it cannot be reached, and skips the migration check", async () => {
+        // A database that does not exist: the server answers, the connection is refused.
+        const url = stack.postgres.adminUrl.replace(/\/postgres$/, "/no_such_database");
+        const broken = await appFor(url);
+        try {
+            const res = await broken.inject("/health/ready");
+            expect(res.statusCode).toBe(503);
+            expect(res.json()).toEqual({
+                status: "not ready",
+                failed: ["database", "migrations"],
+                checks: {
+                    database: { ok: false, error: 'database "no_such_database" does not exist (3D000)' },
+                    redis: { ok: true, latencyMs: expect.any(Number) },
+                    migrations: { ok: false, error: "not checked: the database is unavailable" },
+                },
+            });
+            const db = await broken.inject("/health/db");
+            expect(db.statusCode).toBe(503);
+            expect(db.json()).toEqual({ status: "error", dependency: "database", error: 'database "no_such_database" does not exist (3D000)' });
+            expect((await broken.inject("/health")).statusCode).toBe(200);
+        } finally {
+            await broken.close();
+        }
+    });
+});
