@@ -12,7 +12,7 @@ export const LOCK_OBJ_ID = 3;
 
 async function holder(client: ClientBase): Promise<string> {
     const r = await client.query<{ pid: number; application_name: string | null; client_addr: string | null }>(
-        `SELECT l.pid, a.application_name, a.client_addr::text AS client_addr
+        `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr
            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
           WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid AND l.objsubid = 2`,

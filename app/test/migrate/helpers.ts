@@ -1,0 +1,81 @@
+// Shared pieces of the migration runner's tests: throw-away migration directories and a catalog snapshot
+// to compare "the database as it was".
+import { mkdtempSync, writeFileSync, rmSync, cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Client } from "pg";
+
+/** The real migrations of the repository. */
+export const SEED_DIR = resolve(__dirname, "../../../migrations");
+
+const made: string[] = [];
+
+/** A temporary migrations directory holding `files` (name -> SQL), plus copies of `copyFrom`'s files. */
+export function migrationsDir(files: Record<string, string>, copyFrom?: string): string {
+    const dir = mkdtempSync(join(tmpdir(), "mrs-migrations-"));
+    made.push(dir);
+    if (copyFrom) cpSync(copyFrom, dir, { recursive: true });
+    for (const [name, sql] of Object.entries(files)) writeFileSync(join(dir, name), sql);
+    return dir;
+}
+
+export function removeMigrationDirs(): void {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+        return await fn(c);
+    } finally {
+        await c.end();
+    }
+}
+
+/**
+ * Everything a migration could change in schema `public`: relations, columns, constraints, indexes,
+ * the history rows, and the rows of the given tables.
+ */
+export async function snapshot(url: string, dataTables: string[] = []): Promise<unknown> {
+    return withClient(url, async (c) => {
+        const q = async (sql: string) => (await c.query(sql)).rows;
+        const out: Record<string, unknown> = {
+            relations: await q(
+                `SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'public' ORDER BY 1`,
+            ),
+            columns: await q(
+                `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
+                  WHERE table_schema = 'public' ORDER BY 1, 2`,
+            ),
+            constraints: await q(
+                `SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+                  WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`,
+            ),
+            indexes: await q(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`),
+            history: (await q(`SELECT to_regclass('public.schema_migrations') IS NOT NULL AS ok`))[0].ok
+                ? await q(`SELECT name, checksum FROM schema_migrations ORDER BY name`)
+                : null,
+        };
+        for (const t of dataTables) out[`rows:${t}`] = await q(`SELECT * FROM ${t} ORDER BY 1`);
+        return out;
+    });
+}
+
+export async function historyNames(url: string): Promise<string[]> {
+    return withClient(url, async (c) => {
+        const r = await c.query<{ name: string }>(`SELECT name FROM schema_migrations ORDER BY name`);
+        return r.rows.map((x) => x.name);
+    });
+}
+
+/** Runs `fn`, expecting it to reject; returns the error for exact assertions. */
+export async function rejection(p: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+    try {
+        await p;
+    } catch (err) {
+        return err as Error & Record<string, unknown>;
+    }
+    throw new Error("expected a rejection, but it resolved");
+}

