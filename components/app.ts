@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { rotatedLogs } from "./dockerCli";
+import { containerDefaults } from "./common";
 
 export interface AppArgs {
     /** Image ID of the built app image. */
@@ -71,9 +71,9 @@ export class App extends pulumi.ComponentResource {
                 waitTimeout: 120,
                 // tini as PID 1: signals reach node and zombies are reaped.
                 init: true,
-                restart: "unless-stopped",
-                memory: args.memoryLimitMb || undefined,
-                ...rotatedLogs,
+                // 0 or unset: no limit.
+                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { dockerEnvironment } from "./dockerCli";
+import { dockerEnvironment } from "./common";
 
 export interface HostDirectoriesArgs {
     /** Absolute path on the Docker host. */

@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { dockerEnvironment } from "./dockerCli";
+import { dockerEnvironment } from "./common";
 
 export interface MigrationsArgs {
     /** Directory of `NNN_name.sql` files on this machine; hashed so any change re-runs the step. */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { rotatedLogs } from "./dockerCli";
+import { containerDefaults } from "./common";
 
 export interface PgAdminArgs {
     image: string;
@@ -27,8 +27,7 @@ export class PgAdmin extends pulumi.ComponentResource {
                 envs: [`PGADMIN_DEFAULT_EMAIL=${args.email}`, pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`],
                 networksAdvanced: [{ name: args.networkName }],
                 ports: [{ internal: 80, external: args.publish.port, ip: args.publish.bindAddress }],
-                restart: "unless-stopped",
-                ...rotatedLogs,
+                ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
         );

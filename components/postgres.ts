@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { rotatedLogs } from "./dockerCli";
+import { containerDefaults } from "./common";
 
 export interface PostgresArgs {
     image: string;
@@ -72,9 +72,9 @@ export class Postgres extends pulumi.ComponentResource {
                 // Dependents (the migration step) are created only once the container is healthy.
                 wait: true,
                 waitTimeout: 180,
-                restart: "unless-stopped",
-                memory: args.memoryLimitMb || undefined,
-                ...rotatedLogs,
+                // 0 or unset: no limit.
+                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                ...containerDefaults,
             },
             // A fixed container name cannot exist twice: remove the old container before its replacement.
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { rotatedLogs } from "./dockerCli";
+import { containerDefaults } from "./common";
 
 export interface RedisArgs {
     image: string;
@@ -70,9 +70,9 @@ export class Redis extends pulumi.ComponentResource {
                 },
                 wait: true,
                 waitTimeout: 120,
-                restart: "unless-stopped",
-                memory: args.memoryLimitMb || undefined,
-                ...rotatedLogs,
+                // 0 or unset: no limit.
+                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
         );

@@ -112,6 +112,7 @@ describe("dev stack", () => {
             expect(c.inputs.restart, c.name).toBe("unless-stopped");
             expect(c.inputs.logDriver, c.name).toBe("json-file");
             expect(c.inputs.logOpts, c.name).toEqual({ "max-size": "10m", "max-file": "3" });
+            expect(c.inputs.networkMode, c.name).toBe("bridge");
             expect(c.inputs.memory, c.name).toBeUndefined();
         }
     });

@@ -1,0 +1,43 @@
+// Optional parts of the stack, switched on through config: pgAdmin, memory limits, a published database on odin.
+import { beforeAll, expect, test } from "vitest";
+import type { ProgramRun } from "../support/mockProgram";
+
+let run: ProgramRun;
+
+beforeAll(async () => {
+    const { runProgram } = await import("../support/mockProgram");
+    run = await runProgram("dev", {
+        pgadmin: "true",
+        postgresMemoryMb: "512",
+        redisMemoryMb: "64",
+        appMemoryMb: "128",
+        postgresPort: "5433",
+        currentSeason: "5.5",
+        dbPassword: "configured-db-password",
+    });
+});
+
+test("pgAdmin runs on 127.0.0.1 with a generated password, on the stack's network", () => {
+    const pgadmin = run.byName("pgadmin-container");
+    expect(pgadmin.inputs.ports).toEqual([{ internal: 80, external: 5050, ip: "127.0.0.1" }]);
+    expect(pgadmin.inputs.networksAdvanced).toEqual([{ name: "marvel-rivals-network" }]);
+    expect(pgadmin.inputs.envs).toContain("PGADMIN_DEFAULT_PASSWORD=generated-pgadmin-password-0123456789");
+    expect(pgadmin.secretInputs).toContain("envs");
+    expect(run.outputs.pgadminUrl.value).toBe("http://127.0.0.1:5050");
+});
+
+test("memory limits reach their containers", () => {
+    expect(run.byName("postgres-container").inputs.memory).toBe(512);
+    expect(run.byName("redis-container").inputs.memory).toBe(64);
+    expect(run.byName("app-container").inputs.memory).toBe(128);
+});
+
+test("a configured port and password are used as given", () => {
+    expect(run.byName("postgres-container").inputs.ports).toEqual([{ internal: 5432, external: 5433, ip: "127.0.0.1" }]);
+    expect(run.outputs.databaseUrl).toEqual({
+        value: "postgres://marvel_stats:configured-db-password@127.0.0.1:5433/marvel_rivals",
+        secret: true,
+    });
+    expect(run.ofType("random:index/randomPassword:RandomPassword").map((r) => r.name)).not.toContain("db-password");
+    expect(run.byName("app-container").inputs.envs).toContain("CURRENT_SEASON=5.5");
+});
