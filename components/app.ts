@@ -69,8 +69,7 @@ export class App extends pulumi.ComponentResource {
                 },
                 wait: true,
                 waitTimeout: 120,
-                // tini as PID 1: signals reach node and zombies are reaped.
-                init: true,
+                // No `init`: the image's entrypoint is tini already (signals reach node, zombies are reaped).
                 // 0 or unset: no limit.
                 memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
                 ...containerDefaults,
