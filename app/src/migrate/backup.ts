@@ -111,7 +111,7 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
             );
         }
         if (result.code !== 0) {
-            const msg = redact(stderr.trim(), target.password) || `exit ${result.code ?? result.signal}`;
+            const msg = redact(stderr.trim(), target.password) || "no error output";
             throw new MigrateError(
                 `backup failed: ${pgDump} ${result.code === null ? `was killed by ${result.signal}` : `exited ${result.code}`}: ${msg}; fix pg_dump (it must be >= the server's major version) and run again; nothing was changed`,
             );

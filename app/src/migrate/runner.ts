@@ -335,7 +335,6 @@ async function mutate(
     try {
         await acquireLock(client, opts.advisoryLockTimeoutSeconds ?? 60, log);
         locked = true;
-        await ensureHistoryTable(client);
         const history = await readHistory(client);
         checkConsistency(dir, files, history);
         const todo = plan(files, history);
@@ -350,6 +349,8 @@ async function mutate(
             });
             log(`backup written to ${result.backup}`);
         }
+        // Only now, after the backup: a failed backup must leave the database untouched.
+        if (todo.length > 0) await ensureHistoryTable(client);
         const umzug = buildUmzug(files, session, client);
         try {
             if (command === "up") await umzug.up({ migrations: todo.map((m) => m.name) });
