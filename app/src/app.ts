@@ -56,6 +56,17 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
     app.register(healthRoutes);
     app.register(apiRoutes);
 
+    // Node's server.close() only closes the keep-alive connections that are idle at that moment; one that
+    // finishes a request later would stay open until its keep-alive timeout and hold the shutdown. So
+    // from the start of close() every response says `Connection: close`.
+    let closing = false;
+    app.addHook("preClose", async () => {
+        closing = true;
+    });
+    app.addHook("onSend", async (_request, reply) => {
+        if (closing) reply.header("connection", "close");
+    });
+
     // Runs after the server stopped accepting and in-flight requests finished (app.close()).
     app.addHook("onClose", async () => {
         await Promise.allSettled([

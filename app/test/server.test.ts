@@ -1,0 +1,236 @@
+// The compiled server as a real process against a real PostgreSQL and Redis: config errors, start-up,
+// Redis and the database going away and coming back, and SIGTERM with a request in flight.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import Redis from "ioredis";
+import pg from "pg";
+import { freePort } from "../../test/support/ports";
+import { buildApp, runNode, startServer, type Build, type ServerProcess } from "./support/build";
+import { eventually, migratedDatabase, startStack, testEnv, withPool, type Stack } from "./support/stack";
+import { seed } from "../src/seed";
+
+let stack: Stack;
+let build: Build;
+let databaseUrl: string;
+const servers: ServerProcess[] = [];
+
+async function get(url: string): Promise<{ status: number; body: any }> {
+    const res = await fetch(url, { signal: AbortSignal.timeout(8000) });
+    return { status: res.status, body: await res.json() };
+}
+
+async function start(extra: Record<string, string> = {}): Promise<ServerProcess> {
+    const server = startServer(join(build.dir, "server.js"), testEnv(databaseUrl, stack.redis.url, { LOG_LEVEL: "info", ...extra }), await freePort());
+    servers.push(server);
+    const ready = await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000, 50);
+    if (!ready) throw new Error(`server never became ready; output:\n${server.output()}`);
+    return server;
+}
+
+beforeAll(async () => {
+    [stack, build] = await Promise.all([startStack(), Promise.resolve(buildApp())]);
+    databaseUrl = await migratedDatabase(stack.postgres);
+    await withPool(databaseUrl, (pool) => seed(pool));
+});
+
+afterAll(async () => {
+    for (const s of servers) if (s.child.exitCode === null) s.child.kill("SIGKILL");
+    await stack?.cleanup();
+    build?.cleanup();
+});
+
+describe("configuration errors", () => {
+    it("exit 1 with one message listing every bad variable, no stack trace, no secret", async () => {
+        const result = await runNode(join(build.dir, "server.js"), {
+            REDIS_URL: "http://:hunter2@cache:6379",
+            PORT: "http",
+            LOG_LEVEL: "verbose",
+        });
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe("");
+        expect(result.stderr).toBe(
+            [
+                "Invalid configuration: 4 problems",
+                "  - DATABASE_URL is required: set it to a URL like postgres://USER:PASSWORD@HOST:5432/DATABASE",
+                "  - REDIS_URL must start with redis:// or rediss:// (got http://...): expected redis://:PASSWORD@HOST:6379",
+                '  - PORT must be an integer from 1 to 65535 (got "http")',
+                '  - LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
+                "Fix the environment variables above and start again.",
+                "",
+            ].join("\n"),
+        );
+    });
+});
+
+describe("the running service", () => {
+    let server: ServerProcess;
+    beforeAll(async () => {
+        server = await start({ MARVEL_RIVALS_API_KEY: "api-key-never-logged" });
+    });
+
+    it("logs JSON lines that name where it connects, without any password or key", async () => {
+        await get(`${server.url}/api/heroes`);
+        const lines = server.output().trim().split("\n");
+        for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+        expect(server.output()).toContain(`"database":"postgres://127.0.0.1:${stack.postgres.port}/`);
+        expect(server.output()).not.toContain(stack.postgres.password);
+        expect(server.output()).not.toContain(stack.redis.password);
+        expect(server.output()).not.toContain("api-key-never-logged");
+    });
+
+    it("with Redis down: liveness 200, /health/redis and readiness 503, /api answers from the database; then recovers", async () => {
+        await stack.redis.stop();
+        try {
+            expect((await get(`${server.url}/health`)).status).toBe(200);
+            const redis = await get(`${server.url}/health/redis`);
+            expect(redis.status).toBe(503);
+            expect(redis.body).toMatchObject({ status: "error", dependency: "redis" });
+            const ready = await get(`${server.url}/health/ready`);
+            expect(ready.status).toBe(503);
+            expect(ready.body).toMatchObject({ status: "not ready", failed: ["redis"], checks: { redis: { ok: false } } });
+            const heroes = await get(`${server.url}/api/heroes?rank=Silver`);
+            expect(heroes.status).toBe(200);
+            expect(heroes.body).toMatchObject({ cached: false, cache: "unavailable", rank: "Silver" });
+            expect(heroes.body.heroes.length).toBeGreaterThan(0);
+        } finally {
+            await stack.redis.start();
+        }
+        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000)).toBe(true);
+        expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("miss");
+        expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("hit");
+        expect(server.child.exitCode).toBeNull();
+    });
+
+    it("with the database down: 503 JSON naming it, the process stays up and recovers by itself", async () => {
+        await stack.postgres.stop();
+        try {
+            expect((await get(`${server.url}/health`)).status).toBe(200);
+            const summary = await get(`${server.url}/api/stats/summary`);
+            expect(summary.status).toBe(503);
+            expect(summary.body).toMatchObject({ error: "Service Unavailable", dependency: "database" });
+            expect(summary.body.message).toMatch(/^the database is unavailable: /);
+            const heroes = await get(`${server.url}/api/heroes?rank=Platinum`);
+            expect(heroes.status).toBe(503);
+            expect(heroes.body.dependency).toBe("database");
+            const ready = await get(`${server.url}/health/ready`);
+            expect(ready.status).toBe(503);
+            expect(ready.body.failed).toEqual(["database", "migrations"]);
+            expect((await get(`${server.url}/health/db`)).status).toBe(503);
+            expect(server.child.exitCode).toBeNull();
+        } finally {
+            await stack.postgres.start();
+        }
+        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 15_000)).toBe(true);
+        expect((await get(`${server.url}/api/stats/summary`)).status).toBe(200);
+        expect(server.child.exitCode).toBeNull();
+    });
+
+    it("on SIGTERM: stops accepting, finishes the request in flight, closes PostgreSQL and Redis, exits 0 within 10 s", async () => {
+        const admin = new Redis(stack.redis.url);
+        admin.on("error", () => undefined);
+        await admin.flushall();
+        const clientsBefore = await admin.client("LIST");
+        expect(String(clientsBefore)).toContain("name=marvel-rivals-stats-app");
+
+        // Hold the table so that a cache-missing /api/heroes blocks inside PostgreSQL.
+        const locker = new pg.Client({ connectionString: databaseUrl });
+        await locker.connect();
+        await locker.query("BEGIN");
+        await locker.query("LOCK TABLE match_participants IN ACCESS EXCLUSIVE MODE");
+        const inFlight = fetch(`${server.url}/api/heroes?rank=Celestial`, { signal: AbortSignal.timeout(9000) });
+        await new Promise((r) => setTimeout(r, 300));
+
+        const t0 = Date.now();
+        server.child.kill("SIGTERM");
+        // The listening socket closes at once: a new connection is refused.
+        const refused = await eventually(
+            () =>
+                new Promise<boolean>((resolve) => {
+                    const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(server.url).port) });
+                    socket.once("connect", () => (socket.destroy(), resolve(false)));
+                    socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+                }),
+            2000,
+            50,
+        );
+        expect(refused).toBe(true);
+        expect(server.child.exitCode).toBeNull(); // still draining
+
+        await new Promise((r) => setTimeout(r, 500));
+        await locker.query("COMMIT");
+        await locker.end();
+        const res = await inFlight;
+        expect(res.status).toBe(200);
+        expect((await res.json()).rank).toBe("Celestial");
+
+        const code = await server.exited;
+        expect(code, server.output()).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(10_000);
+        expect(server.output()).toContain('"msg":"stopped cleanly"');
+
+        const sessions = await withPool(databaseUrl, (pool) =>
+            pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'marvel-rivals-stats-app'"),
+        );
+        expect(sessions.rows[0].n).toBe(0);
+        expect(String(await admin.client("LIST"))).not.toContain("name=marvel-rivals-stats-app");
+        admin.disconnect();
+    });
+});
+
+describe("seed CLI", () => {
+    const fingerprint = (url: string) =>
+        withPool(url, async (pool) => {
+            const q = async (sql: string) => (await pool.query<{ f: string }>(sql)).rows[0]!.f;
+            return [
+                await q("SELECT md5(string_agg(p::text, '|' ORDER BY username)) AS f FROM players p"),
+                await q("SELECT md5(string_agg(m::text, '|' ORDER BY match_id)) AS f FROM matches m"),
+                await q("SELECT md5(string_agg(mp::text, '|' ORDER BY match_id, username)) AS f FROM match_participants mp"),
+            ];
+        });
+
+    it("inserts the sample data once; a second run changes nothing", async () => {
+        const url = await migratedDatabase(stack.postgres, "seedcli");
+        const first = await runNode(join(build.dir, "cli/seed.js"), { DATABASE_URL: url });
+        expect(first.stderr).toBe("");
+        expect(first.code).toBe(0);
+        expect(first.stdout).toBe(
+            "seed: players: 42 inserted, 0 already present\n" +
+                "seed: matches: 120 inserted, 0 already present\n" +
+                "seed: match_participants: 1440 inserted, 0 already present\n",
+        );
+        const before = await fingerprint(url);
+        const second = await runNode(join(build.dir, "cli/seed.js"), { DATABASE_URL: url });
+        expect(second.code).toBe(0);
+        expect(second.stdout).toBe(
+            "seed: players: 0 inserted, 42 already present\n" +
+                "seed: matches: 0 inserted, 120 already present\n" +
+                "seed: match_participants: 0 inserted, 1440 already present\n",
+        );
+        expect(await fingerprint(url)).toEqual(before);
+    });
+
+    it("produces the same rows in two different databases", async () => {
+        const a = await migratedDatabase(stack.postgres, "seeda");
+        const b = await migratedDatabase(stack.postgres, "seedb");
+        expect((await runNode(join(build.dir, "cli/seed.js"), { DATABASE_URL: a })).code).toBe(0);
+        expect((await runNode(join(build.dir, "cli/seed.js"), { DATABASE_URL: b })).code).toBe(0);
+        expect(await fingerprint(a)).toEqual(await fingerprint(b));
+    });
+
+    it("fails with one clear line without DATABASE_URL, or before the migrations", async () => {
+        const missing = await runNode(join(build.dir, "cli/seed.js"), {});
+        expect(missing.code).toBe(1);
+        expect(missing.stderr).toBe(
+            "seed: Invalid configuration: 1 problem\n  - DATABASE_URL is required: set it to a URL like postgres://USER:PASSWORD@HOST:5432/DATABASE\nFix the environment variables above and start again.\n",
+        );
+        const empty = await stack.postgres.createDatabase("seedempty");
+        const bare = await runNode(join(build.dir, "cli/seed.js"), { DATABASE_URL: empty });
+        expect(bare.code).toBe(1);
+        const name = new URL(empty).pathname;
+        expect(bare.stderr).toBe(
+            `seed: failed against 127.0.0.1:${stack.postgres.port}${name}: relation "players" does not exist (42P01): the schema is missing, run \`migrate up\` first\n`,
+        );
+        expect(bare.stderr).not.toContain(stack.postgres.password);
+    });
+});
