@@ -69,7 +69,8 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
 // Docker's own rule for container and network names.
 const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-const IMAGE_REF = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const IMAGE_REF =
+    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 const OWNER = /^\d{1,10}:\d{1,10}$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/;
@@ -138,7 +139,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         /^(unix|tcp|ssh|npipe):\/\/\S+$/,
         "must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine",
     );
-    const sshOpts = list("sshOpts", /^\S+$/, "each an ssh option without spaces, e.g. [\"-o\", \"ConnectTimeout=10\"]");
+    const sshOpts = list("sshOpts", /^\S+$/, 'each an ssh option without spaces, e.g. ["-o", "ConnectTimeout=10"]');
     if (sshOpts.length > 0 && !dockerHost?.startsWith("ssh://")) {
         bad("sshOpts", raw("sshOpts"), "only applies to an ssh:// dockerHost; set dockerHost or remove sshOpts");
     }
@@ -146,16 +147,33 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
 
     let dataDir = raw("dataDir") ?? "./data";
     if (/[\n\r\0:,]/.test(dataDir)) {
-        bad("dataDir", dataDir, "must be a plain directory path without ':' ',' or control characters (Docker bind mounts split on them)");
+        bad(
+            "dataDir",
+            dataDir,
+            "must be a plain directory path without ':' ',' or control characters (Docker bind mounts split on them)",
+        );
     } else if (path.isAbsolute(dataDir)) {
         dataDir = path.normalize(dataDir);
-        if (dataDir === "/") bad("dataDir", dataDir, "must not be the root directory; use a directory of its own such as /mnt/user/appdata/marvel-rivals-stats");
+        if (dataDir === "/")
+            bad(
+                "dataDir",
+                dataDir,
+                "must not be the root directory; use a directory of its own such as /mnt/user/appdata/marvel-rivals-stats",
+            );
     } else if (remote) {
-        bad("dataDir", dataDir, `must be an absolute path on the Docker host ${dockerHost}, e.g. /mnt/user/appdata/marvel-rivals-stats`);
+        bad(
+            "dataDir",
+            dataDir,
+            `must be an absolute path on the Docker host ${dockerHost}, e.g. /mnt/user/appdata/marvel-rivals-stats`,
+        );
     } else {
         const resolved = path.resolve(ctx.projectDir, dataDir);
         if (path.relative(ctx.projectDir, resolved).startsWith("..")) {
-            bad("dataDir", dataDir, "a relative path must stay inside the project directory (e.g. ./data); use an absolute path for anything else");
+            bad(
+                "dataDir",
+                dataDir,
+                "a relative path must stay inside the project directory (e.g. ./data); use an absolute path for anything else",
+            );
         }
         dataDir = resolved;
     }
@@ -163,17 +181,27 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     // --- images
     const imageAllowed = "must be an image reference such as postgres:16-alpine";
     const postgresImage = str("postgresImage", "postgres:16-alpine", IMAGE_REF, imageAllowed);
-    const redisImage = str("redisImage", "redis:7-alpine", IMAGE_REF, imageAllowed.replace("postgres:16-alpine", "redis:7-alpine"));
+    const redisImage = str(
+        "redisImage",
+        "redis:7-alpine",
+        IMAGE_REF,
+        imageAllowed.replace("postgres:16-alpine", "redis:7-alpine"),
+    );
     const platform = optStr("platform", PLATFORM, "must be an OS/architecture pair such as linux/amd64 or linux/arm64");
 
     // --- database identity
-    const identAllowed = "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters";
+    const identAllowed =
+        "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters";
     const dbName = str("dbName", "marvel_rivals", PG_IDENTIFIER, identAllowed);
     const dbUser = str("dbUser", "marvel_stats", PG_IDENTIFIER, identAllowed);
 
     // --- ports: published only when a port and a bind address are both configured
     const address = (key: string) =>
-        optStr(key, new RegExp(`${IPV4.source.slice(0, -1)}|^localhost$`), "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface)");
+        optStr(
+            key,
+            new RegExp(`${IPV4.source.slice(0, -1)}|^localhost$`),
+            "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface)",
+        );
     const publish = (service: string): Publish | undefined => {
         const port = int(`${service}Port`, undefined, 1, 65535);
         const bindAddress = address(`${service}BindAddress`);
@@ -181,10 +209,18 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         const portSet = raw(`${service}Port`) !== undefined;
         const bindSet = raw(`${service}BindAddress`) !== undefined;
         if (portSet && !bindSet) {
-            bad(`${service}BindAddress`, null, `must be set when \`${PROJECT}:${service}Port\` is set: the address on the Docker host to publish ${service} on, e.g. 127.0.0.1; or unset ${service}Port to keep ${service} private`);
+            bad(
+                `${service}BindAddress`,
+                null,
+                `must be set when \`${PROJECT}:${service}Port\` is set: the address on the Docker host to publish ${service} on, e.g. 127.0.0.1; or unset ${service}Port to keep ${service} private`,
+            );
         }
         if (!portSet && bindSet) {
-            bad(`${service}Port`, null, `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`);
+            bad(
+                `${service}Port`,
+                null,
+                `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`,
+            );
         }
         return port !== undefined && bindAddress !== undefined ? { port, bindAddress } : undefined;
     };
@@ -192,33 +228,58 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     const redisPublish = publish("redis");
     const appPublish = publish("app");
     const taken = new Map<string, string>();
-    for (const [service, p] of [["postgres", postgresPublish], ["redis", redisPublish], ["app", appPublish]] as const) {
+    for (const [service, p] of [
+        ["postgres", postgresPublish],
+        ["redis", redisPublish],
+        ["app", appPublish],
+    ] as const) {
         if (!p) continue;
         const other = taken.get(String(p.port));
-        if (other) bad(`${service}Port`, String(p.port), `is already used by ${other}Port; give each service its own port`);
+        if (other)
+            bad(`${service}Port`, String(p.port), `is already used by ${other}Port; give each service its own port`);
         taken.set(String(p.port), service);
     }
 
     // --- networks
-    const networkName = str("networkName", "marvel-rivals-network", DOCKER_NAME, "must be a Docker network name: letters, digits, _ . -");
-    const externalNetworks = list("externalNetworks", DOCKER_NAME, "existing Docker network names, e.g. [\"caddy\"]");
+    const networkName = str(
+        "networkName",
+        "marvel-rivals-network",
+        DOCKER_NAME,
+        "must be a Docker network name: letters, digits, _ . -",
+    );
+    const externalNetworks = list("externalNetworks", DOCKER_NAME, 'existing Docker network names, e.g. ["caddy"]');
     if (externalNetworks.includes(networkName)) {
         bad("externalNetworks", raw("externalNetworks"), `must not contain the stack's own network ${networkName}`);
     }
     const domain = optStr("domain", DOMAIN, "must be a host name such as stats.example.com");
     if (domain !== undefined && externalNetworks.length === 0) {
-        bad("domain", domain, "needs the reverse proxy's network in externalNetworks (e.g. [\"caddy\"]) so Caddy can reach the app");
+        bad(
+            "domain",
+            domain,
+            'needs the reverse proxy\'s network in externalNetworks (e.g. ["caddy"]) so Caddy can reach the app',
+        );
     }
 
     // --- behaviour
     const hotReload = bool("hotReload", false);
-    if (hotReload && remote) bad("hotReload", "true", `needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ${dockerHost}`);
+    if (hotReload && remote)
+        bad(
+            "hotReload",
+            "true",
+            `needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ${dockerHost}`,
+        );
     const redisPersistence = bool("redisPersistence", true);
     const backups = bool("backups", false);
     const pgadmin = bool("pgadmin", false);
-    if (pgadmin && remote) bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
+    if (pgadmin && remote)
+        bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
     const pgadminPort = int("pgadminPort", 5050, 1, 65535) ?? 5050;
-    const hostOwner = str("hostOwner", ctx.defaultOwner, OWNER, "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000");
+    const hostOwner = str(
+        "hostOwner",
+        ctx.defaultOwner,
+        OWNER,
+        "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000",
+    );
     const memoryLimitMb = {
         postgres: int("postgresMemoryMb", 0, 0, 1_048_576) ?? 0,
         redis: int("redisMemoryMb", 0, 0, 1_048_576) ?? 0,
@@ -230,8 +291,18 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     }
 
     // --- app environment
-    const appEnv = str("appEnv", "production", /^(development|production|test)$/, "must be development, production or test");
-    const logLevel = str("logLevel", "info", new RegExp(`^(${LOG_LEVELS.join("|")})$`), `must be one of ${LOG_LEVELS.join(", ")}`);
+    const appEnv = str(
+        "appEnv",
+        "production",
+        /^(development|production|test)$/,
+        "must be development, production or test",
+    );
+    const logLevel = str(
+        "logLevel",
+        "info",
+        new RegExp(`^(${LOG_LEVELS.join("|")})$`),
+        `must be one of ${LOG_LEVELS.join(", ")}`,
+    );
     const rateLimitRequestsPerMinute = int("rateLimitRequestsPerMinute", 7, 1, 10_000) ?? 7;
     const currentSeason = optStr("currentSeason", /^[A-Za-z0-9._-]{1,32}$/, "must be a season label such as 5 or 5.5");
 

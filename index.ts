@@ -26,7 +26,9 @@ const secretProblems = [
     checkSecret("redisPassword", rawConfig("redisPassword"), 12),
 ].filter((p): p is string => p !== undefined);
 if (/["'\\]/.test(rawConfig("redisPassword") ?? "")) {
-    secretProblems.push(`\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`);
+    secretProblems.push(
+        `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
+    );
 }
 let cfg: ReturnType<typeof parseStackConfig>;
 try {
@@ -125,7 +127,9 @@ const enc = encodeURIComponent;
 const internalDatabaseUrl = pulumi.secret(
     pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${postgres.host}:${postgres.port}/${cfg.dbName}`,
 );
-const internalRedisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redis.host}:${redis.port}`);
+const internalRedisUrl = pulumi.secret(
+    pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redis.host}:${redis.port}`,
+);
 
 const migrations = new Migrations(
     "migrations",
@@ -200,7 +204,9 @@ const redisPort = cfg.redisPublish?.port ?? redis.port;
 export const databaseUrl = pulumi.secret(
     pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${pgHost}:${pgPort}/${cfg.dbName}`,
 );
-export const redisUrl = pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redisHost}:${redisPort}`);
+export const redisUrl = pulumi.secret(
+    pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redisHost}:${redisPort}`,
+);
 export const appUrl = cfg.domain
     ? `https://${cfg.domain}`
     : cfg.appPublish

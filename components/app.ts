@@ -56,7 +56,9 @@ export class App extends pulumi.ComponentResource {
                 envs: Object.entries(args.env).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
                 volumes,
                 networksAdvanced: networks,
-                ports: args.publish ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }] : [],
+                ports: args.publish
+                    ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }]
+                    : [],
                 user: args.user,
                 labels,
                 healthcheck: {

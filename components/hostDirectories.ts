@@ -30,10 +30,13 @@ export class HostDirectories extends pulumi.ComponentResource {
 
     constructor(name: string, args: HostDirectoriesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:storage:HostDirectories", name, {}, opts);
-        if (!args.dataDir.startsWith("/")) throw new Error(`\`dataDir\` must be absolute, got ${JSON.stringify(args.dataDir)}`);
-        if (!/^\d+:\d+$/.test(args.owner)) throw new Error(`\`owner\` must be uid:gid, got ${JSON.stringify(args.owner)}`);
+        if (!args.dataDir.startsWith("/"))
+            throw new Error(`\`dataDir\` must be absolute, got ${JSON.stringify(args.dataDir)}`);
+        if (!/^\d+:\d+$/.test(args.owner))
+            throw new Error(`\`owner\` must be uid:gid, got ${JSON.stringify(args.owner)}`);
         for (const sub of args.subdirectories) {
-            if (!/^[a-z0-9_-]+$/.test(sub)) throw new Error(`\`subdirectories\` entry ${JSON.stringify(sub)} must be a plain name`);
+            if (!/^[a-z0-9_-]+$/.test(sub))
+                throw new Error(`\`subdirectories\` entry ${JSON.stringify(sub)} must be a plain name`);
         }
 
         const tool = new docker.RemoteImage(

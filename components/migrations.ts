@@ -30,8 +30,13 @@ export interface AppliedMigration {
 /** Hash of every file in the migrations directory: its names and contents. */
 export function hashMigrations(dir: string): string {
     const hash = createHash("sha256");
-    for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-        hash.update(file).update("\0").update(readFileSync(path.join(dir, file))).update("\0");
+    for (const file of readdirSync(dir)
+        .filter((f) => f.endsWith(".sql"))
+        .sort()) {
+        hash.update(file)
+            .update("\0")
+            .update(readFileSync(path.join(dir, file)))
+            .update("\0");
     }
     return hash.digest("hex");
 }

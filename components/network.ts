@@ -28,8 +28,9 @@ export class Network extends pulumi.ComponentResource {
 
         this.externalNames = pulumi.all(
             (args.external ?? []).map(
-                (external) => // `parent` makes the lookup use the stack's Docker provider (the remote host on odin).
-                docker.getNetworkOutput({ name: external }, { parent: this }).name,
+                (external) =>
+                    // `parent` makes the lookup use the stack's Docker provider (the remote host on odin).
+                    docker.getNetworkOutput({ name: external }, { parent: this }).name,
             ),
         );
         this.registerOutputs({ name: this.name, externalNames: this.externalNames });

@@ -18,13 +18,20 @@ export class PgAdmin extends pulumi.ComponentResource {
 
     constructor(name: string, args: PgAdminArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:tools:PgAdmin", name, {}, opts);
-        const image = new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this });
+        const image = new docker.RemoteImage(
+            `${name}-image`,
+            { name: args.image, keepLocally: true },
+            { parent: this },
+        );
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
                 image: image.imageId,
-                envs: [`PGADMIN_DEFAULT_EMAIL=${args.email}`, pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`],
+                envs: [
+                    `PGADMIN_DEFAULT_EMAIL=${args.email}`,
+                    pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`,
+                ],
                 networksAdvanced: [{ name: args.networkName }],
                 ports: [{ internal: 80, external: args.publish.port, ip: args.publish.bindAddress }],
                 ...containerDefaults,

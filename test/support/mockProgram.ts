@@ -104,7 +104,10 @@ async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }>
  * Loads the stack's real config (with `overrides`), runs index.ts under mocks, and returns what it
  * registered. Call it once per test file: Pulumi's runtime state is global to the process.
  */
-export async function runProgram(stack: string, overrides: Record<string, string | undefined> = {}): Promise<ProgramRun> {
+export async function runProgram(
+    stack: string,
+    overrides: Record<string, string | undefined> = {},
+): Promise<ProgramRun> {
     const { config, secretKeys } = loadStackConfig(stack, overrides);
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(new ProviderMocks(RUNNER_REPORT), "marvel-rivals-stats", stack, false);

@@ -48,7 +48,14 @@ export async function startRedis(): Promise<TestRedis> {
         // The password goes in through stdin as a config file, not on the command line.
         child = spawn(bin, ["-"], { stdio: ["pipe", "ignore", "inherit"] });
         child.stdin!.end(
-            [`port ${port}`, "bind 127.0.0.1", `requirepass ${password}`, 'save ""', "appendonly no", "daemonize no"].join("\n") + "\n",
+            [
+                `port ${port}`,
+                "bind 127.0.0.1",
+                `requirepass ${password}`,
+                'save ""',
+                "appendonly no",
+                "daemonize no",
+            ].join("\n") + "\n",
         );
         await waitForPort(port, 5000);
     };

@@ -38,7 +38,9 @@ describe("dev stack", () => {
 
     test("resolves ./data inside the project and mounts every data directory under it", () => {
         expect(run.outputs.dataDir.value).toBe(dataDir);
-        expect(container("postgres").volumes).toEqual([{ hostPath: `${dataDir}/postgres`, containerPath: "/var/lib/postgresql/data" }]);
+        expect(container("postgres").volumes).toEqual([
+            { hostPath: `${dataDir}/postgres`, containerPath: "/var/lib/postgresql/data" },
+        ]);
         expect(container("redis").volumes).toEqual([{ hostPath: `${dataDir}/redis`, containerPath: "/data" }]);
         expect(container("app").volumes).toEqual([
             { hostPath: `${dataDir}/output`, containerPath: "/app/output" },
@@ -107,7 +109,11 @@ describe("dev stack", () => {
 
     test("every container restarts unless stopped and rotates json-file logs", () => {
         const containers = run.ofType("docker:index/container:Container");
-        expect(containers.map((c) => c.inputs.name).sort()).toEqual(["marvel-rivals-app", "marvel-rivals-postgres", "marvel-rivals-redis"]);
+        expect(containers.map((c) => c.inputs.name).sort()).toEqual([
+            "marvel-rivals-app",
+            "marvel-rivals-postgres",
+            "marvel-rivals-redis",
+        ]);
         for (const c of containers) {
             expect(c.inputs.restart, c.name).toBe("unless-stopped");
             expect(c.inputs.logDriver, c.name).toBe("json-file");
@@ -153,7 +159,9 @@ describe("dev stack", () => {
 
     test("the app gets its environment, runs as the directory owner and is healthy only when ready", () => {
         const app = container("app");
-        const env = Object.fromEntries(app.envs.map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        const env = Object.fromEntries(
+            app.envs.map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+        );
         expect(env).toEqual({
             DATABASE_URL: "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
             REDIS_URL: "redis://:generated-redis-password-0123456789@redis:6379",
@@ -180,7 +188,10 @@ describe("dev stack", () => {
             value: "postgres://marvel_stats:generated-db-password-0123456789@127.0.0.1:5432/marvel_rivals",
             secret: true,
         });
-        expect(run.outputs.redisUrl).toEqual({ value: "redis://:generated-redis-password-0123456789@127.0.0.1:6379", secret: true });
+        expect(run.outputs.redisUrl).toEqual({
+            value: "redis://:generated-redis-password-0123456789@127.0.0.1:6379",
+            secret: true,
+        });
         expect(run.outputs.appUrl).toEqual({ value: "http://127.0.0.1:8000", secret: false });
         expect(run.outputs.networkName.value).toBe("marvel-rivals-network");
         expect(run.outputs.migrationsApplied.value).toEqual([

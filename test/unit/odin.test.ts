@@ -27,7 +27,10 @@ describe("odin stack", () => {
         expect(run.byName("data-mkdir").inputs.environment).toMatchObject({ DATA_DIR: dataDir, OWNER: "99:100" });
         expect(container("postgres").volumes[0].hostPath).toBe(`${dataDir}/postgres`);
         expect(container("redis").volumes[0].hostPath).toBe(`${dataDir}/redis`);
-        expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([`${dataDir}/output`, `${dataDir}/logs`]);
+        expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([
+            `${dataDir}/output`,
+            `${dataDir}/logs`,
+        ]);
         expect(container("app").user).toBe("99:100");
     });
 
@@ -52,7 +55,9 @@ describe("odin stack", () => {
 
     test("runs the runtime image target without hot reload, for the server's platform", () => {
         expect(run.byName("app-image").inputs.build).toMatchObject({ target: "runtime", platform: "linux/amd64" });
-        expect(container("app").volumes.some((v: { containerPath: string }) => v.containerPath === "/app/src")).toBe(false);
+        expect(container("app").volumes.some((v: { containerPath: string }) => v.containerPath === "/app/src")).toBe(
+            false,
+        );
         expect(run.byName("postgres-image").inputs.platform).toBe("linux/amd64");
     });
 
@@ -67,8 +72,13 @@ describe("odin stack", () => {
 
     test("connection strings point inside the stack's network when nothing is published, and stay secret", () => {
         expect(run.outputs.databaseUrl.secret).toBe(true);
-        expect(run.outputs.databaseUrl.value).toBe("postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals");
-        expect(run.outputs.redisUrl).toEqual({ value: "redis://:generated-redis-password-0123456789@redis:6379", secret: true });
+        expect(run.outputs.databaseUrl.value).toBe(
+            "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
+        );
+        expect(run.outputs.redisUrl).toEqual({
+            value: "redis://:generated-redis-password-0123456789@redis:6379",
+            secret: true,
+        });
     });
 
     test("the same start order holds on odin", () => {

@@ -33,7 +33,9 @@ test("memory limits reach their containers", () => {
 });
 
 test("a configured port and password are used as given", () => {
-    expect(run.byName("postgres-container").inputs.ports).toEqual([{ internal: 5432, external: 5433, ip: "127.0.0.1" }]);
+    expect(run.byName("postgres-container").inputs.ports).toEqual([
+        { internal: 5432, external: 5433, ip: "127.0.0.1" },
+    ]);
     expect(run.outputs.databaseUrl).toEqual({
         value: "postgres://marvel_stats:configured-db-password@127.0.0.1:5433/marvel_rivals",
         secret: true,

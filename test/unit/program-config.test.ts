@@ -2,7 +2,7 @@
 import { beforeAll, expect, test } from "vitest";
 
 let error: Error | undefined;
-let registered: string[] = [];
+const registered: string[] = [];
 
 beforeAll(async () => {
     const pulumi = await import("@pulumi/pulumi");
@@ -10,7 +10,7 @@ beforeAll(async () => {
     const { config, secretKeys } = loadStackConfig("dev", {
         appPort: "70000",
         dbPassword: "short pw",
-        redisPassword: "has\"quote-and-long",
+        redisPassword: 'has"quote-and-long',
     });
     pulumi.runtime.setAllConfig(config, [...secretKeys]);
     await pulumi.runtime.setMocks(
