@@ -1,0 +1,146 @@
+// The migrate CLI end to end, as deploys run it: a child process, DATABASE_URL in its environment, exit
+// codes, human lines on stderr and exactly one JSON document on stdout with --json.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { freePort } from "../../../test/support/ports";
+import { SEED_DIR, migrationsDir, removeMigrationDirs } from "./helpers";
+
+const REPO = resolve(__dirname, "../../..");
+const TSX = join(REPO, "node_modules/tsx/dist/cli.mjs");
+const CLI = join(REPO, "app/src/cli/migrate.ts");
+
+let pg: TestPostgres;
+
+beforeAll(async () => {
+    pg = await startPostgres();
+});
+
+afterAll(async () => {
+    removeMigrationDirs();
+    await pg?.cleanup();
+});
+
+interface Run {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+function migrate(args: string[], env: Record<string, string | undefined>): Promise<Run> {
+    return new Promise((res, rej) => {
+        const childEnv: NodeJS.ProcessEnv = { ...process.env, MIGRATE_BACKUP_DIR: "", ...env };
+        for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
+        const child = spawn(process.execPath, [TSX, CLI, ...args], { env: childEnv, cwd: REPO });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", rej);
+        child.on("close", (code) => res({ code, stdout, stderr }));
+    });
+}
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+describe("migrate CLI", () => {
+    it("up --json applies the seed, prints one JSON document, exits 0; a second run applies nothing", async () => {
+        const url = await pg.createDatabase("cli");
+        const first = await migrate(["up", "--json"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
+        expect(first.code).toBe(0);
+        const report = JSON.parse(first.stdout);
+        expect(first.stdout.trim().split("\n")).toHaveLength(1);
+        expect(Object.keys(report).sort()).toEqual(["applied", "backup", "command", "migrations", "pending", "reverted"]);
+        expect(report).toMatchObject({ command: "up", pending: [], backup: null, reverted: [] });
+        expect(report.applied.map((m: { name: string }) => m.name)).toEqual(["001_initial_schema", "002_add_indexes"]);
+        for (const m of report.applied) expect(typeof m.durationMs).toBe("number");
+        expect(report.migrations).toHaveLength(2);
+        for (const m of report.migrations) {
+            expect(m.appliedAt).toMatch(ISO);
+            expect(m.checksum).toBe("ok");
+        }
+        expect(first.stderr).toMatch(/^applied 001_initial_schema \(\d+ ms\)\napplied 002_add_indexes \(\d+ ms\)\napplied 2, 0 pending\n$/);
+
+        const second = await migrate(["up"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
+        expect(second).toEqual({ code: 0, stdout: "", stderr: "applied 0, 0 pending\n" });
+
+        const st = await migrate(["status", "--json"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
+        expect(st.code).toBe(0);
+        expect(JSON.parse(st.stdout)).toMatchObject({ command: "status", applied: [], migrations: report.migrations, pending: [] });
+        expect(st.stderr).toMatch(/^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending\n$/);
+    });
+
+    it("exits 1 on a failing migration, naming file and position on stderr and in the JSON error", async () => {
+        const url = await pg.createDatabase("cli_fail");
+        const dir = migrationsDir({
+            "001_ok.sql": "CREATE TABLE ok (id INTEGER);\n",
+            "002_bad.sql": "CREATE TABLE bad (id INTEGER);\nSELECT * FROM nope;\n",
+            "003_later.sql": "CREATE TABLE later (id INTEGER);\n",
+        });
+        const r = await migrate(["up", "--json", "--migrations-dir", dir], { DATABASE_URL: url });
+        expect(r.code).toBe(1);
+        const report = JSON.parse(r.stdout);
+        expect(report.applied.map((m: { name: string }) => m.name)).toEqual(["001_ok"]);
+        expect(report.pending).toEqual(["002_bad", "003_later"]);
+        expect(report.error).toEqual({
+            message:
+                '002_bad.sql failed at line 2, column 15: relation "nope" does not exist (SQLSTATE 42P01); rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again',
+            file: "002_bad.sql",
+            line: 2,
+            column: 15,
+            sqlState: "42P01",
+        });
+        expect(r.stderr).toContain(`migrate up: ${report.error.message}\n`);
+    });
+
+    it("two processes at once: one applies, the other reports nothing pending", async () => {
+        const url = await pg.createDatabase("cli_race");
+        const dir = migrationsDir({ "001_slow.sql": "CREATE TABLE t (id INTEGER);\nSELECT pg_sleep(0.5);\n" });
+        const runs = await Promise.all([0, 1].map(() => migrate(["up", "--json", "--migrations-dir", dir], { DATABASE_URL: url })));
+        expect(runs.map((r) => r.code)).toEqual([0, 0]);
+        const applied = runs.map((r) => JSON.parse(r.stdout).applied.length).sort();
+        expect(applied).toEqual([0, 1]);
+        for (const r of runs) expect(JSON.parse(r.stdout).pending).toEqual([]);
+    });
+
+    it("fails without DATABASE_URL, and never prints the password when the server is unreachable", async () => {
+        const none = await migrate(["up"], { DATABASE_URL: undefined, MIGRATIONS_DIR: SEED_DIR });
+        expect(none.code).toBe(1);
+        expect(none.stderr).toBe(
+            "migrate up: DATABASE_URL is not set; set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE (in the environment, not on the command line)\n",
+        );
+
+        const port = await freePort();
+        const password = "hunter2-Very-Secret";
+        const down = await migrate(["up", "--json", "--wait", "0.5"], {
+            DATABASE_URL: `postgres://stats:${password}@127.0.0.1:${port}/stats`,
+            MIGRATIONS_DIR: SEED_DIR,
+        });
+        expect(down.code).toBe(1);
+        expect(down.stderr).toMatch(new RegExp(`^migrate up: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "stats", user "stats"\\) within 0\\.5 s`));
+        expect(JSON.parse(down.stdout).error.message).toMatch(/ECONNREFUSED/);
+        expect(down.stdout + down.stderr).not.toContain(password);
+    });
+
+    it("exits 2 on bad usage, with the usage text", async () => {
+        const r = await migrate(["sideways"], { DATABASE_URL: "postgres://x@127.0.0.1:1/x", MIGRATIONS_DIR: SEED_DIR });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/^migrate: unknown command "sideways"\nusage: migrate <command> \[options\]\n/);
+        const flag = await migrate(["up", "--wait", "soon"], { DATABASE_URL: "postgres://x@127.0.0.1:1/x", MIGRATIONS_DIR: SEED_DIR });
+        expect(flag.code).toBe(2);
+        expect(flag.stderr).toMatch(/^migrate: --wait must be a non-negative number, got "soon"\n/);
+    });
+
+    it("create NAME writes the next numbered pair", async () => {
+        const dir = migrationsDir({ "001_a.sql": "SELECT 1;\n", "002_b.sql": "SELECT 1;\n" });
+        const r = await migrate(["create", "add_player_region", "--json"], { MIGRATIONS_DIR: dir, DATABASE_URL: undefined });
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout)).toEqual({
+            command: "create",
+            created: [join(dir, "003_add_player_region.sql"), join(dir, "003_add_player_region.down.sql")],
+        });
+        expect(existsSync(join(dir, "003_add_player_region.down.sql"))).toBe(true);
+    });
+});
