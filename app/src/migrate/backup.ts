@@ -9,7 +9,10 @@ import { MigrateError, redact } from "./errors";
 
 /** `20250102T030405Z`: sorts in time order, no characters that need quoting. */
 export function utcStamp(date = new Date()): string {
-    return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+    return date
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d{3}Z$/, "Z");
 }
 
 /**
@@ -122,6 +125,8 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
     } catch (err) {
         rmSync(partial, { force: true });
         if (err instanceof MigrateError) throw err;
-        throw new MigrateError(`backup failed writing ${partial}: ${(err as Error).message}; nothing was changed`, { cause: err });
+        throw new MigrateError(`backup failed writing ${partial}: ${(err as Error).message}; nothing was changed`, {
+            cause: err,
+        });
     }
 }

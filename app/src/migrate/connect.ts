@@ -98,10 +98,13 @@ export async function connectWithRetry(target: Target, waitSeconds: number): Pro
                     { cause: err },
                 );
             }
-            throw new MigrateError(`cannot connect to ${where}: ${reason}; check the credentials and database name in DATABASE_URL`, {
-                sqlState: (err as { code?: string }).code,
-                cause: err,
-            });
+            throw new MigrateError(
+                `cannot connect to ${where}: ${reason}; check the credentials and database name in DATABASE_URL`,
+                {
+                    sqlState: (err as { code?: string }).code,
+                    cause: err,
+                },
+            );
         }
     }
 }

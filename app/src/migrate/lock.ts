@@ -33,7 +33,10 @@ export async function acquireLock(
     const deadline = start + timeoutSeconds * 1000;
     let nextNotice = start + 5000;
     for (;;) {
-        const r = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [LOCK_CLASS_ID, LOCK_OBJ_ID]);
+        const r = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [
+            LOCK_CLASS_ID,
+            LOCK_OBJ_ID,
+        ]);
         if (r.rows[0]?.ok) return;
         const now = Date.now();
         if (now >= deadline) {

@@ -35,7 +35,9 @@ beforeAll(async () => {
         );
     }
     if (majorOf(PSQL) === null) {
-        throw new Error(`backup restore tests need psql: ${PSQL} cannot be run; install postgresql-client or set PSQL to a psql binary`);
+        throw new Error(
+            `backup restore tests need psql: ${PSQL} cannot be run; install postgresql-client or set PSQL to a psql binary`,
+        );
     }
     pg = await startPostgres();
     work = mkdtempSync(join(tmpdir(), "mrs-backup-"));
@@ -92,7 +94,9 @@ describe("backups", () => {
         // Data, then a migration that destroys some of it.
         await withClient(url, async (c) => {
             await c.query(`INSERT INTO players (username, rank_tier) VALUES ('alice', 'gold'), ('bob', NULL)`);
-            await c.query(`INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES ('m1', 'quick', '1', now(), 600)`);
+            await c.query(
+                `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES ('m1', 'quick', '1', now(), 600)`,
+            );
             await c.query(
                 `INSERT INTO match_participants (match_id, username, hero_name, role, team, won) VALUES ('m1', 'alice', 'Hulk', 'vanguard', 0, TRUE)`,
             );
@@ -109,10 +113,14 @@ describe("backups", () => {
 
         // Restore, exactly as the README documents it, into a fresh database.
         const restored = await pg.createDatabase("bk_restored");
-        execFileSync("sh", ["-c", 'gunzip -c "$1" | "$2" -X -q -v ON_ERROR_STOP=1 --single-transaction', "sh", purge.backup!, PSQL], {
-            env: pgEnv(restored),
-            stdio: ["ignore", "ignore", "pipe"],
-        });
+        execFileSync(
+            "sh",
+            ["-c", 'gunzip -c "$1" | "$2" -X -q -v ON_ERROR_STOP=1 --single-transaction', "sh", purge.backup!, PSQL],
+            {
+                env: pgEnv(restored),
+                stdio: ["ignore", "ignore", "pipe"],
+            },
+        );
         await withClient(restored, async (c) => {
             expect((await c.query(`SELECT username, rank_tier FROM players ORDER BY 1`)).rows).toEqual([
                 { username: "alice", rank_tier: "gold" },
@@ -124,18 +132,27 @@ describe("backups", () => {
         });
         expect(await historyNames(restored)).toEqual(["001_initial_schema", "002_add_indexes"]);
         // The restored history matches the files: only the purge is pending there.
-        expect((await up({ databaseUrl: restored, migrationsDir: dir })).applied.map((m) => m.name)).toEqual(["003_purge_players"]);
+        expect((await up({ databaseUrl: restored, migrationsDir: dir })).applied.map((m) => m.name)).toEqual([
+            "003_purge_players",
+        ]);
     });
 
     it("fails closed: when pg_dump cannot run, nothing is applied and no file is left", async () => {
         const url = await pg.createDatabase("bk_fail");
         const backups = join(work, "fail");
-        const err = await rejection(up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups, pgDump: "/nonexistent/pg_dump" }));
+        const err = await rejection(
+            up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups, pgDump: "/nonexistent/pg_dump" }),
+        );
         expect(err.message).toBe(
             "backup failed: cannot run /nonexistent/pg_dump: spawn /nonexistent/pg_dump ENOENT; install a pg_dump >= 16 (Debian: postgresql-client-17 from trixie, or .ci/pg-dump.sh) and set PG_DUMP to its path, or turn backups off; nothing was changed",
         );
         expect(readdirSync(backups)).toEqual([]);
-        expect(await withClient(url, async (c) => (await c.query(`SELECT to_regclass('schema_migrations') AS t`)).rows[0].t)).toBeNull();
+        expect(
+            await withClient(
+                url,
+                async (c) => (await c.query(`SELECT to_regclass('schema_migrations') AS t`)).rows[0].t,
+            ),
+        ).toBeNull();
     });
 
     it("fails closed: when pg_dump exits non-zero, its message is shown and nothing is applied", async () => {
@@ -144,12 +161,16 @@ describe("backups", () => {
         const failing = join(work, "pg_dump-fails.sh");
         writeFileSync(failing, `#!/bin/sh\necho "pg_dump: error: connection to server failed" >&2\nexit 1\n`);
         chmodSync(failing, 0o755);
-        const err = await rejection(up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups, pgDump: failing }));
+        const err = await rejection(
+            up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups, pgDump: failing }),
+        );
         expect(err.message).toBe(
             `backup failed: ${failing} exited 1: pg_dump: error: connection to server failed; fix pg_dump (it must be >= the server's major version) and run again; nothing was changed`,
         );
         expect(readdirSync(backups)).toEqual([]);
         expect(existsSync(join(backups, "x"))).toBe(false);
-        expect(await withClient(url, async (c) => (await c.query(`SELECT to_regclass('players') AS t`)).rows[0].t)).toBeNull();
+        expect(
+            await withClient(url, async (c) => (await c.query(`SELECT to_regclass('players') AS t`)).rows[0].t),
+        ).toBeNull();
     });
 });

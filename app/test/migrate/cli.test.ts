@@ -52,7 +52,14 @@ describe("migrate CLI", () => {
         expect(first.code).toBe(0);
         const report = JSON.parse(first.stdout);
         expect(first.stdout.trim().split("\n")).toHaveLength(1);
-        expect(Object.keys(report).sort()).toEqual(["applied", "backup", "command", "migrations", "pending", "reverted"]);
+        expect(Object.keys(report).sort()).toEqual([
+            "applied",
+            "backup",
+            "command",
+            "migrations",
+            "pending",
+            "reverted",
+        ]);
         expect(report).toMatchObject({ command: "up", pending: [], backup: null, reverted: [] });
         expect(report.applied.map((m: { name: string }) => m.name)).toEqual(["001_initial_schema", "002_add_indexes"]);
         for (const m of report.applied) expect(typeof m.durationMs).toBe("number");
@@ -61,15 +68,24 @@ describe("migrate CLI", () => {
             expect(m.appliedAt).toMatch(ISO);
             expect(m.checksum).toBe("ok");
         }
-        expect(first.stderr).toMatch(/^applied 001_initial_schema \(\d+ ms\)\napplied 002_add_indexes \(\d+ ms\)\napplied 2, 0 pending\n$/);
+        expect(first.stderr).toMatch(
+            /^applied 001_initial_schema \(\d+ ms\)\napplied 002_add_indexes \(\d+ ms\)\napplied 2, 0 pending\n$/,
+        );
 
         const second = await migrate(["up"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
         expect(second).toEqual({ code: 0, stdout: "", stderr: "applied 0, 0 pending\n" });
 
         const st = await migrate(["status", "--json"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
         expect(st.code).toBe(0);
-        expect(JSON.parse(st.stdout)).toMatchObject({ command: "status", applied: [], migrations: report.migrations, pending: [] });
-        expect(st.stderr).toMatch(/^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending\n$/);
+        expect(JSON.parse(st.stdout)).toMatchObject({
+            command: "status",
+            applied: [],
+            migrations: report.migrations,
+            pending: [],
+        });
+        expect(st.stderr).toMatch(
+            /^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending\n$/,
+        );
     });
 
     it("exits 1 on a failing migration, naming file and position on stderr and in the JSON error", async () => {
@@ -98,7 +114,9 @@ describe("migrate CLI", () => {
     it("two processes at once: one applies, the other reports nothing pending", async () => {
         const url = await pg.createDatabase("cli_race");
         const dir = migrationsDir({ "001_slow.sql": "CREATE TABLE t (id INTEGER);\nSELECT pg_sleep(0.5);\n" });
-        const runs = await Promise.all([0, 1].map(() => migrate(["up", "--json", "--migrations-dir", dir], { DATABASE_URL: url })));
+        const runs = await Promise.all(
+            [0, 1].map(() => migrate(["up", "--json", "--migrations-dir", dir], { DATABASE_URL: url })),
+        );
         expect(runs.map((r) => r.code)).toEqual([0, 0]);
         const applied = runs.map((r) => JSON.parse(r.stdout).applied.length).sort();
         expect(applied).toEqual([0, 1]);
@@ -119,7 +137,11 @@ describe("migrate CLI", () => {
             MIGRATIONS_DIR: SEED_DIR,
         });
         expect(down.code).toBe(1);
-        expect(down.stderr).toMatch(new RegExp(`^migrate up: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "stats", user "stats"\\) within 0\\.5 s`));
+        expect(down.stderr).toMatch(
+            new RegExp(
+                `^migrate up: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "stats", user "stats"\\) within 0\\.5 s`,
+            ),
+        );
         expect(JSON.parse(down.stdout).error.message).toMatch(/ECONNREFUSED/);
         expect(down.stdout + down.stderr).not.toContain(password);
     });
@@ -128,14 +150,20 @@ describe("migrate CLI", () => {
         const r = await migrate(["sideways"], { DATABASE_URL: "postgres://x@127.0.0.1:1/x", MIGRATIONS_DIR: SEED_DIR });
         expect(r.code).toBe(2);
         expect(r.stderr).toMatch(/^migrate: unknown command "sideways"\nusage: migrate <command> \[options\]\n/);
-        const flag = await migrate(["up", "--wait", "soon"], { DATABASE_URL: "postgres://x@127.0.0.1:1/x", MIGRATIONS_DIR: SEED_DIR });
+        const flag = await migrate(["up", "--wait", "soon"], {
+            DATABASE_URL: "postgres://x@127.0.0.1:1/x",
+            MIGRATIONS_DIR: SEED_DIR,
+        });
         expect(flag.code).toBe(2);
         expect(flag.stderr).toMatch(/^migrate: --wait must be a non-negative number, got "soon"\n/);
     });
 
     it("create NAME writes the next numbered pair", async () => {
         const dir = migrationsDir({ "001_a.sql": "SELECT 1;\n", "002_b.sql": "SELECT 1;\n" });
-        const r = await migrate(["create", "add_player_region", "--json"], { MIGRATIONS_DIR: dir, DATABASE_URL: undefined });
+        const r = await migrate(["create", "add_player_region", "--json"], {
+            MIGRATIONS_DIR: dir,
+            DATABASE_URL: undefined,
+        });
         expect(r.code).toBe(0);
         expect(JSON.parse(r.stdout)).toEqual({
             command: "create",

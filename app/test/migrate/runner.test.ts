@@ -59,7 +59,9 @@ describe("up", () => {
     it("stops at --to and reports the rest as pending; listPending agrees without taking the lock", async () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir(THREE);
-        await withClient(url, async (c) => expect(await listPending(c, dir)).toEqual(["001_create_a", "002_create_b", "003_create_c"]));
+        await withClient(url, async (c) =>
+            expect(await listPending(c, dir)).toEqual(["001_create_a", "002_create_b", "003_create_c"]),
+        );
         const r = await up({ databaseUrl: url, migrationsDir: dir, to: "002_create_b" });
         expect(r.applied.map((m) => m.name)).toEqual(["001_create_a", "002_create_b"]);
         expect(r.pending).toEqual(["003_create_c"]);
@@ -83,7 +85,8 @@ describe("a failing migration", () => {
         const url = await pg.createDatabase();
         const files = {
             "001_create_a.sql": THREE["001_create_a.sql"],
-            "002_broken.sql": "CREATE TABLE b (id INTEGER);\nINSERT INTO a VALUES (2);\nINSERT INTO missing_table VALUES (1);\n",
+            "002_broken.sql":
+                "CREATE TABLE b (id INTEGER);\nINSERT INTO a VALUES (2);\nINSERT INTO missing_table VALUES (1);\n",
             "003_create_c.sql": THREE["003_create_c.sql"],
         };
         const dir = migrationsDir(files);
@@ -103,10 +106,16 @@ describe("a failing migration", () => {
 
     it("reports the position of a syntax error in the file", async () => {
         const url = await pg.createDatabase();
-        const dir = migrationsDir({ "001_typo.sql": "-- a comment\nCREATE TABLE ok (id INTEGER);\nCREATE TABLEX nope (id INTEGER);\n" });
+        const dir = migrationsDir({
+            "001_typo.sql": "-- a comment\nCREATE TABLE ok (id INTEGER);\nCREATE TABLEX nope (id INTEGER);\n",
+        });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
-        expect(err.message).toMatch(/^001_typo\.sql failed at line 3, column 8: syntax error at or near "TABLEX" \(SQLSTATE 42601\); rolled back/);
-        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('ok') AS t")).rows[0].t)).toBeNull();
+        expect(err.message).toMatch(
+            /^001_typo\.sql failed at line 3, column 8: syntax error at or near "TABLEX" \(SQLSTATE 42601\); rolled back/,
+        );
+        expect(
+            await withClient(url, async (c) => (await c.query("SELECT to_regclass('ok') AS t")).rows[0].t),
+        ).toBeNull();
     });
 
     it("that ends the runner's transaction itself is reported, not recorded", async () => {
@@ -125,7 +134,8 @@ describe("two runners at once", () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir({
             // CREATE TABLE fails if run twice; the sleep makes the runs overlap.
-            "001_slow.sql": "CREATE TABLE runs (id INTEGER PRIMARY KEY);\nSELECT pg_sleep(0.5);\nINSERT INTO runs VALUES (1);\n",
+            "001_slow.sql":
+                "CREATE TABLE runs (id INTEGER PRIMARY KEY);\nSELECT pg_sleep(0.5);\nINSERT INTO runs VALUES (1);\n",
             "002_more.sql": "INSERT INTO runs VALUES (2);\n",
         });
         const [r1, r2] = await Promise.all([
@@ -136,7 +146,10 @@ describe("two runners at once", () => {
         expect(counts).toEqual([0, 2]);
         expect(r1.pending).toEqual([]);
         expect(r2.pending).toEqual([]);
-        expect(await withClient(url, async (c) => (await c.query("SELECT id FROM runs ORDER BY id")).rows)).toEqual([{ id: 1 }, { id: 2 }]);
+        expect(await withClient(url, async (c) => (await c.query("SELECT id FROM runs ORDER BY id")).rows)).toEqual([
+            { id: 1 },
+            { id: 2 },
+        ]);
         expect(await historyNames(url)).toEqual(["001_slow", "002_more"]);
     });
 
@@ -159,7 +172,9 @@ describe("two runners at once", () => {
             await holder.end();
         }
         // Released: a new run takes the lock at once.
-        expect((await up({ databaseUrl: url, migrationsDir: dir, advisoryLockTimeoutSeconds: 1 })).applied).toHaveLength(3);
+        expect(
+            (await up({ databaseUrl: url, migrationsDir: dir, advisoryLockTimeoutSeconds: 1 })).applied,
+        ).toHaveLength(3);
     });
 });
 
@@ -188,7 +203,10 @@ describe("drift", () => {
 describe("order", () => {
     it("refuses a pending file that sorts before an applied one, and applies nothing", async () => {
         const url = await pg.createDatabase();
-        const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "003_create_c.sql": THREE["003_create_c.sql"] });
+        const dir = migrationsDir({
+            "001_create_a.sql": THREE["001_create_a.sql"],
+            "003_create_c.sql": THREE["003_create_c.sql"],
+        });
         await up({ databaseUrl: url, migrationsDir: dir });
         writeFileSync(join(dir, "002_create_b.sql"), THREE["002_create_b.sql"]);
         writeFileSync(join(dir, "004_create_d.sql"), "CREATE TABLE d (id INTEGER);\n");
@@ -203,7 +221,9 @@ describe("order", () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "001_other.sql": "SELECT 1;\n" });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
-        expect(err.message).toBe("001_create_a.sql and 001_other.sql share the number 001; renumber the newer one after the last migration");
+        expect(err.message).toBe(
+            "001_create_a.sql and 001_other.sql share the number 001; renumber the newer one after the last migration",
+        );
     });
 
     it("refuses a .sql file that does not follow the naming scheme instead of skipping it", async () => {
@@ -219,23 +239,31 @@ describe("order", () => {
 describe("-- migrate:no-transaction", () => {
     it("runs CREATE INDEX CONCURRENTLY, which a transactional file cannot", async () => {
         const url = await pg.createDatabase();
-        const base = { "001_create_t.sql": "CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER NOT NULL);\nINSERT INTO t SELECT g, g FROM generate_series(1, 1000) g;\n" };
-        const concurrently = "CREATE INDEX CONCURRENTLY idx_t_x ON t (x);\n-- a comment; with a semicolon\nCREATE INDEX CONCURRENTLY idx_t_x_id ON t (x, id);\n";
+        const base = {
+            "001_create_t.sql":
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER NOT NULL);\nINSERT INTO t SELECT g, g FROM generate_series(1, 1000) g;\n",
+        };
+        const concurrently =
+            "CREATE INDEX CONCURRENTLY idx_t_x ON t (x);\n-- a comment; with a semicolon\nCREATE INDEX CONCURRENTLY idx_t_x_id ON t (x, id);\n";
 
         const without = migrationsDir({ ...base, "002_index.sql": concurrently });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: without }));
-        expect(err.message).toMatch(/^002_index\.sql failed: CREATE INDEX CONCURRENTLY cannot run inside a transaction block \(SQLSTATE 25001\); rolled back/);
+        expect(err.message).toMatch(
+            /^002_index\.sql failed: CREATE INDEX CONCURRENTLY cannot run inside a transaction block \(SQLSTATE 25001\); rolled back/,
+        );
 
         const withDirective = migrationsDir({ ...base, "002_index.sql": `-- migrate:no-transaction\n${concurrently}` });
         const r = await up({ databaseUrl: url, migrationsDir: withDirective });
         expect(r.applied.map((m) => m.name)).toEqual(["002_index"]);
-        const indexes = await withClient(url, async (c) =>
-            (
-                await c.query(
-                    `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        const indexes = await withClient(
+            url,
+            async (c) =>
+                (
+                    await c.query(
+                        `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                       WHERE c.relname LIKE 'idx_t_%' ORDER BY 1`,
-                )
-            ).rows,
+                    )
+                ).rows,
         );
         expect(indexes).toEqual([
             { relname: "idx_t_x", indisvalid: true },
@@ -246,21 +274,27 @@ describe("-- migrate:no-transaction", () => {
 
     it("reports the failing statement's position in the file", async () => {
         const url = await pg.createDatabase();
-        const dir = migrationsDir({ "001_nt.sql": "-- migrate:no-transaction\nCREATE TABLE t1 (id INTEGER);\nINSERT INTO nope VALUES (1);\n" });
+        const dir = migrationsDir({
+            "001_nt.sql": "-- migrate:no-transaction\nCREATE TABLE t1 (id INTEGER);\nINSERT INTO nope VALUES (1);\n",
+        });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
             '001_nt.sql failed at line 3, column 13: relation "nope" does not exist (SQLSTATE 42P01); it ran without a transaction (-- migrate:no-transaction): statements before the failing one stay applied, and it is not recorded as applied; make the file safe to re-run, then run again',
         );
         expect(await historyNames(url)).toEqual([]);
         // As the message says: the statement before the failing one stays.
-        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('t1')::text AS t")).rows[0].t)).toBe("t1");
+        expect(
+            await withClient(url, async (c) => (await c.query("SELECT to_regclass('t1')::text AS t")).rows[0].t),
+        ).toBe("t1");
     });
 
     it("refuses an unknown directive", async () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir({ "001_x.sql": "-- migrate:no-transactoin\nSELECT 1;\n" });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
-        expect(err.message).toBe('001_x.sql: unknown directive "-- migrate:no-transactoin" on the first line; the only directive is "-- migrate:no-transaction"');
+        expect(err.message).toBe(
+            '001_x.sql: unknown directive "-- migrate:no-transactoin" on the first line; the only directive is "-- migrate:no-transaction"',
+        );
     });
 });
 
@@ -286,7 +320,9 @@ describe("lock_timeout", () => {
         } finally {
             await app.end();
         }
-        expect((await up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs: 300 })).applied.map((m) => m.name)).toEqual(["002_alter"]);
+        expect(
+            (await up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs: 300 })).applied.map((m) => m.name),
+        ).toEqual(["002_alter"]);
     });
 });
 
@@ -301,19 +337,25 @@ describe("down", () => {
         expect(one.pending).toEqual(["003_create_c"]);
         expect(lines[0]).toMatch(/^reverted 003_create_c \(\d+ ms\)$/);
         expect(lines[1]).toBe("reverted 1, 1 pending");
-        expect(await withClient(url, async (c) => (await c.query("SELECT to_regclass('c') AS t")).rows[0].t)).toBeNull();
+        expect(
+            await withClient(url, async (c) => (await c.query("SELECT to_regclass('c') AS t")).rows[0].t),
+        ).toBeNull();
 
         const rest = await down({ databaseUrl: url, migrationsDir: dir, to: "001_create_a" });
         expect(rest.reverted.map((m) => m.name)).toEqual(["002_create_b", "001_create_a"]);
         expect(rest.migrations).toEqual([]);
-        expect(await snapshot(url)).toMatchObject({ relations: [{ relname: "schema_migrations" }, { relname: "schema_migrations_pkey" }] });
+        expect(await snapshot(url)).toMatchObject({
+            relations: [{ relname: "schema_migrations" }, { relname: "schema_migrations_pkey" }],
+        });
 
         // Round trip: everything applies again.
         expect((await up({ databaseUrl: url, migrationsDir: dir })).applied).toHaveLength(3);
         const noDown = migrationsDir({ ...THREE, "004_d.sql": "CREATE TABLE d (id INTEGER);\n" });
         await up({ databaseUrl: url, migrationsDir: noDown });
         const err = await rejection(down({ databaseUrl: url, migrationsDir: noDown, to: "0" }));
-        expect(err.message).toBe("cannot revert 004_d.sql: no .down.sql beside it; write 004_d.down.sql first; nothing was reverted");
+        expect(err.message).toBe(
+            "cannot revert 004_d.sql: no .down.sql beside it; write 004_d.down.sql first; nothing was reverted",
+        );
         expect(await historyNames(url)).toEqual(["001_create_a", "002_create_b", "003_create_c", "004_d"]);
     });
 
@@ -330,7 +372,10 @@ describe("create", () => {
     it("writes the next numbered pair and never overwrites", () => {
         const dir = migrationsDir(THREE);
         const made = createMigration(dir, "add_player_region");
-        expect(made).toEqual({ up: join(dir, "004_add_player_region.sql"), down: join(dir, "004_add_player_region.down.sql") });
+        expect(made).toEqual({
+            up: join(dir, "004_add_player_region.sql"),
+            down: join(dir, "004_add_player_region.down.sql"),
+        });
         expect(readFileSync(made.up, "utf8")).toContain("-- 004_add_player_region:");
         expect(readdirSync(dir).sort()).toContain("004_add_player_region.down.sql");
         expect(() => createMigration(dir, "Bad Name")).toThrow(
@@ -342,7 +387,9 @@ describe("create", () => {
 describe("migrations never touch the history table", () => {
     it("refuses a file that mentions schema_migrations outside comments", async () => {
         const url = await pg.createDatabase();
-        const dir = migrationsDir({ "001_sneaky.sql": "-- schema_migrations in a comment is fine\nDELETE FROM schema_migrations;\n" });
+        const dir = migrationsDir({
+            "001_sneaky.sql": "-- schema_migrations in a comment is fine\nDELETE FROM schema_migrations;\n",
+        });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
             "001_sneaky.sql mentions schema_migrations: that table belongs to the migration runner, migrations must not touch it; remove the reference",

@@ -23,7 +23,9 @@ afterAll(async () => {
 const rows = async (c: Client, sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows;
 
 async function seed(c: Client): Promise<void> {
-    await c.query(`INSERT INTO players (username, rank_tier, rank_score) VALUES ('alice', 'gold', 1200), ('bob', 'diamond', 3000)`);
+    await c.query(
+        `INSERT INTO players (username, rank_tier, rank_score) VALUES ('alice', 'gold', 1200), ('bob', 'diamond', 3000)`,
+    );
     await c.query(
         `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES
          ('m1', 'competitive', '1', '2025-01-01T10:00:00Z', 900), ('m2', 'competitive', '1', '2025-01-02T10:00:00Z', 600)`,
@@ -106,7 +108,10 @@ describe("the seed schema", () => {
 
     it("has every index of 002 and the unique constraints of 001", async () => {
         const idx = await withClient(url, (c) =>
-            rows(c, `SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1`),
+            rows(
+                c,
+                `SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY 1`,
+            ),
         );
         expect(idx.map((i) => i.indexname)).toEqual([
             "character_stats_hero_rank_key",
@@ -168,8 +173,14 @@ describe("the seed schema", () => {
         const participant = (role: string, team: number) =>
             `INSERT INTO match_participants (match_id, username, hero_name, role, team, won) VALUES ('m2', 'bob2', 'Hulk', '${role}', ${team}, TRUE)`;
         const withBob2 = (sql: string) => `WITH p AS (INSERT INTO players (username) VALUES ('bob2')) ${sql}`;
-        expect(await violation(withBob2(participant("healer", 0)))).toEqual({ code: "23514", constraint: "match_participants_role_check" });
-        expect(await violation(withBob2(participant("duelist", 2)))).toEqual({ code: "23514", constraint: "match_participants_team_check" });
+        expect(await violation(withBob2(participant("healer", 0)))).toEqual({
+            code: "23514",
+            constraint: "match_participants_role_check",
+        });
+        expect(await violation(withBob2(participant("duelist", 2)))).toEqual({
+            code: "23514",
+            constraint: "match_participants_team_check",
+        });
         for (const [a, b] of [
             ["Storm", "Hulk"],
             ["Hulk", "Hulk"],
@@ -199,8 +210,12 @@ describe("the seed schema", () => {
         await withClient(url, async (c) => {
             await c.query("BEGIN");
             try {
-                await c.query(`INSERT INTO character_stats (hero_name, rank_tier) VALUES ('Hulk', NULL), ('Hulk', 'gold'), ('Storm', NULL)`);
-                const dup = await rejection(c.query(`INSERT INTO character_stats (hero_name, rank_tier) VALUES ('Hulk', NULL)`));
+                await c.query(
+                    `INSERT INTO character_stats (hero_name, rank_tier) VALUES ('Hulk', NULL), ('Hulk', 'gold'), ('Storm', NULL)`,
+                );
+                const dup = await rejection(
+                    c.query(`INSERT INTO character_stats (hero_name, rank_tier) VALUES ('Hulk', NULL)`),
+                );
                 expect([dup.code, dup.constraint]).toEqual(["23505", "character_stats_hero_rank_key"]);
             } finally {
                 await c.query("ROLLBACK");
@@ -214,7 +229,9 @@ describe("the seed schema", () => {
                                 ON CONFLICT (hero_name, rank_tier) DO UPDATE SET games = EXCLUDED.games, wins = EXCLUDED.wins, win_rate = EXCLUDED.win_rate`;
                 await c.query(upsert, [2, 1, 0.5]);
                 await c.query(upsert, [4, 3, 0.75]);
-                expect(await rows(c, `SELECT games, wins FROM character_stats WHERE hero_name = 'Hulk'`)).toEqual([{ games: 4, wins: 3 }]);
+                expect(await rows(c, `SELECT games, wins FROM character_stats WHERE hero_name = 'Hulk'`)).toEqual([
+                    { games: 4, wins: 3 },
+                ]);
                 const dupPair = await rejection(
                     c.query(`INSERT INTO synergy_stats (hero_a, hero_b) VALUES ('Hulk', 'Storm'), ('Hulk', 'Storm')`),
                 );

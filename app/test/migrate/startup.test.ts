@@ -39,7 +39,11 @@ describe("start-up", () => {
         const password = "s3cret-Pa55word";
         const started = Date.now();
         const err = await rejection(
-            up({ databaseUrl: `postgres://app:${password}@127.0.0.1:${port}/stats`, migrationsDir: migrationsDir(FILES), waitSeconds: 1 }),
+            up({
+                databaseUrl: `postgres://app:${password}@127.0.0.1:${port}/stats`,
+                migrationsDir: migrationsDir(FILES),
+                waitSeconds: 1,
+            }),
         );
         const elapsed = Date.now() - started;
         expect(elapsed).toBeGreaterThanOrEqual(900);
@@ -56,7 +60,9 @@ describe("start-up", () => {
         const url = new URL(await pg.createDatabase());
         url.password = "wrong-password-xyz";
         const started = Date.now();
-        const err = await rejection(up({ databaseUrl: url.toString(), migrationsDir: migrationsDir(FILES), waitSeconds: 30 }));
+        const err = await rejection(
+            up({ databaseUrl: url.toString(), migrationsDir: migrationsDir(FILES), waitSeconds: 30 }),
+        );
         expect(Date.now() - started).toBeLessThan(5000);
         expect(err.message).toBe(
             `cannot connect to PostgreSQL at 127.0.0.1:${pg.port} (database "${url.pathname.slice(1)}", user "postgres"): password authentication failed for user "postgres"; check the credentials and database name in DATABASE_URL`,
