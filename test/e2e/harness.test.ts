@@ -1,0 +1,98 @@
+// The e2e harness itself (issue 5), on a tiny known program (test/e2e/fixtures/tiny-stack): it must
+// really create what a program declares, leave unchanged resources alone on a run again, replace what
+// changed, fail with the container's story when a healthcheck fails, refuse unknown resource types, and
+// destroy like `pulumi destroy`.
+import { existsSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../support/ports";
+import { opsByName, pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
+import { clearLeftovers, docker, redisExchange, requireEngine, tempDir } from "./support";
+
+const CONTAINER = "mrs-e2e-tiny-redis";
+const NETWORK = "mrs-e2e-tiny-net";
+const engine = requireEngine();
+
+describe.skipIf(!engine)("e2e harness on a tiny program", () => {
+    let run: StackRun;
+    let port: number;
+    let dataDir: string;
+
+    beforeAll(async () => {
+        await clearLeftovers([CONTAINER], [NETWORK]);
+        const work = tempDir("harness");
+        port = await freePort();
+        dataDir = path.join(work, "data");
+        run = {
+            projectDir: path.join(__dirname, "fixtures", "tiny-stack"),
+            stack: "test",
+            workDir: work,
+            overrides: { port: String(port), dataDir },
+        };
+    });
+
+    afterAll(async () => {
+        if (run) await pulumiDestroy(run).catch(() => undefined);
+    });
+
+    it("creates every declared resource for real and waits for the healthcheck", async () => {
+        const up = await pulumiUp(run);
+        expect(up.error).toBeUndefined();
+        expect(up.ok).toBe(true);
+        const ops = opsByName(up);
+        for (const name of ["net", "redis-image", "pw", "prepare", "redis"]) expect(ops[name]?.op).toBe("create");
+        expect(up.outputs.preparedOut).toBe(`prepared ${dataDir}`);
+        expect(existsSync(dataDir)).toBe(true);
+        const info = await docker().inspect("containers", CONTAINER);
+        expect(info.State.Health.Status).toBe("healthy");
+        expect(info.HostConfig.PortBindings["6379/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(port) }]);
+        expect(info.NetworkSettings.Networks[NETWORK].Aliases).toContain("cache");
+        // The generated password really protects the published port.
+        expect(await redisExchange(port, up.outputs.password_, "PING")).toBe("+OK\r\n+PONG\r\n");
+        expect(await redisExchange(port, "wrong-password", "PING")).toMatch(/^-WRONGPASS/);
+    });
+
+    it("touches nothing when run again with the same inputs", async () => {
+        const before = await docker().inspect("containers", CONTAINER);
+        const first = before.Id;
+        const up = await pulumiUp(run);
+        expect(up.error).toBeUndefined();
+        expect(up.operations.filter((o) => o.op !== "same")).toEqual([]);
+        expect((await docker().inspect("containers", CONTAINER)).Id).toBe(first);
+    });
+
+    it("replaces a container whose inputs changed and keeps the generated password", async () => {
+        const before = await docker().inspect("containers", CONTAINER);
+        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, label: "two" } });
+        expect(up.error).toBeUndefined();
+        expect(opsByName(up).redis.op).toBe("replace");
+        expect(opsByName(up).pw.op).toBe("same");
+        const after = await docker().inspect("containers", CONTAINER);
+        expect(after.Id).not.toBe(before.Id);
+        expect(after.Config.Labels.tiny).toBe("two");
+        run.overrides = { ...run.overrides, label: "two" };
+    });
+
+    it("fails with the probes and the container's logs when the container turns unhealthy", async () => {
+        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" } });
+        expect(up.ok).toBe(false);
+        expect(up.error).toMatch(/container mrs-e2e-tiny-redis turned unhealthy/);
+        expect(up.error).toContain("probe-says-no");
+        expect(up.error).toMatch(/Ready to accept connections/);
+    });
+
+    it("fails on a resource type it does not implement", async () => {
+        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, extraResource: "true" } });
+        expect(up.ok).toBe(false);
+        expect(up.error).toContain("does not implement the resource type docker:index/volume:Volume");
+    });
+
+    it("destroys containers and the network, and leaves host directories alone", async () => {
+        writeFileSync(path.join(dataDir, "keep-me"), "still here");
+        const down = await pulumiDestroy(run);
+        expect(down.error).toBeUndefined();
+        expect(await docker().inspect("containers", CONTAINER)).toBeUndefined();
+        expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+        expect(existsSync(path.join(dataDir, "keep-me"))).toBe(true);
+    });
+});

@@ -1,0 +1,104 @@
+// TEST HARNESS (issue 5): a minimal client of the Docker Engine API over its Unix socket. Requests carry
+// their payload in the body, so that environment values (passwords) never appear on a command line.
+import { request } from "node:http";
+
+export class DockerApiError extends Error {
+    constructor(
+        readonly status: number,
+        readonly method: string,
+        readonly path: string,
+        message: string,
+    ) {
+        super(`Docker API ${method} ${path.split("?")[0]}: ${status} ${message}`);
+    }
+}
+
+/** The socket path of a `unix://` Docker host (DOCKER_HOST or the default socket when unset). */
+export function socketPathOf(host: string | undefined): string {
+    const h = host && host !== "" ? host : (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock");
+    if (!h.startsWith("unix://")) {
+        throw new Error(`the e2e harness only drives a local engine through a unix:// socket, not ${h}`);
+    }
+    return h.slice("unix://".length);
+}
+
+export class DockerApi {
+    constructor(readonly socketPath: string) {}
+
+    raw(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<{ status: number; body: Buffer }> {
+        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+        return new Promise((resolve, reject) => {
+            const req = request(
+                {
+                    socketPath: this.socketPath,
+                    method,
+                    path: `/v1.41${path}`,
+                    headers: payload
+                        ? { "Content-Type": "application/json", "Content-Length": String(payload.length) }
+                        : {},
+                    timeout: timeoutMs,
+                },
+                (res) => {
+                    const chunks: Buffer[] = [];
+                    res.on("data", (c: Buffer) => chunks.push(c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+                    res.on("error", reject);
+                },
+            );
+            req.on("timeout", () => req.destroy(new Error(`Docker API ${method} ${path} timed out`)));
+            req.on("error", reject);
+            if (payload) req.write(payload);
+            req.end();
+        });
+    }
+
+    async call<T = any>(method: string, path: string, body?: unknown, okStatuses: number[] = []): Promise<T> {
+        const res = await this.raw(method, path, body);
+        const text = res.body.toString("utf8");
+        if (res.status >= 300 && !okStatuses.includes(res.status)) {
+            let message = text;
+            try {
+                message = JSON.parse(text).message ?? text;
+            } catch {
+                // not JSON: keep the text
+            }
+            throw new DockerApiError(res.status, method, path, message.trim());
+        }
+        return (text ? JSON.parse(text) : undefined) as T;
+    }
+
+    /** Inspect, or undefined when the object does not exist. */
+    async inspect<T = any>(kind: "containers" | "networks" | "images", idOrName: string): Promise<T | undefined> {
+        const path = kind === "containers" ? `/containers/${encodeURIComponent(idOrName)}/json`
+            : `/${kind}/${encodeURIComponent(idOrName)}${kind === "images" ? "/json" : ""}`;
+        const res = await this.raw("GET", path);
+        if (res.status === 404) return undefined;
+        if (res.status >= 300) throw new DockerApiError(res.status, "GET", path, res.body.toString("utf8"));
+        return JSON.parse(res.body.toString("utf8")) as T;
+    }
+
+    /** The last `tail` lines of a container's stdout and stderr, demultiplexed. */
+    async logs(id: string, tail = 60): Promise<string> {
+        const res = await this.raw("GET", `/containers/${encodeURIComponent(id)}/logs?stdout=1&stderr=1&tail=${tail}`);
+        const buf = res.body;
+        // Without a TTY the stream is framed: 1 byte stream type, 3 zero bytes, 4 bytes big-endian length.
+        let out = "";
+        let i = 0;
+        while (i + 8 <= buf.length && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
+            const len = buf.readUInt32BE(i + 4);
+            out += buf.subarray(i + 8, i + 8 + len).toString("utf8");
+            i += 8 + len;
+        }
+        return i === 0 ? buf.toString("utf8") : out;
+    }
+
+    async removeContainer(id: string, graceSeconds = 10): Promise<void> {
+        // Stop first with the grace period (what `pulumi destroy` does through the provider), then remove.
+        await this.call("POST", `/containers/${encodeURIComponent(id)}/stop?t=${graceSeconds}`, undefined, [304, 404]);
+        await this.call("DELETE", `/containers/${encodeURIComponent(id)}?force=1&v=0`, undefined, [404]);
+    }
+
+    async listContainers(filters: Record<string, string[]>): Promise<any[]> {
+        return this.call("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    }
+}

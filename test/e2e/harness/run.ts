@@ -1,0 +1,167 @@
+// TEST HARNESS (issue 5): what the tests call. `pulumiUp`/`pulumiDestroy` run a real Pulumi program
+// through RealEngineMocks (up.ts) in a child process, with the stack's config read the way the Pulumi CLI
+// reads it: project defaults from Pulumi.yaml, the stack file Pulumi.<stack>.yaml, then the test's
+// overrides (a temp dataDir, free ports, test secrets).
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { OperationRecord } from "./realEngineMocks";
+import { DockerApi, socketPathOf } from "./dockerApi";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+
+export interface HarnessSpec {
+    mode: "up" | "destroy";
+    projectDir: string;
+    project: string;
+    stack: string;
+    main?: string;
+    stateFile: string;
+    resultFile: string;
+    config: Record<string, string>;
+    secretKeys: string[];
+}
+
+export interface HarnessResult {
+    ok: boolean;
+    /** Every failure of the run, one per line (config errors, failed resources, failed outputs). */
+    error?: string;
+    /** Stack outputs, secrets unwrapped (test code only). */
+    outputs: Record<string, any>;
+    operations: OperationRecord[];
+    /** Time inside the run (program and resources), without process start-up. */
+    durationMs: number;
+    /** Wall time of the whole child process, as a user waiting for `pulumi up` sees it. */
+    wallMs: number;
+}
+
+export interface StackRun {
+    /** Directory with Pulumi.yaml, Pulumi.<stack>.yaml and the program. */
+    projectDir: string;
+    stack: string;
+    /** Harness state and result files go here (one directory per stack under test). */
+    workDir: string;
+    /** `key` (project namespace implied) or `ns:key` -> value; `null` removes a key set by the stack file. */
+    overrides?: Record<string, string | null>;
+}
+
+/** Reads project defaults, the stack file and overrides into PULUMI_CONFIG form. */
+export function stackConfig(run: StackRun): { project: string; main?: string; config: Record<string, string>; secretKeys: string[] } {
+    const project = parseYaml(readFileSync(path.join(run.projectDir, "Pulumi.yaml"), "utf8"));
+    const name: string = project.name;
+    const full = (k: string) => (k.includes(":") ? k : `${name}:${k}`);
+    const asString = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+    const config: Record<string, string> = {};
+    const secretKeys = new Set<string>();
+    for (const [k, decl] of Object.entries<any>(project.config ?? {})) {
+        const declared = decl !== null && typeof decl === "object" ? decl : { default: decl };
+        if (declared.secret) secretKeys.add(full(k));
+        if (declared.default !== undefined) config[full(k)] = asString(declared.default);
+        else if (declared.value !== undefined) config[full(k)] = asString(declared.value);
+    }
+    const stackFile = path.join(run.projectDir, `Pulumi.${run.stack}.yaml`);
+    const stack = existsSync(stackFile) ? parseYaml(readFileSync(stackFile, "utf8")) : {};
+    const encrypted: string[] = [];
+    for (const [k, v] of Object.entries<any>(stack?.config ?? {})) {
+        if (v !== null && typeof v === "object" && "secure" in v) {
+            encrypted.push(full(k));
+            secretKeys.add(full(k));
+            continue;
+        }
+        config[full(k)] = asString(v);
+    }
+    for (const [k, v] of Object.entries(run.overrides ?? {})) {
+        if (v === null) delete config[full(k)];
+        else config[full(k)] = v;
+    }
+    const missing = encrypted.filter((k) => config[k] === undefined);
+    if (missing.length > 0) {
+        throw new Error(`the stack file holds encrypted values the harness cannot decrypt; override them: ${missing.join(", ")}`);
+    }
+    return { project: name, main: project.main, config, secretKeys: [...secretKeys].filter((k) => k in config) };
+}
+
+function runHarness(mode: "up" | "destroy", run: StackRun): Promise<HarnessResult> {
+    mkdirSync(run.workDir, { recursive: true });
+    const { project, main, config, secretKeys } = stackConfig(run);
+    const spec: HarnessSpec = {
+        mode,
+        projectDir: run.projectDir,
+        project,
+        stack: run.stack,
+        main,
+        stateFile: path.join(run.workDir, "harness-state.json"),
+        resultFile: path.join(run.workDir, `result-${mode}-${Date.now()}.json`),
+        config,
+        secretKeys,
+    };
+    const specFile = path.join(run.workDir, `spec-${Date.now()}.json`);
+    // The spec holds test secrets: a private file in the test's own directory, never argv or a log.
+    writeFileSync(specFile, JSON.stringify(spec), { mode: 0o600 });
+    const tsx = path.join(REPO_ROOT, "node_modules", ".bin", "tsx");
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+        const child = spawn(tsx, [path.join(__dirname, "up.ts")], {
+            cwd: run.projectDir,
+            env: { ...process.env, MRS_HARNESS_SPEC: specFile },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stderr = "";
+        let stdout = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        child.on("error", reject);
+        child.on("close", (code) => {
+            rmSync(specFile, { force: true });
+            if (!existsSync(spec.resultFile)) {
+                reject(new Error(`the harness crashed (exit ${code}):\n${stderr}\n${stdout}`.slice(-6000)));
+                return;
+            }
+            const result = JSON.parse(readFileSync(spec.resultFile, "utf8")) as HarnessResult;
+            result.wallMs = Date.now() - started;
+            resolve(result);
+        });
+    });
+}
+
+export const pulumiUp = (run: StackRun) => runHarness("up", run);
+export const pulumiDestroy = (run: StackRun) => runHarness("destroy", run);
+
+/**
+ * A private copy of the project (program, stack files, app, migrations) for tests that edit app/src or
+ * migrations/: the working tree stays untouched. node_modules is linked, so the copy runs the same
+ * @pulumi/pulumi as the harness (one mock runtime).
+ */
+export function copyProject(dest: string, from = REPO_ROOT): string {
+    const skip = new Set(["node_modules", ".git", "data", ".pulumi-state", "dist", "test", "bench", ".ci"]);
+    rmSync(dest, { recursive: true, force: true });
+    cpSync(from, dest, {
+        recursive: true,
+        filter: (src) => {
+            const rel = path.relative(from, src);
+            if (rel === "") return true;
+            const parts = rel.split(path.sep);
+            // Top-level skips, and node_modules/dist anywhere (app/node_modules, app/dist).
+            if (parts.length === 1 && skip.has(parts[0])) return false;
+            return !parts.includes("node_modules") && !(parts[0] === "app" && parts[1] === "dist");
+        },
+    });
+    symlinkSync(path.join(from, "node_modules"), path.join(dest, "node_modules"));
+    return dest;
+}
+
+/** Whether a Docker engine answers on the local socket. */
+export async function engineAnswers(): Promise<boolean> {
+    try {
+        const res = await new DockerApi(socketPathOf(undefined)).raw("GET", "/_ping", undefined, 5000);
+        return res.status === 200;
+    } catch {
+        return false;
+    }
+}
+
+/** Operations of a run by resource name (the last one wins). */
+export function opsByName(result: HarnessResult): Record<string, OperationRecord> {
+    return Object.fromEntries(result.operations.map((o) => [o.name, o]));
+}

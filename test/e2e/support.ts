@@ -1,0 +1,91 @@
+// Shared by the end-to-end tests (issue 5): engine detection with the CI rule, temp dirs, small clients.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { DockerApi, socketPathOf } from "./harness/dockerApi";
+import { HARNESS_LABEL } from "./harness/realEngineMocks";
+
+/**
+ * Whether to run the end-to-end tests. In CI (env `CI` set) a missing engine is a failure, never a skip:
+ * `.ci/provision.sh` must have provided one. Elsewhere the tests skip, loudly.
+ */
+export function requireEngine(): boolean {
+    if (engineAnswersSync()) return true;
+    if (process.env.CI) {
+        throw new Error("CI is set but no Docker engine answers on the local socket: .ci/provision.sh must start one");
+    }
+    process.stderr.write(
+        "\n!!! END-TO-END TESTS SKIPPED: no Docker engine answers (run .ci/provision.sh as root). In CI this fails. !!!\n\n",
+    );
+    return false;
+}
+
+/** Synchronous (describe.skipIf needs the answer at collection time): GET /_ping on the engine's socket. */
+function engineAnswersSync(): boolean {
+    let socketPath: string;
+    try {
+        socketPath = socketPathOf(undefined);
+    } catch {
+        return false;
+    }
+    const probe = `require("node:http").get({ socketPath: ${JSON.stringify(socketPath)}, path: "/_ping", timeout: 5000 },
+        (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1)).on("timeout", () => process.exit(1));`;
+    return spawnSync(process.execPath, ["-e", probe], { stdio: "ignore", timeout: 10_000 }).status === 0;
+}
+
+export function tempDir(prefix: string): string {
+    return mkdtempSync(path.join(tmpdir(), `mrs-e2e-${prefix}-`));
+}
+
+export function docker(): DockerApi {
+    return new DockerApi(socketPathOf(undefined));
+}
+
+/**
+ * Removes containers named `names` left behind by a crashed harness run (they carry the harness label).
+ * A container with one of these names that the harness did not create belongs to someone: refuse.
+ */
+export async function clearLeftovers(names: string[], networks: string[] = []): Promise<void> {
+    const api = docker();
+    for (const name of names) {
+        const c = await api.inspect("containers", name);
+        if (!c) continue;
+        if (c.Config?.Labels?.[HARNESS_LABEL] === undefined) {
+            throw new Error(`a container named ${name} exists and was not created by the e2e harness: remove it or stop your dev stack`);
+        }
+        await api.removeContainer(c.Id, 1);
+    }
+    for (const n of networks) {
+        const net = await api.inspect("networks", n);
+        if (net && Object.keys(net.Containers ?? {}).length === 0) await api.call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+    }
+}
+
+/** One Redis exchange over RESP on 127.0.0.1: AUTH then the command; returns the raw replies. */
+export function redisExchange(port: number, password: string, commandLine: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const sock = connect(port, "127.0.0.1");
+        let data = "";
+        const timer = setTimeout(() => {
+            sock.destroy();
+            reject(new Error(`no Redis reply on 127.0.0.1:${port}: ${JSON.stringify(data)}`));
+        }, 5000);
+        sock.on("data", (c) => {
+            data += c.toString("utf8");
+            if (data.split("\r\n").length > 2) {
+                clearTimeout(timer);
+                sock.end();
+                resolve(data);
+            }
+        });
+        sock.on("error", (err) => {
+            clearTimeout(timer);
+            reject(err);
+        });
+        const args = commandLine.split(" ");
+        const resp = (parts: string[]) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join("")}`;
+        sock.write(resp(["AUTH", password]) + resp(args));
+    });
+}
