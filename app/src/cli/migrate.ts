@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { createMigration, defaultMigrationsDir, down, MigrateError, status, up, type RunResult } from "../migrate";
+import { redact } from "../migrate/errors";
 
 const USAGE = `usage: migrate <command> [options]
   up [--to NAME]        apply pending migrations (up to and including NAME)
@@ -21,6 +22,15 @@ options:
 environment: DATABASE_URL (required), PG_DUMP (pg_dump to use for backups)`;
 
 class UsageError extends Error {}
+
+function passwordOf(url: string | undefined): string | undefined {
+    try {
+        const p = new URL(url ?? "").password;
+        return p ? decodeURIComponent(p) : undefined;
+    } catch {
+        return undefined;
+    }
+}
 
 function number(flag: string, value: string | undefined, fallback: number): number {
     if (value === undefined) return fallback;
@@ -98,7 +108,11 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             if (json) out.write(`${JSON.stringify({ command, error: { message: (e as Error).message } })}\n`);
             return 2;
         }
-        const message = e instanceof MigrateError ? e.message : `unexpected error: ${(e as Error).stack ?? String(e)}`;
+        // Our messages never hold the password; this also covers errors we did not write.
+        const message = redact(
+            e instanceof MigrateError ? e.message : `unexpected error: ${(e as Error).stack ?? String(e)}`,
+            passwordOf(process.env.DATABASE_URL),
+        );
         err(`migrate ${command}: ${message}`);
         if (json) {
             const partial = e instanceof MigrateError ? e.result : undefined;

@@ -94,7 +94,7 @@ export async function connectWithRetry(target: Target, waitSeconds: number): Pro
             const where = `PostgreSQL at ${target.host}:${target.port} (database "${target.database}", user "${target.user}")`;
             if (retryable(err)) {
                 throw new MigrateError(
-                    `cannot connect to ${where} within ${waitSeconds} s (${attempts} attempts): ${reason}; check that the server is running and that DATABASE_URL points at it, or raise --wait`,
+                    `cannot connect to ${where} within ${waitSeconds} s (${attempts} attempt${attempts === 1 ? "" : "s"}): ${reason}; check that the server is running and that DATABASE_URL points at it, or raise --wait`,
                     { cause: err },
                 );
             }

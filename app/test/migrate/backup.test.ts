@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
-import { up } from "../../src/migrate";
+import { down, up } from "../../src/migrate";
 import { SEED_DIR, historyNames, migrationsDir, rejection, removeMigrationDirs, withClient } from "./helpers";
 
 const PG_DUMP = process.env.PG_DUMP || "pg_dump";
@@ -135,6 +135,17 @@ describe("backups", () => {
         expect((await up({ databaseUrl: restored, migrationsDir: dir })).applied.map((m) => m.name)).toEqual([
             "003_purge_players",
         ]);
+    });
+
+    it("dumps before reverting too: down can drop data", async () => {
+        const url = await pg.createDatabase("bk_down");
+        const backups = join(work, "down");
+        await up({ databaseUrl: url, migrationsDir: SEED_DIR });
+        expect(readdirSync(work)).not.toContain("down");
+        const r = await down({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups });
+        expect(r.reverted.map((m) => m.name)).toEqual(["002_add_indexes"]);
+        expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["down-002_add_indexes"]);
+        expect(r.backup).toBe(join(backups, readdirSync(backups)[0]!));
     });
 
     it("fails closed: when pg_dump cannot run, nothing is applied and no file is left", async () => {

@@ -50,7 +50,7 @@ describe("start-up", () => {
         expect(elapsed).toBeLessThan(5000);
         expect(err.message).toMatch(
             new RegExp(
-                `^cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "stats", user "app"\\) within 1 s \\(\\d+ attempts\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; check that the server is running and that DATABASE_URL points at it, or raise --wait$`,
+                `^cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(database "stats", user "app"\\) within 1 s \\(\\d+ attempts?\\): connect ECONNREFUSED 127\\.0\\.0\\.1:${port}; check that the server is running and that DATABASE_URL points at it, or raise --wait$`,
             ),
         );
         expect(err.message).not.toContain(password);
