@@ -297,13 +297,15 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         if (build.network) argv.push("--network", build.network);
         for (const h of build.addHosts ?? []) argv.push("--add-host", h);
         // Build args by name only: the CLI reads their values from its environment, never from argv.
-        const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_BUILDKIT: build.builderVersion === "BuilderV1" ? "0" : "1" };
+        const env: NodeJS.ProcessEnv = { ...process.env };
         for (const [k, v] of Object.entries(build.args ?? {})) {
             argv.push("--build-arg", k);
             env[k] = String(v);
         }
         argv.push(context);
-        const res = await run("docker", argv, { env, cwd: this.opts.projectDir });
+        const cli = await buildCli(build.builderVersion !== "BuilderV1");
+        env.DOCKER_BUILDKIT = cli.buildkit ? "1" : "0";
+        const res = await run(cli.path, argv, { env, cwd: this.opts.projectDir });
         if (res.code !== 0) throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
         const image = await this.api(args.provider).inspect("images", inputs.imageName);
         if (!image) throw new Error(`docker build succeeded but ${inputs.imageName} is missing`);
@@ -620,6 +622,29 @@ export function durationNs(d: string | undefined): number {
 
 function tail(s: string, lines: number): string {
     return s.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+let chosenCli: Promise<{ path: string; buildkit: boolean }> | undefined;
+
+/**
+ * The provider builds with BuildKit through the API. From a CLI, BuildKit needs either the buildx plugin
+ * (CLI 23+) or a CLI older than 23 (the engine's built-in BuildKit). Debian's docker.io CLI is such an
+ * older one, while a newer `docker` may come first on PATH without buildx. Without either: the classic
+ * builder, and a note on stderr (builds are then slower: no parallel stages).
+ */
+function buildCli(wantBuildkit: boolean): Promise<{ path: string; buildkit: boolean }> {
+    if (!wantBuildkit) return Promise.resolve({ path: "docker", buildkit: false });
+    chosenCli ??= (async () => {
+        for (const cli of ["docker", "/usr/bin/docker"]) {
+            if ((await run(cli, ["buildx", "version"], {}).catch(() => ({ code: 1 }))).code === 0) return { path: cli, buildkit: true };
+            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({ code: 1, stdout: "" }));
+            const major = Number(/^(\d+)\./.exec(v.stdout.trim())?.[1]);
+            if (v.code === 0 && major > 0 && major < 23) return { path: cli, buildkit: true };
+        }
+        log("no docker CLI here can build with BuildKit (no buildx plugin, no CLI < 23): using the classic builder");
+        return { path: "docker", buildkit: false };
+    })();
+    return chosenCli;
 }
 
 interface RunResult {
