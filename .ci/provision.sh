@@ -70,7 +70,8 @@ ensure_engine() {
 # A hash of everything a stand-in is built from, stored as a label so that changed sources rebuild it.
 sources_hash() {
     (cd "$HERE/images" && find "$1" -type f -print0 | sort -z | xargs -0 sha256sum
-     echo "$NODE_VERSION $NPM_VERSION $PG_PACKAGE_VERSION $SUITE") | sha256sum | cut -c1-16
+     echo "$NODE_VERSION $NPM_VERSION $PG_PACKAGE_VERSION $SUITE"
+     if [ "$1" = node ]; then host_extra_cas; fi) | sha256sum | cut -c1-16
 }
 
 # 0 = build it, 1 = keep the local image as it is.
@@ -126,13 +127,20 @@ npm_package() {
     printf '%s\n' "$dir/package"
 }
 
+# Certificates the host trusts beyond Debian's bundle (a TLS-inspecting egress proxy's CA, for example):
+# builds in the Node stand-in need them to reach the npm registry as the host does.
+host_extra_cas() {
+    find /usr/local/share/ca-certificates -type f -name '*.crt' 2>/dev/null | sort | xargs -r cat
+}
+
 build_standin() {
     local name="$1" tag="$2" hash="$3" ctx="$4"
+    shift 4
     log "building stand-in $tag from .ci/images/$name"
     # The classic builder: FROM a local-only base needs no registry lookup. Its output is kept for errors.
     local out
     if ! out="$(DOCKER_BUILDKIT=0 docker build --build-arg "BASE=$BASE_TAG" --label "$STANDIN_LABEL=$hash" \
-        -t "$tag" "$ctx" 2>&1)"; then
+        "$@" -t "$tag" "$ctx" 2>&1)"; then
         printf '%s\n' "$out" | tail -n 40 >&2
         die "building $tag failed"
     fi
@@ -178,7 +186,10 @@ provision_node() {
     cp -a "$HERE/images/node/." "$ctx/"
     install -m 0755 "$node_pkg/bin/node" "$ctx/node"
     cp -a "$npm_pkg" "$ctx/npm"
-    build_standin node "$NODE_TAG" "$hash" "$ctx"
+    host_extra_cas > "$ctx/host-extra-ca.pem"
+    local extra=()
+    if [ -s "$ctx/host-extra-ca.pem" ]; then extra=(--build-arg EXTRA_CA_FILE=/usr/local/share/ci-host-extra-ca.pem); fi
+    build_standin node "$NODE_TAG" "$hash" "$ctx" "${extra[@]}"
     rm -rf "$ctx"
 }
 
