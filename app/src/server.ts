@@ -1,4 +1,5 @@
 // The only entry point that listens and handles signals.
+import "./compile-cache";
 import { ConfigError, describeConfig, loadConfig, type Config } from "./config";
 import { buildApp } from "./app";
 
