@@ -139,11 +139,13 @@ build_standin() {
     log "building stand-in $tag from .ci/images/$name"
     # The classic builder: FROM a local-only base needs no registry lookup. Its output is kept for errors.
     local out
-    if ! out="$(DOCKER_BUILDKIT=0 docker build --build-arg "BASE=$BASE_TAG" --label "$STANDIN_LABEL=$hash" \
-        "$@" -t "$tag" "$ctx" 2>&1)"; then
+    if ! out="$(DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "BASE=$BASE_TAG" \
+        --label "$STANDIN_LABEL=$hash" "$@" -t "$tag" "$ctx" 2>&1)"; then
         printf '%s\n' "$out" | tail -n 40 >&2
         die "building $tag failed"
     fi
+    # A stand-in built before from other sources is now untagged: drop it (only ours carry the label).
+    docker image prune -f --filter "label=$STANDIN_LABEL" >/dev/null
 }
 
 provision_postgres() {
