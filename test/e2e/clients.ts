@@ -36,14 +36,18 @@ export interface HttpAnswer {
 /** GET on a loopback URL (the app's published port), with a timeout. */
 export function httpGet(url: string, timeoutMs = 5000): Promise<HttpAnswer> {
     const u = new URL(url);
-    if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost") throw new Error(`tests only talk to loopback, not ${u.hostname}`);
+    if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost")
+        throw new Error(`tests only talk to loopback, not ${u.hostname}`);
     return new Promise((resolve, reject) => {
-        const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, timeout: timeoutMs }, (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString("utf8")));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body, json: () => JSON.parse(body) }));
-            res.on("error", reject);
-        });
+        const req = request(
+            { host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, timeout: timeoutMs },
+            (res) => {
+                let body = "";
+                res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body, json: () => JSON.parse(body) }));
+                res.on("error", reject);
+            },
+        );
         req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
         req.on("error", reject);
         req.end();

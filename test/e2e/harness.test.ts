@@ -74,7 +74,10 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
     });
 
     it("fails with the probes and the container's logs when the container turns unhealthy", async () => {
-        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" } });
+        const up = await pulumiUp({
+            ...run,
+            overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" },
+        });
         expect(up.ok).toBe(false);
         expect(up.error).toMatch(/container mrs-e2e-tiny-redis turned unhealthy/);
         expect(up.error).toContain("probe-says-no");

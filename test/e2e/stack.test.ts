@@ -13,7 +13,15 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/ports";
 import { httpGet, rowCounts, withDb } from "./clients";
-import { copyProject, opsByName, pulumiDestroy, pulumiUp, stackConfig, type HarnessResult, type StackRun } from "./harness/run";
+import {
+    copyProject,
+    opsByName,
+    pulumiDestroy,
+    pulumiUp,
+    stackConfig,
+    type HarnessResult,
+    type StackRun,
+} from "./harness/run";
 import { clearLeftovers, docker, requireEngine, tempDir } from "./support";
 
 const run$ = promisify(execFile);
@@ -34,7 +42,10 @@ async function dockerExec(container: string, ...argv: string[]): Promise<string>
 }
 
 async function appliedInDb(url: string): Promise<{ name: string; applied_at: Date }[]> {
-    return withDb(url, async (db) => (await db.query("SELECT name, applied_at FROM schema_migrations ORDER BY name")).rows);
+    return withDb(
+        url,
+        async (db) => (await db.query("SELECT name, applied_at FROM schema_migrations ORDER BY name")).rows,
+    );
 }
 
 function expectOk(result: HarnessResult): void {
@@ -82,243 +93,316 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
         await clearLeftovers(CONTAINERS, [NETWORK]).catch(() => undefined);
     }, LONG);
 
-    it("a. cold up: Postgres healthy before the migrations, migrations applied, app healthy and ready, databaseUrl works from the host", async () => {
-        const up = await pulumiUp(run);
-        expectOk(up);
-        const ops = opsByName(up);
-        for (const name of ["postgres-container", "migrations-up", "app-container", "app-image"]) expect(ops[name]?.op).toBe("create");
-        // Order: the migration step starts only after the Postgres container turned healthy, the app only
-        // after the migration step succeeded.
-        expect(ops["migrations-up"].start).toBeGreaterThanOrEqual(ops["postgres-container"].end);
-        expect(ops["app-container"].start).toBeGreaterThanOrEqual(ops["migrations-up"].end);
-
-        expect(up.outputs.migrationsApplied.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
-        const api = docker();
-        for (const name of CONTAINERS) expect((await api.inspect("containers", name)).State.Health.Status).toBe("healthy");
-
-        appUrl = up.outputs.appUrl;
-        expect(appUrl).toBe(`http://127.0.0.1:${run.overrides!.appPort}`);
-        const ready = await httpGet(`${appUrl}/health/ready`);
-        expect(ready.status).toBe(200);
-
-        databaseUrl = up.outputs.databaseUrl;
-        expect(new URL(databaseUrl).host).toBe(`127.0.0.1:${run.overrides!.postgresPort}`);
-        firstApplied = await appliedInDb(databaseUrl);
-        expect(firstApplied.map((r) => r.name)).toEqual(MIGRATIONS);
-    }, LONG);
-
-    it("b. the seed plan's schema is all there, and seeded data comes back from /api/heroes", async () => {
-        await withDb(databaseUrl, async (db) => {
-            const tables = (await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).rows.map((r) => r.tablename);
-            expect(tables).toEqual(expect.arrayContaining(TABLES));
-
-            const indexes = (await db.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).rows.map((r) => r.indexname);
-            expect(indexes).toEqual(
-                expect.arrayContaining([
-                    "idx_match_participants_username", "idx_match_participants_hero_won", "idx_match_participants_role",
-                    "idx_players_rank_tier", "idx_players_last_updated", "idx_matches_match_timestamp",
-                    "idx_matches_season_mode", "idx_character_stats_rank_win_rate", "idx_synergy_stats_rank_score",
-                    "idx_synergy_stats_hero_b", "character_stats_hero_rank_key", "synergy_stats_pair_rank_key",
-                ]),
-            );
-
-            const fks = (
-                await db.query(`SELECT conrelid::regclass::text AS tbl, confrelid::regclass::text AS ref, confdeltype
-                                FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2`)
-            ).rows;
-            expect(fks).toEqual([
-                { tbl: "match_participants", ref: "matches", confdeltype: "c" },
-                { tbl: "match_participants", ref: "players", confdeltype: "c" },
-            ]);
-
-            const checks = (
-                await db.query(`SELECT conrelid::regclass::text AS tbl, pg_get_constraintdef(oid) AS def
-                                FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace`)
-            ).rows.map((r) => `${r.tbl}: ${r.def}`);
-            for (const expected of [
-                /^match_participants: CHECK \(\(role = ANY \(ARRAY\['vanguard'::text, 'duelist'::text, 'strategist'::text\]\)\)\)$/,
-                /^match_participants: CHECK \(\(team = ANY \(ARRAY\[0, 1\]\)\)\)$/,
-                /^character_stats: CHECK \(\(wins <= games\)\)$/,
-                /^synergy_stats: CHECK \(\(hero_a < hero_b\)\)$/,
-                /^character_stats: CHECK \(\(\(win_rate >= \(0\)::numeric\) AND \(win_rate <= \(1\)::numeric\)\)\)$/,
-            ]) {
-                expect(checks.some((c) => expected.test(c)), `a CHECK matching ${expected}`).toBe(true);
-            }
-            // Every table has at least one CHECK, as the seed plan has.
-            for (const t of TABLES) expect(checks.some((c) => c.startsWith(`${t}: `)), `a CHECK on ${t}`).toBe(true);
-        });
-
-        const seeded = await dockerExec("marvel-rivals-app", "seed");
-        expect(seeded).toMatch(/inserted/);
-        seededCounts = await rowCounts(databaseUrl, TABLES);
-        expect(seededCounts.match_participants).toBeGreaterThan(0);
-
-        const heroes = await httpGet(`${appUrl}/api/heroes`);
-        expect(heroes.status).toBe(200);
-        const body = heroes.json<{ heroes: { hero: string; matches: number }[] }>();
-        const inDb = await withDb(databaseUrl, async (db) =>
-            (await db.query("SELECT DISTINCT hero_name FROM match_participants ORDER BY 1")).rows.map((r) => r.hero_name),
-        );
-        expect(body.heroes.map((h) => h.hero).sort()).toEqual(inDb);
-        expect(body.heroes.every((h) => h.matches > 0)).toBe(true);
-    }, LONG);
-
-    it("c. the whole program run again changes nothing: no container recreated, nothing pending, same data", async () => {
-        const before = await containerIds();
-        const up = await pulumiUp(run);
-        expectOk(up);
-        const changed = up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`);
-        expect(changed).toEqual([]);
-        expect(await containerIds()).toEqual(before);
-        const status = JSON.parse(await dockerExec("marvel-rivals-app", "migrate", "status", "--json"));
-        expect(status.pending).toEqual([]);
-        expect(status.migrations.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
-        expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
-        expect(await rowCounts(databaseUrl, TABLES)).toEqual(seededCounts);
-    }, LONG);
-
-    it("e. hot reload: an edit under app/src is served by the running dev container within 2 s, without a rebuild", async () => {
-        const before = await containerIds();
-        const imageBefore = (await docker().inspect("containers", "marvel-rivals-app")).Image;
-        const file = path.join(project, "app", "src", "routes", "health.ts");
-        const source = readFileSync(file, "utf8");
-        const marker = `e2e-${Date.now()}`;
-        const original = 'async () => ({ status: "ok" })';
-        expect(source, `${file} no longer holds ${original}: update this test`).toContain(original);
-
-        const written = Date.now();
-        writeFileSync(file, source.replace(original, `async () => ({ status: "ok", probe: "${marker}" })`));
-        let servedAfter = -1;
-        while (Date.now() - written < 10_000) {
-            const res = await httpGet(`${appUrl}/health`, 1000).catch(() => undefined);
-            if (res?.status === 200 && res.body.includes(marker)) {
-                servedAfter = Date.now() - written;
-                break;
-            }
-            await new Promise((r) => setTimeout(r, 50));
-        }
-        writeFileSync(file, source);
-        expect(servedAfter, "the edit was never served").toBeGreaterThanOrEqual(0);
-        expect(servedAfter).toBeLessThanOrEqual(2000);
-        expect(await containerIds()).toEqual(before);
-        expect((await docker().inspect("containers", "marvel-rivals-app")).Image).toBe(imageBefore);
-        // Back to the original source, served again before the next scenario.
-        const deadline = Date.now() + 10_000;
-        while (Date.now() < deadline && (await httpGet(`${appUrl}/health`, 1000).catch(() => undefined))?.body.includes(marker) !== false) {
-            await new Promise((r) => setTimeout(r, 100));
-        }
-        expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
-    }, LONG);
-
-    it("f. (warm) a broken migration fails the step with the file and PostgreSQL's error; the database and the running app stay as they were", async () => {
-        const before = await containerIds();
-        const broken = path.join(project, "migrations", `${BROKEN}.sql`);
-        writeFileSync(broken, BROKEN_SQL);
-        try {
+    it(
+        "a. cold up: Postgres healthy before the migrations, migrations applied, app healthy and ready, databaseUrl works from the host",
+        async () => {
             const up = await pulumiUp(run);
-            expect(up.ok).toBe(false);
-            expect(up.error).toContain(BROKEN);
-            expect(up.error).toContain('relation "e2e_no_such_table" does not exist');
-            expect(opsByName(up)["migrations-up"]?.error).toBeDefined();
-            expect(opsByName(up)["app-container"]).toBeUndefined();
+            expectOk(up);
+            const ops = opsByName(up);
+            for (const name of ["postgres-container", "migrations-up", "app-container", "app-image"])
+                expect(ops[name]?.op).toBe("create");
+            // Order: the migration step starts only after the Postgres container turned healthy, the app only
+            // after the migration step succeeded.
+            expect(ops["migrations-up"].start).toBeGreaterThanOrEqual(ops["postgres-container"].end);
+            expect(ops["app-container"].start).toBeGreaterThanOrEqual(ops["migrations-up"].end);
 
-            expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
+            expect(up.outputs.migrationsApplied.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
+            const api = docker();
+            for (const name of CONTAINERS)
+                expect((await api.inspect("containers", name)).State.Health.Status).toBe("healthy");
+
+            appUrl = up.outputs.appUrl;
+            expect(appUrl).toBe(`http://127.0.0.1:${run.overrides!.appPort}`);
+            const ready = await httpGet(`${appUrl}/health/ready`);
+            expect(ready.status).toBe(200);
+
+            databaseUrl = up.outputs.databaseUrl;
+            expect(new URL(databaseUrl).host).toBe(`127.0.0.1:${run.overrides!.postgresPort}`);
+            firstApplied = await appliedInDb(databaseUrl);
+            expect(firstApplied.map((r) => r.name)).toEqual(MIGRATIONS);
+        },
+        LONG,
+    );
+
+    it(
+        "b. the seed plan's schema is all there, and seeded data comes back from /api/heroes",
+        async () => {
             await withDb(databaseUrl, async (db) => {
-                expect((await db.query("SELECT to_regclass('public.e2e_should_not_exist') AS t")).rows[0].t).toBeNull();
+                const tables = (
+                    await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+                ).rows.map((r) => r.tablename);
+                expect(tables).toEqual(expect.arrayContaining(TABLES));
+
+                const indexes = (
+                    await db.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+                ).rows.map((r) => r.indexname);
+                expect(indexes).toEqual(
+                    expect.arrayContaining([
+                        "idx_match_participants_username",
+                        "idx_match_participants_hero_won",
+                        "idx_match_participants_role",
+                        "idx_players_rank_tier",
+                        "idx_players_last_updated",
+                        "idx_matches_match_timestamp",
+                        "idx_matches_season_mode",
+                        "idx_character_stats_rank_win_rate",
+                        "idx_synergy_stats_rank_score",
+                        "idx_synergy_stats_hero_b",
+                        "character_stats_hero_rank_key",
+                        "synergy_stats_pair_rank_key",
+                    ]),
+                );
+
+                const fks = (
+                    await db.query(`SELECT conrelid::regclass::text AS tbl, confrelid::regclass::text AS ref, confdeltype
+                                FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2`)
+                ).rows;
+                expect(fks).toEqual([
+                    { tbl: "match_participants", ref: "matches", confdeltype: "c" },
+                    { tbl: "match_participants", ref: "players", confdeltype: "c" },
+                ]);
+
+                const checks = (
+                    await db.query(`SELECT conrelid::regclass::text AS tbl, pg_get_constraintdef(oid) AS def
+                                FROM pg_constraint WHERE contype = 'c' AND connamespace = 'public'::regnamespace`)
+                ).rows.map((r) => `${r.tbl}: ${r.def}`);
+                for (const expected of [
+                    /^match_participants: CHECK \(\(role = ANY \(ARRAY\['vanguard'::text, 'duelist'::text, 'strategist'::text\]\)\)\)$/,
+                    /^match_participants: CHECK \(\(team = ANY \(ARRAY\[0, 1\]\)\)\)$/,
+                    /^character_stats: CHECK \(\(wins <= games\)\)$/,
+                    /^synergy_stats: CHECK \(\(hero_a < hero_b\)\)$/,
+                    /^character_stats: CHECK \(\(\(win_rate >= \(0\)::numeric\) AND \(win_rate <= \(1\)::numeric\)\)\)$/,
+                ]) {
+                    expect(
+                        checks.some((c) => expected.test(c)),
+                        `a CHECK matching ${expected}`,
+                    ).toBe(true);
+                }
+                // Every table has at least one CHECK, as the seed plan has.
+                for (const t of TABLES)
+                    expect(
+                        checks.some((c) => c.startsWith(`${t}: `)),
+                        `a CHECK on ${t}`,
+                    ).toBe(true);
             });
-            expect(await containerIds()).toEqual(before);
-            expect((await docker().inspect("containers", "marvel-rivals-app")).State.Health.Status).toBe("healthy");
-            expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
-        } finally {
-            rmSync(broken, { force: true });
-        }
-        // Fixed again: the next run succeeds and still applies nothing.
-        const up = await pulumiUp(run);
-        expectOk(up);
-        expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
-        expect(await containerIds()).toEqual(before);
-    }, LONG);
 
-    it("d. persistence: after removing every container and the network, a new up finds every row and re-applies nothing", async () => {
-        const down = await pulumiDestroy(run);
-        expectOk(down);
-        for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
-        expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+            const seeded = await dockerExec("marvel-rivals-app", "seed");
+            expect(seeded).toMatch(/inserted/);
+            seededCounts = await rowCounts(databaseUrl, TABLES);
+            expect(seededCounts.match_participants).toBeGreaterThan(0);
 
-        const up = await pulumiUp(run);
-        if (!up.ok && /password authentication failed/.test(up.error ?? "")) {
-            // `pulumi destroy` drops the RandomPassword resources with everything else, so the next `up`
-            // generates new passwords, while the database kept in <dataDir> still has the first one
-            // (POSTGRES_PASSWORD is only read by initdb).
-            throw new Error(
-                "PROGRAM BUG: after destroy, `up` generated a new dbPassword but the persisted database still has the old one:\n" +
-                    up.error,
+            const heroes = await httpGet(`${appUrl}/api/heroes`);
+            expect(heroes.status).toBe(200);
+            const body = heroes.json<{ heroes: { hero: string; matches: number }[] }>();
+            const inDb = await withDb(databaseUrl, async (db) =>
+                (await db.query("SELECT DISTINCT hero_name FROM match_participants ORDER BY 1")).rows.map(
+                    (r) => r.hero_name,
+                ),
             );
-        }
-        expectOk(up);
-        expect(opsByName(up)["postgres-container"].op).toBe("create");
-        expect(opsByName(up)["migrations-up"].op).toBe("create");
-        expect(await rowCounts(up.outputs.databaseUrl, TABLES)).toEqual(seededCounts);
-        expect(await appliedInDb(up.outputs.databaseUrl)).toEqual(firstApplied);
-        // The step ran and reported the same history: nothing applied anew.
-        expect(up.outputs.migrationsApplied).toEqual(firstApplied.map((r) => ({ name: r.name, appliedAt: r.applied_at.toISOString() })));
-        // The same generated passwords (kept in state, as Pulumi keeps them) still open the old database.
-        expect(up.outputs.databaseUrl).toBe(databaseUrl);
-        expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
-    }, LONG);
+            expect(body.heroes.map((h) => h.hero).sort()).toEqual(inDb);
+            expect(body.heroes.every((h) => h.matches > 0)).toBe(true);
+        },
+        LONG,
+    );
 
-    it("h. teardown leaves <dataDir> and its content intact", async () => {
-        const marker = path.join(dataDir, "output", "e2e-marker.txt");
-        writeFileSync(marker, "written before teardown");
-        const down = await pulumiDestroy(run);
-        expectOk(down);
-        expect(opsByName(down)["postgres-container"].op).toBe("delete");
-        for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
-        for (const sub of ["postgres", "redis", "output", "logs", "backups"]) expect(existsSync(path.join(dataDir, sub)), sub).toBe(true);
-        expect(readFileSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"), "utf8").trim()).toBe("16");
-        expect(readdirSync(path.join(dataDir, "postgres", "pgdata", "base")).length).toBeGreaterThan(0);
-        expect(readFileSync(marker, "utf8")).toBe("written before teardown");
-    }, LONG);
+    it(
+        "c. the whole program run again changes nothing: no container recreated, nothing pending, same data",
+        async () => {
+            const before = await containerIds();
+            const up = await pulumiUp(run);
+            expectOk(up);
+            const changed = up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`);
+            expect(changed).toEqual([]);
+            expect(await containerIds()).toEqual(before);
+            const status = JSON.parse(await dockerExec("marvel-rivals-app", "migrate", "status", "--json"));
+            expect(status.pending).toEqual([]);
+            expect(status.migrations.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
+            expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
+            expect(await rowCounts(databaseUrl, TABLES)).toEqual(seededCounts);
+        },
+        LONG,
+    );
 
-    it("g. bad config (an invalid port) fails the run before any container is created", async () => {
-        const bad = { ...run, overrides: { ...run.overrides, appPort: "99999" } };
-        const up = await pulumiUp(bad);
-        expect(up.ok).toBe(false);
-        expect(up.error).toContain("appPort");
-        expect(up.error).toContain("99999");
-        expect(up.operations).toEqual([]);
-        for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
-        expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
-    }, LONG);
+    it(
+        "e. hot reload: an edit under app/src is served by the running dev container within 2 s, without a rebuild",
+        async () => {
+            const before = await containerIds();
+            const imageBefore = (await docker().inspect("containers", "marvel-rivals-app")).Image;
+            const file = path.join(project, "app", "src", "routes", "health.ts");
+            const source = readFileSync(file, "utf8");
+            const marker = `e2e-${Date.now()}`;
+            const original = 'async () => ({ status: "ok" })';
+            expect(source, `${file} no longer holds ${original}: update this test`).toContain(original);
 
-    it("f. (cold) a broken migration on a new stack fails the step, records nothing of it, and never starts the app", async () => {
-        const cold: StackRun = {
-            ...run,
-            workDir: path.join(work, "harness-cold"),
-            overrides: { ...run.overrides, dataDir: path.join(work, "data-cold") },
-        };
-        mkdirSync(cold.workDir, { recursive: true });
-        const broken = path.join(project, "migrations", `${BROKEN}.sql`);
-        writeFileSync(broken, BROKEN_SQL);
-        try {
-            const up = await pulumiUp(cold);
+            const written = Date.now();
+            writeFileSync(file, source.replace(original, `async () => ({ status: "ok", probe: "${marker}" })`));
+            let servedAfter = -1;
+            while (Date.now() - written < 10_000) {
+                const res = await httpGet(`${appUrl}/health`, 1000).catch(() => undefined);
+                if (res?.status === 200 && res.body.includes(marker)) {
+                    servedAfter = Date.now() - written;
+                    break;
+                }
+                await new Promise((r) => setTimeout(r, 50));
+            }
+            writeFileSync(file, source);
+            expect(servedAfter, "the edit was never served").toBeGreaterThanOrEqual(0);
+            expect(servedAfter).toBeLessThanOrEqual(2000);
+            expect(await containerIds()).toEqual(before);
+            expect((await docker().inspect("containers", "marvel-rivals-app")).Image).toBe(imageBefore);
+            // Back to the original source, served again before the next scenario.
+            const deadline = Date.now() + 10_000;
+            while (
+                Date.now() < deadline &&
+                (await httpGet(`${appUrl}/health`, 1000).catch(() => undefined))?.body.includes(marker) !== false
+            ) {
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
+        },
+        LONG,
+    );
+
+    it(
+        "f. (warm) a broken migration fails the step with the file and PostgreSQL's error; the database and the running app stay as they were",
+        async () => {
+            const before = await containerIds();
+            const broken = path.join(project, "migrations", `${BROKEN}.sql`);
+            writeFileSync(broken, BROKEN_SQL);
+            try {
+                const up = await pulumiUp(run);
+                expect(up.ok).toBe(false);
+                expect(up.error).toContain(BROKEN);
+                expect(up.error).toContain('relation "e2e_no_such_table" does not exist');
+                expect(opsByName(up)["migrations-up"]?.error).toBeDefined();
+                expect(opsByName(up)["app-container"]).toBeUndefined();
+
+                expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
+                await withDb(databaseUrl, async (db) => {
+                    expect(
+                        (await db.query("SELECT to_regclass('public.e2e_should_not_exist') AS t")).rows[0].t,
+                    ).toBeNull();
+                });
+                expect(await containerIds()).toEqual(before);
+                expect((await docker().inspect("containers", "marvel-rivals-app")).State.Health.Status).toBe("healthy");
+                expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
+            } finally {
+                rmSync(broken, { force: true });
+            }
+            // Fixed again: the next run succeeds; only the image is built back (the failed run had built it
+            // with the broken file); the step and the containers stay (the failed step never replaced them).
+            const up = await pulumiUp(run);
+            expectOk(up);
+            expect(up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`)).toEqual([
+                "app-image: update",
+            ]);
+            expect(await appliedInDb(databaseUrl)).toEqual(firstApplied);
+            expect(await containerIds()).toEqual(before);
+        },
+        LONG,
+    );
+
+    it(
+        "d. persistence: after removing every container and the network, a new up finds every row and re-applies nothing",
+        async () => {
+            const down = await pulumiDestroy(run);
+            expectOk(down);
+            for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
+            expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+
+            const up = await pulumiUp(run);
+            if (!up.ok && /password authentication failed/.test(up.error ?? "")) {
+                // `pulumi destroy` drops the RandomPassword resources with everything else, so the next `up`
+                // generates new passwords, while the database kept in <dataDir> still has the first one
+                // (POSTGRES_PASSWORD is only read by initdb).
+                throw new Error(
+                    "PROGRAM BUG: after destroy, `up` generated a new dbPassword but the persisted database still has the old one:\n" +
+                        up.error,
+                );
+            }
+            expectOk(up);
+            expect(opsByName(up)["postgres-container"].op).toBe("create");
+            expect(opsByName(up)["migrations-up"].op).toBe("create");
+            expect(await rowCounts(up.outputs.databaseUrl, TABLES)).toEqual(seededCounts);
+            expect(await appliedInDb(up.outputs.databaseUrl)).toEqual(firstApplied);
+            // The step ran and reported the same history: nothing applied anew.
+            expect(up.outputs.migrationsApplied).toEqual(
+                firstApplied.map((r) => ({ name: r.name, appliedAt: r.applied_at.toISOString() })),
+            );
+            // The same generated passwords (kept in state, as Pulumi keeps them) still open the old database.
+            expect(up.outputs.databaseUrl).toBe(databaseUrl);
+            expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
+        },
+        LONG,
+    );
+
+    it(
+        "h. teardown leaves <dataDir> and its content intact",
+        async () => {
+            const marker = path.join(dataDir, "output", "e2e-marker.txt");
+            writeFileSync(marker, "written before teardown");
+            const down = await pulumiDestroy(run);
+            expectOk(down);
+            expect(opsByName(down)["postgres-container"].op).toBe("delete");
+            for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
+            for (const sub of ["postgres", "redis", "output", "logs", "backups"])
+                expect(existsSync(path.join(dataDir, sub)), sub).toBe(true);
+            expect(readFileSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"), "utf8").trim()).toBe("16");
+            expect(readdirSync(path.join(dataDir, "postgres", "pgdata", "base")).length).toBeGreaterThan(0);
+            expect(readFileSync(marker, "utf8")).toBe("written before teardown");
+        },
+        LONG,
+    );
+
+    it(
+        "g. bad config (an invalid port) fails the run before any container is created",
+        async () => {
+            const bad = { ...run, overrides: { ...run.overrides, appPort: "99999" } };
+            const up = await pulumiUp(bad);
             expect(up.ok).toBe(false);
-            expect(up.error).toContain(BROKEN);
-            expect(up.error).toContain('relation "e2e_no_such_table" does not exist');
-            expect(opsByName(up)["app-container"]).toBeUndefined();
-            expect(await docker().inspect("containers", "marvel-rivals-app")).toBeUndefined();
-            // Postgres is up (published on its port); the broken file left no trace.
-            const coldUrl = readColdDatabaseUrl(cold);
-            const names = (await appliedInDb(coldUrl)).map((r) => r.name);
-            expect(names).not.toContain(BROKEN);
-            await withDb(coldUrl, async (db) => {
-                expect((await db.query("SELECT to_regclass('public.e2e_should_not_exist') AS t")).rows[0].t).toBeNull();
-            });
-        } finally {
-            rmSync(broken, { force: true });
-            await pulumiDestroy(cold).catch(() => undefined);
-        }
-    }, LONG);
+            expect(up.error).toContain("appPort");
+            expect(up.error).toContain("99999");
+            expect(up.operations).toEqual([]);
+            for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
+            expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+        },
+        LONG,
+    );
+
+    it(
+        "f. (cold) a broken migration on a new stack fails the step, records nothing of it, and never starts the app",
+        async () => {
+            const cold: StackRun = {
+                ...run,
+                workDir: path.join(work, "harness-cold"),
+                overrides: { ...run.overrides, dataDir: path.join(work, "data-cold") },
+            };
+            mkdirSync(cold.workDir, { recursive: true });
+            const broken = path.join(project, "migrations", `${BROKEN}.sql`);
+            writeFileSync(broken, BROKEN_SQL);
+            try {
+                const up = await pulumiUp(cold);
+                expect(up.ok).toBe(false);
+                expect(up.error).toContain(BROKEN);
+                expect(up.error).toContain('relation "e2e_no_such_table" does not exist');
+                expect(opsByName(up)["app-container"]).toBeUndefined();
+                expect(await docker().inspect("containers", "marvel-rivals-app")).toBeUndefined();
+                // Postgres is up (published on its port); the broken file left no trace.
+                const coldUrl = readColdDatabaseUrl(cold);
+                const names = (await appliedInDb(coldUrl)).map((r) => r.name);
+                expect(names).not.toContain(BROKEN);
+                await withDb(coldUrl, async (db) => {
+                    expect(
+                        (await db.query("SELECT to_regclass('public.e2e_should_not_exist') AS t")).rows[0].t,
+                    ).toBeNull();
+                });
+            } finally {
+                rmSync(broken, { force: true });
+                await pulumiDestroy(cold).catch(() => undefined);
+            }
+        },
+        LONG,
+    );
 });
 
 /**

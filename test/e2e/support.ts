@@ -53,13 +53,16 @@ export async function clearLeftovers(names: string[], networks: string[] = []): 
         const c = await api.inspect("containers", name);
         if (!c) continue;
         if (c.Config?.Labels?.[HARNESS_LABEL] === undefined) {
-            throw new Error(`a container named ${name} exists and was not created by the e2e harness: remove it or stop your dev stack`);
+            throw new Error(
+                `a container named ${name} exists and was not created by the e2e harness: remove it or stop your dev stack`,
+            );
         }
         await api.removeContainer(c.Id, 1);
     }
     for (const n of networks) {
         const net = await api.inspect("networks", n);
-        if (net && Object.keys(net.Containers ?? {}).length === 0) await api.call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+        if (net && Object.keys(net.Containers ?? {}).length === 0)
+            await api.call("DELETE", `/networks/${net.Id}`, undefined, [404]);
     }
 }
 
@@ -85,7 +88,8 @@ export function redisExchange(port: number, password: string, commandLine: strin
             reject(err);
         });
         const args = commandLine.split(" ");
-        const resp = (parts: string[]) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join("")}`;
+        const resp = (parts: string[]) =>
+            `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join("")}`;
         sock.write(resp(["AUTH", password]) + resp(args));
     });
 }

@@ -69,8 +69,10 @@ export class DockerApi {
 
     /** Inspect, or undefined when the object does not exist. */
     async inspect<T = any>(kind: "containers" | "networks" | "images", idOrName: string): Promise<T | undefined> {
-        const path = kind === "containers" ? `/containers/${encodeURIComponent(idOrName)}/json`
-            : `/${kind}/${encodeURIComponent(idOrName)}${kind === "images" ? "/json" : ""}`;
+        const path =
+            kind === "containers"
+                ? `/containers/${encodeURIComponent(idOrName)}/json`
+                : `/${kind}/${encodeURIComponent(idOrName)}${kind === "images" ? "/json" : ""}`;
         const res = await this.raw("GET", path);
         if (res.status === 404) return undefined;
         if (res.status >= 300) throw new DockerApiError(res.status, "GET", path, res.body.toString("utf8"));

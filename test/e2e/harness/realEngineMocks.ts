@@ -142,7 +142,8 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             return { id: undefined, state: {} };
         }
         const key = `${args.type}::${args.name}`;
-        if (this.seenKeys.has(key)) throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
+        if (this.seenKeys.has(key))
+            throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
         this.seenKeys.add(key);
 
         if (args.type === "pulumi:providers:docker") {
@@ -201,14 +202,33 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             const message = (err as Error).message;
             if (err instanceof PartialCreateError) {
                 // As the engine keeps a partially created resource: in the state, replaced on the next run.
-                this.state.resources[key] = { type: args.type, name: args.name, digest: "partial", id: err.id, outputs: args.inputs, seq: ++this.state.seq };
+                this.state.resources[key] = {
+                    type: args.type,
+                    name: args.name,
+                    digest: "partial",
+                    id: err.id,
+                    outputs: args.inputs,
+                    seq: ++this.state.seq,
+                };
                 this.saveState();
-            } else if (prev && op === "replace") {
-                // The old one is gone already; nothing of it is left to track.
+            } else if (
+                prev &&
+                op === "replace" &&
+                (args.type.endsWith(":Container") || args.type.endsWith(":Network"))
+            ) {
+                // Replaced delete-before-create: the old one is gone already, nothing of it is left to track.
                 delete this.state.resources[key];
                 this.saveState();
             }
-            this.operations.push({ key, type: args.type, name: args.name, op, start, end: Date.now() - this.t0, error: message });
+            this.operations.push({
+                key,
+                type: args.type,
+                name: args.name,
+                op,
+                start,
+                end: Date.now() - this.t0,
+                error: message,
+            });
             throw new Error(`${args.type} ${args.name}: ${message}`);
         }
     }
@@ -223,12 +243,23 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
     private async network(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
         const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Network", inputs, ["name", "driver", "internal", "attachable", "labels", "options", "ipamConfigs", "checkDuplicate", "ipamDriver"]);
+        rejectUnknown("Network", inputs, [
+            "name",
+            "driver",
+            "internal",
+            "attachable",
+            "labels",
+            "options",
+            "ipamConfigs",
+            "checkDuplicate",
+            "ipamDriver",
+        ]);
         const api = this.api(args.provider);
         let op: Operation = "create";
         if (prev) {
             const existing = await api.inspect("networks", prev.id);
-            if (existing && prev.digest === digest) return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
+            if (existing && prev.digest === digest)
+                return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
             if (existing) {
                 await api.call("DELETE", `/networks/${prev.id}`, undefined, [404]);
                 op = "replace";
@@ -244,7 +275,11 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             Options: inputs.options ?? {},
             IPAM: {
                 Driver: inputs.ipamDriver ?? "default",
-                Config: (inputs.ipamConfigs ?? []).map((c: any) => ({ Subnet: c.subnet, Gateway: c.gateway, IPRange: c.ipRange })),
+                Config: (inputs.ipamConfigs ?? []).map((c: any) => ({
+                    Subnet: c.subnet,
+                    Gateway: c.gateway,
+                    IPRange: c.ipRange,
+                })),
             },
         });
         const net = await api.inspect("networks", created.Id);
@@ -267,10 +302,19 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
     private async remoteImage(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined) {
         const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("RemoteImage", inputs, ["name", "keepLocally", "platform", "pullTriggers", "forceRemove", "triggers"]);
+        rejectUnknown("RemoteImage", inputs, [
+            "name",
+            "keepLocally",
+            "platform",
+            "pullTriggers",
+            "forceRemove",
+            "triggers",
+        ]);
         const image = await this.api(args.provider).inspect("images", inputs.name);
         if (!image) {
-            throw new Error(`image ${inputs.name} is not present and no registry is reachable here: run .ci/provision.sh`);
+            throw new Error(
+                `image ${inputs.name} is not present and no registry is reachable here: run .ci/provision.sh`,
+            );
         }
         const outputs = { ...args.inputs, imageId: image.Id, repoDigest: image.RepoDigests?.[0] ?? "" };
         const op: Operation = !prev ? "create" : prev.outputs.imageId === image.Id ? "same" : "update";
@@ -282,13 +326,25 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     private async image(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined) {
         const inputs = unwrapSecrets(args.inputs);
         rejectUnknown("Image", inputs, ["imageName", "build", "skipPush", "buildOnPreview", "registry"]);
-        if (inputs.skipPush !== true) throw new Error("the harness cannot push: only `skipPush: true` images are supported");
+        if (inputs.skipPush !== true)
+            throw new Error("the harness cannot push: only `skipPush: true` images are supported");
         const build = inputs.build ?? {};
-        rejectUnknown("Image.build", build, ["context", "dockerfile", "target", "platform", "args", "builderVersion", "network", "addHosts"]);
+        rejectUnknown("Image.build", build, [
+            "context",
+            "dockerfile",
+            "target",
+            "platform",
+            "args",
+            "builderVersion",
+            "network",
+            "addHosts",
+        ]);
         const context = path.resolve(this.opts.projectDir, build.context ?? ".");
         // As the provider (v4.1+, pulumi-docker#572): a relative dockerfile is relative to the working
         // directory, and the default is <context>/Dockerfile.
-        const dockerfile = build.dockerfile ? path.resolve(this.opts.projectDir, build.dockerfile) : path.join(context, "Dockerfile");
+        const dockerfile = build.dockerfile
+            ? path.resolve(this.opts.projectDir, build.dockerfile)
+            : path.join(context, "Dockerfile");
         if (!existsSync(dockerfile)) throw new Error(`could not open dockerfile at ${dockerfile}`);
 
         const argv = ["build", "--quiet", "--tag", inputs.imageName, "--file", dockerfile];
@@ -306,7 +362,8 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         const cli = await buildCli(build.builderVersion !== "BuilderV1");
         env.DOCKER_BUILDKIT = cli.buildkit ? "1" : "0";
         const res = await run(cli.path, argv, { env, cwd: this.opts.projectDir });
-        if (res.code !== 0) throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
+        if (res.code !== 0)
+            throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
         const image = await this.api(args.provider).inspect("images", inputs.imageName);
         if (!image) throw new Error(`docker build succeeded but ${inputs.imageName} is missing`);
         const outputs = {
@@ -329,19 +386,60 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     private async container(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
         const inputs = unwrapSecrets(args.inputs);
         rejectUnknown("Container", inputs, [
-            "name", "image", "envs", "command", "entrypoints", "user", "workingDir", "labels", "ports", "volumes",
-            "networksAdvanced", "networkMode", "healthcheck", "restart", "maxRetryCount", "logDriver", "logOpts",
-            "memory", "memorySwap", "init", "wait", "waitTimeout", "hostname", "domainname", "stopSignal",
-            "stopTimeout", "destroyGraceSeconds", "capabilities", "mustRun", "start", "tty", "stdinOpen",
-            "readOnly", "shmSize", "tmpfs", "groupAdd", "dns", "hosts", "ulimits", "sysctls", "privileged",
-            "rm", "attach", "logs", "securityOpts",
+            "name",
+            "image",
+            "envs",
+            "command",
+            "entrypoints",
+            "user",
+            "workingDir",
+            "labels",
+            "ports",
+            "volumes",
+            "networksAdvanced",
+            "networkMode",
+            "healthcheck",
+            "restart",
+            "maxRetryCount",
+            "logDriver",
+            "logOpts",
+            "memory",
+            "memorySwap",
+            "init",
+            "wait",
+            "waitTimeout",
+            "hostname",
+            "domainname",
+            "stopSignal",
+            "stopTimeout",
+            "destroyGraceSeconds",
+            "capabilities",
+            "mustRun",
+            "start",
+            "tty",
+            "stdinOpen",
+            "readOnly",
+            "shmSize",
+            "tmpfs",
+            "groupAdd",
+            "dns",
+            "hosts",
+            "ulimits",
+            "sysctls",
+            "privileged",
+            "rm",
+            "attach",
+            "logs",
+            "securityOpts",
         ]);
-        if (inputs.rm || inputs.attach || inputs.logs) throw new Error("`rm`, `attach` and `logs` are not implemented by the harness");
+        if (inputs.rm || inputs.attach || inputs.logs)
+            throw new Error("`rm`, `attach` and `logs` are not implemented by the harness");
         const api = this.api(args.provider);
         let op: Operation = "create";
         if (prev) {
             const existing = await api.inspect("containers", prev.id);
-            if (existing && prev.digest === digest) return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
+            if (existing && prev.digest === digest)
+                return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
             if (existing) {
                 // deleteBeforeReplace: a fixed name cannot exist twice.
                 await api.removeContainer(prev.id, prev.outputs.destroyGraceSeconds ?? 10);
@@ -357,7 +455,10 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         for (const p of inputs.ports ?? []) {
             const k = `${p.internal}/${p.protocol ?? "tcp"}`;
             exposed[k] = {};
-            (bindings[k] ??= []).push({ HostIp: p.ip ?? "0.0.0.0", HostPort: p.external === undefined ? "" : String(p.external) });
+            (bindings[k] ??= []).push({
+                HostIp: p.ip ?? "0.0.0.0",
+                HostPort: p.external === undefined ? "" : String(p.external),
+            });
         }
         const binds = (inputs.volumes ?? []).map((v: any) => {
             if (v.fromContainer) throw new Error("volumes[].fromContainer is not implemented by the harness");
@@ -418,15 +519,16 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                 Sysctls: inputs.sysctls,
                 Ulimits: (inputs.ulimits ?? []).map((u: any) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
             },
-            NetworkingConfig: nets[0]
-                ? { EndpointsConfig: { [nets[0].name]: endpoint(nets[0]) } }
-                : undefined,
+            NetworkingConfig: nets[0] ? { EndpointsConfig: { [nets[0].name]: endpoint(nets[0]) } } : undefined,
         };
         const created = await api.call("POST", `/containers/create?name=${encodeURIComponent(inputs.name)}`, body);
         const id: string = created.Id;
         try {
             for (const n of nets.slice(1)) {
-                await api.call("POST", `/networks/${encodeURIComponent(n.name)}/connect`, { Container: id, EndpointConfig: endpoint(n) });
+                await api.call("POST", `/networks/${encodeURIComponent(n.name)}/connect`, {
+                    Container: id,
+                    EndpointConfig: endpoint(n),
+                });
             }
             if (inputs.start !== false) {
                 await api.call("POST", `/containers/${id}/start`, undefined, [304]);
@@ -460,15 +562,23 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             if (!state) throw new Error(`container ${name} disappeared while waiting for it to turn healthy`);
             const health = state.Health?.Status as string | undefined;
             if (!state.Running) {
-                throw new Error(`container ${name} exited (code ${state.ExitCode}) before turning healthy; its logs:\n${await api.logs(id)}`);
+                throw new Error(
+                    `container ${name} exited (code ${state.ExitCode}) before turning healthy; its logs:\n${await api.logs(id)}`,
+                );
             }
             if (health === undefined || health === "healthy") return; // no healthcheck: running is all we can wait for
             if (health === "unhealthy") {
-                const probes = (state.Health.Log ?? []).map((l: any) => `  exit ${l.ExitCode}: ${String(l.Output).trim()}`).join("\n");
-                throw new Error(`container ${name} turned unhealthy; last probes:\n${probes}\nits logs:\n${await api.logs(id)}`);
+                const probes = (state.Health.Log ?? [])
+                    .map((l: any) => `  exit ${l.ExitCode}: ${String(l.Output).trim()}`)
+                    .join("\n");
+                throw new Error(
+                    `container ${name} turned unhealthy; last probes:\n${probes}\nits logs:\n${await api.logs(id)}`,
+                );
             }
             if (Date.now() > deadline) {
-                throw new Error(`container ${name} not healthy after ${timeoutMs / 1000} s (${health}); its logs:\n${await api.logs(id)}`);
+                throw new Error(
+                    `container ${name} not healthy after ${timeoutMs / 1000} s (${health}); its logs:\n${await api.logs(id)}`,
+                );
             }
             await new Promise((r) => setTimeout(r, 200));
         }
@@ -479,7 +589,9 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         await new Promise((r) => setTimeout(r, 500));
         const info = await api.inspect("containers", id);
         if (!info?.State?.Running) {
-            throw new Error(`container ${name} is not running (exit ${info?.State?.ExitCode}); its logs:\n${await api.logs(id)}`);
+            throw new Error(
+                `container ${name} is not running (exit ${info?.State?.ExitCode}); its logs:\n${await api.logs(id)}`,
+            );
         }
     }
 
@@ -487,16 +599,32 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
     private async command(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
         const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Command", inputs, ["create", "update", "delete", "environment", "dir", "interpreter", "stdin", "triggers", "addPreviousOutputInEnv", "logging", "assetPaths", "archivePaths"]);
-        if (inputs.assetPaths || inputs.archivePaths) throw new Error("assetPaths/archivePaths are not implemented by the harness");
+        rejectUnknown("Command", inputs, [
+            "create",
+            "update",
+            "delete",
+            "environment",
+            "dir",
+            "interpreter",
+            "stdin",
+            "triggers",
+            "addPreviousOutputInEnv",
+            "logging",
+            "assetPaths",
+            "archivePaths",
+        ]);
+        if (inputs.assetPaths || inputs.archivePaths)
+            throw new Error("assetPaths/archivePaths are not implemented by the harness");
         const triggersDigest = inputs.triggers === undefined ? undefined : inputsDigest(inputs.triggers);
-        if (prev && prev.digest === digest) return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
+        if (prev && prev.digest === digest)
+            return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
         let op: Operation = "create";
         let script: string | undefined = inputs.create;
         if (prev) {
             if (prev.triggersDigest !== triggersDigest) {
+                // Create before delete (Pulumi's default replacement): the old one's delete runs once the
+                // new one exists; if the new create fails, the old one stays in the state.
                 op = "replace";
-                await this.runDelete(prev);
             } else {
                 op = "update";
                 script = inputs.update ?? inputs.create;
@@ -507,31 +635,57 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         if (script !== undefined) {
             const res = await runScript(script, inputs, this.opts.projectDir, prev?.outputs);
             if (res.code !== 0) {
-                throw new Error(`exit status ${res.code}: running ${JSON.stringify(op === "update" ? "update" : "create")}:\nstdout: ${tail(res.stdout, 40)}\nstderr: ${tail(res.stderr, 60)}`);
+                throw new Error(
+                    `exit status ${res.code}: running ${JSON.stringify(op === "update" ? "update" : "create")}:\nstdout: ${tail(res.stdout, 40)}\nstderr: ${tail(res.stderr, 60)}`,
+                );
             }
             // The provider trims the trailing newline of both streams.
             stdout = res.stdout.replace(/\n$/, "");
             stderr = res.stderr.replace(/\n$/, "");
         }
-        const secretEnv = Object.values(args.inputs.environment ?? {}).some(isSecretWrapper) || isSecretWrapper(args.inputs.environment);
+        if (op === "replace" && prev) await this.runDelete(prev);
+        const secretEnv =
+            Object.values(args.inputs.environment ?? {}).some(isSecretWrapper) ||
+            isSecretWrapper(args.inputs.environment);
         // Outputs derived from secret inputs stay secret, as the engine does for the real provider.
         const wrap = (s: string) => (secretEnv ? secret(s) : s);
-        return { op, result: { id: prev?.id ?? `command-${Date.now()}-${randomInt(1e9)}`, outputs: { ...args.inputs, stdout: wrap(stdout), stderr: wrap(stderr) } } };
+        return {
+            op,
+            result: {
+                id: prev?.id ?? `command-${Date.now()}-${randomInt(1e9)}`,
+                outputs: { ...args.inputs, stdout: wrap(stdout), stderr: wrap(stderr) },
+            },
+        };
     }
 
     private async runDelete(entry: StateEntry): Promise<void> {
         const inputs = unwrapSecrets(entry.outputs);
         if (inputs.delete === undefined) return;
         const res = await runScript(inputs.delete, inputs, this.opts.projectDir, inputs);
-        if (res.code !== 0) throw new Error(`exit status ${res.code}: running "delete" of ${entry.name}:\n${tail(res.stderr, 40)}`);
+        if (res.code !== 0)
+            throw new Error(`exit status ${res.code}: running "delete" of ${entry.name}:\n${tail(res.stderr, 40)}`);
     }
 
     // ---- random:index/randomPassword:RandomPassword
 
     private randomPassword(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
-        if (prev && prev.digest === digest) return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
+        if (prev && prev.digest === digest)
+            return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
         const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("RandomPassword", inputs, ["length", "special", "upper", "lower", "numeric", "number", "overrideSpecial", "minLower", "minUpper", "minNumeric", "minSpecial", "keepers"]);
+        rejectUnknown("RandomPassword", inputs, [
+            "length",
+            "special",
+            "upper",
+            "lower",
+            "numeric",
+            "number",
+            "overrideSpecial",
+            "minLower",
+            "minUpper",
+            "minNumeric",
+            "minSpecial",
+            "keepers",
+        ]);
         const sets: [boolean, string, number][] = [
             [inputs.lower ?? true, "abcdefghijklmnopqrstuvwxyz", inputs.minLower ?? 0],
             [inputs.upper ?? true, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", inputs.minUpper ?? 0],
@@ -548,7 +702,10 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             [chars[i], chars[j]] = [chars[j], chars[i]];
         }
         const result = chars.join("");
-        return { op: (prev ? "replace" : "create") as Operation, result: { id: "none", outputs: { ...args.inputs, result: secret(result), bcryptHash: secret("") } } };
+        return {
+            op: (prev ? "replace" : "create") as Operation,
+            result: { id: "none", outputs: { ...args.inputs, result: secret(result), bcryptHash: secret("") } },
+        };
     }
 
     // ---- deletion
@@ -575,12 +732,27 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                     break;
             }
         } catch (err) {
-            this.operations.push({ key, type: entry.type, name: entry.name, op: "delete", start, end: Date.now() - this.t0, error: (err as Error).message });
+            this.operations.push({
+                key,
+                type: entry.type,
+                name: entry.name,
+                op: "delete",
+                start,
+                end: Date.now() - this.t0,
+                error: (err as Error).message,
+            });
             throw err;
         }
         delete this.state.resources[key];
         this.saveState();
-        this.operations.push({ key, type: entry.type, name: entry.name, op: "delete", start, end: Date.now() - this.t0 });
+        this.operations.push({
+            key,
+            type: entry.type,
+            name: entry.name,
+            op: "delete",
+            start,
+            end: Date.now() - this.t0,
+        });
     }
 }
 
@@ -636,8 +808,12 @@ function buildCli(wantBuildkit: boolean): Promise<{ path: string; buildkit: bool
     if (!wantBuildkit) return Promise.resolve({ path: "docker", buildkit: false });
     chosenCli ??= (async () => {
         for (const cli of ["docker", "/usr/bin/docker"]) {
-            if ((await run(cli, ["buildx", "version"], {}).catch(() => ({ code: 1 }))).code === 0) return { path: cli, buildkit: true };
-            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({ code: 1, stdout: "" }));
+            if ((await run(cli, ["buildx", "version"], {}).catch(() => ({ code: 1 }))).code === 0)
+                return { path: cli, buildkit: true };
+            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({
+                code: 1,
+                stdout: "",
+            }));
             const major = Number(/^(\d+)\./.exec(v.stdout.trim())?.[1]);
             if (v.code === 0 && major > 0 && major < 23) return { path: cli, buildkit: true };
         }
@@ -653,7 +829,11 @@ interface RunResult {
     stderr: string;
 }
 
-function run(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string }): Promise<RunResult> {
+function run(
+    cmd: string,
+    argv: string[],
+    opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string },
+): Promise<RunResult> {
     return new Promise((resolve, reject) => {
         const child = spawn(cmd, argv, { env: opts.env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
         let stdout = "";
@@ -667,7 +847,12 @@ function run(cmd: string, argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
 }
 
 /** A command's script as @pulumi/command runs it: interpreter (default `/bin/sh -c`), environment, dir. */
-function runScript(script: string, inputs: any, projectDir: string, previous?: Record<string, any>): Promise<RunResult> {
+function runScript(
+    script: string,
+    inputs: any,
+    projectDir: string,
+    previous?: Record<string, any>,
+): Promise<RunResult> {
     const interpreter: string[] = inputs.interpreter ?? ["/bin/sh", "-c"];
     const env: NodeJS.ProcessEnv = { ...process.env, ...(inputs.environment ?? {}) };
     if (inputs.addPreviousOutputInEnv !== false && previous) {

@@ -47,7 +47,12 @@ export interface StackRun {
 }
 
 /** Reads project defaults, the stack file and overrides into PULUMI_CONFIG form. */
-export function stackConfig(run: StackRun): { project: string; main?: string; config: Record<string, string>; secretKeys: string[] } {
+export function stackConfig(run: StackRun): {
+    project: string;
+    main?: string;
+    config: Record<string, string>;
+    secretKeys: string[];
+} {
     const project = parseYaml(readFileSync(path.join(run.projectDir, "Pulumi.yaml"), "utf8"));
     const name: string = project.name;
     const full = (k: string) => (k.includes(":") ? k : `${name}:${k}`);
@@ -77,7 +82,9 @@ export function stackConfig(run: StackRun): { project: string; main?: string; co
     }
     const missing = encrypted.filter((k) => config[k] === undefined);
     if (missing.length > 0) {
-        throw new Error(`the stack file holds encrypted values the harness cannot decrypt; override them: ${missing.join(", ")}`);
+        throw new Error(
+            `the stack file holds encrypted values the harness cannot decrypt; override them: ${missing.join(", ")}`,
+        );
     }
     return { project: name, main: project.main, config, secretKeys: [...secretKeys].filter((k) => k in config) };
 }

@@ -29,7 +29,9 @@ export function secret<T>(value: T): { [SIG_KEY]: string; value: T } {
 export function canonicalJson(v: any): string {
     if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
     if (v && typeof v === "object") {
-        const keys = Object.keys(v).filter((k) => v[k] !== undefined).sort();
+        const keys = Object.keys(v)
+            .filter((k) => v[k] !== undefined)
+            .sort();
         return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(",")}}`;
     }
     return JSON.stringify(v ?? null);
@@ -37,5 +39,7 @@ export function canonicalJson(v: any): string {
 
 /** A digest of a resource's inputs: what the harness compares between runs (no plaintext kept). */
 export function inputsDigest(inputs: any): string {
-    return createHash("sha256").update(canonicalJson(unwrapSecrets(inputs))).digest("hex");
+    return createHash("sha256")
+        .update(canonicalJson(unwrapSecrets(inputs)))
+        .digest("hex");
 }
