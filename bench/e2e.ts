@@ -47,7 +47,8 @@ async function main(): Promise<void> {
         const warm = await pulumiUp(run);
         ensureOk("warm re-run", warm);
         const changed = warm.operations.filter((o) => o.op !== "same");
-        if (changed.length > 0) throw new Error(`the warm re-run changed ${changed.map((o) => `${o.name} (${o.op})`).join(", ")}`);
+        if (changed.length > 0)
+            throw new Error(`the warm re-run changed ${changed.map((o) => `${o.name} (${o.op})`).join(", ")}`);
         const down = await pulumiDestroy(run);
         ensureOk("teardown", down);
 
