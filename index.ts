@@ -90,6 +90,7 @@ const postgres = new Postgres(
         password: dbPassword,
         publish: cfg.postgresPublish,
         memoryLimitMb: cfg.memoryLimitMb.postgres,
+        dockerHost: cfg.dockerHost,
     },
     onDocker,
 );
@@ -141,7 +142,7 @@ const migrations = new Migrations(
         user: cfg.hostOwner,
         backupDir: cfg.backups ? path.posix.join(cfg.dataDir, "backups") : undefined,
         dockerHost: cfg.dockerHost,
-        waitFor: [postgres.container, dirs],
+        waitFor: [postgres.container, postgres.credentials, dirs],
     },
     onDocker,
 );

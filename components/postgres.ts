@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults } from "./common";
+import * as command from "@pulumi/command";
+import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
+import { containerDefaults, dockerEnvironment } from "./common";
 
 export interface PostgresArgs {
     image: string;
@@ -15,11 +17,30 @@ export interface PostgresArgs {
     /** Publish 5432 on the Docker host; omit to keep the database on the private network only. */
     publish?: { port: number; bindAddress: string };
     memoryLimitMb?: number;
+    /** Docker endpoint for the `docker` CLI (the password step); undefined means the local engine. */
+    dockerHost?: string;
+}
+
+/**
+ * PostgreSQL's SCRAM-SHA-256 verifier for a password (RFC 5802/7677, the format `ALTER ROLE ... PASSWORD`
+ * accepts pre-hashed). The salt is derived from the password so the same password gives the same
+ * verifier: an unchanged password must not show up as a change on every run.
+ */
+export function scramVerifier(password: string, iterations = 4096): string {
+    const salt = createHash("sha256").update(`marvel-rivals-stats:${password}`).digest().subarray(0, 16);
+    const salted = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+    const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+    const storedKey = createHash("sha256").update(clientKey).digest();
+    const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+    const b64 = (b: Buffer) => b.toString("base64");
+    return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
 }
 
 /** PostgreSQL with its data on a host bind mount, healthy only once it accepts TCP connections. */
 export class Postgres extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** Sets the role's password to the configured one; dependents wait for it as for the container. */
+    public readonly credentials: command.local.Command;
     /** Image ID, reused by steps that need a small shell on the Docker host. */
     public readonly imageId: pulumi.Output<string>;
     /** Host name on the stack's network. */
@@ -78,6 +99,34 @@ export class Postgres extends pulumi.ComponentResource {
             },
             // A fixed container name cannot exist twice: remove the old container before its replacement.
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
+        );
+        // POSTGRES_PASSWORD only counts when the image creates the database. The data outlives the stack
+        // (destroy, lost state): when a new password is generated or configured, the existing role must
+        // get it too, or nothing can log in. Through the container's local socket (trust in the official
+        // image), with a SCRAM verifier computed here: no plaintext password reaches the server or argv.
+        this.credentials = new command.local.Command(
+            `${name}-password`,
+            {
+                create: [
+                    "set -eu",
+                    'printf \'%s\\n\' "$ROLE_SQL" | docker exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB"',
+                    'echo "password of $PG_USER set"',
+                ].join("\n"),
+                environment: {
+                    ...dockerEnvironment(args.dockerHost),
+                    PG_CONTAINER: this.container.name,
+                    PG_USER: args.dbUser,
+                    PG_DB: args.dbName,
+                    ROLE_SQL: pulumi.secret(
+                        pulumi
+                            .output(args.password)
+                            .apply((p) => `ALTER ROLE "${args.dbUser}" PASSWORD '${scramVerifier(p)}';`),
+                    ),
+                },
+                // A replaced container (new ID) gets the step again.
+                triggers: [this.container.id],
+            },
+            { parent: this, dependsOn: [this.container] },
         );
         this.registerOutputs({ imageId: this.imageId, containerId: this.container.id });
     }

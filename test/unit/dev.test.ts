@@ -107,6 +107,22 @@ describe("dev stack", () => {
         expect(redis.wait).toBe(true);
     });
 
+    test("the role's password is set to the stack's through the container's socket, never in argv", () => {
+        const step = run.byName("postgres-password");
+        expect(step.type).toBe("command:local:Command");
+        expect(dependsOn(step, run.byName("postgres-container"))).toBe(true);
+        expect(step.inputs.create).toContain('docker exec -i "$PG_CONTAINER" psql');
+        expect(step.inputs.create).not.toContain("generated-db-password");
+        expect(step.inputs.environment).toMatchObject({
+            PG_CONTAINER: "marvel-rivals-postgres",
+            PG_USER: "marvel_stats",
+            PG_DB: "marvel_rivals",
+        });
+        expect(step.inputs.environment.ROLE_SQL).toMatch(/^ALTER ROLE "marvel_stats" PASSWORD 'SCRAM-SHA-256\$4096:/);
+        expect(step.inputs.environment.ROLE_SQL).not.toContain("generated-db-password");
+        expect(step.secretInputs).toContain("environment");
+    });
+
     test("every container restarts unless stopped and rotates json-file logs", () => {
         const containers = run.ofType("docker:index/container:Container");
         expect(containers.map((c) => c.inputs.name).sort()).toEqual([
@@ -137,6 +153,7 @@ describe("dev stack", () => {
     test("the migration step runs after Postgres is healthy, and the app after the migration step", () => {
         const step = run.byName("migrations-up");
         expect(dependsOn(step, run.byName("postgres-container"))).toBe(true);
+        expect(dependsOn(step, run.byName("postgres-password"))).toBe(true);
         expect(dependsOn(run.byName("app-container"), step)).toBe(true);
         expect(dependsOn(run.byName("app-container"), run.byName("redis-container"))).toBe(true);
         expect(container("postgres").wait).toBe(true);
