@@ -313,10 +313,10 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             const up = await pulumiUp(run);
             if (!up.ok && /password authentication failed/.test(up.error ?? "")) {
                 // `pulumi destroy` drops the RandomPassword resources with everything else, so the next `up`
-                // generates new passwords, while the database kept in <dataDir> still has the first one
-                // (POSTGRES_PASSWORD is only read by initdb).
+                // generates new passwords, while the database kept in <dataDir> has the first one
+                // (POSTGRES_PASSWORD is only read by initdb): the program must set the role's password.
                 throw new Error(
-                    "PROGRAM BUG: after destroy, `up` generated a new dbPassword but the persisted database still has the old one:\n" +
+                    "after destroy, `up` generated a new dbPassword that the kept database does not accept:\n" +
                         up.error,
                 );
             }
@@ -329,9 +329,13 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             expect(up.outputs.migrationsApplied).toEqual(
                 firstApplied.map((r) => ({ name: r.name, appliedAt: r.applied_at.toISOString() })),
             );
-            // The same generated passwords (kept in state, as Pulumi keeps them) still open the old database.
-            expect(up.outputs.databaseUrl).toBe(databaseUrl);
+            // `pulumi destroy` dropped the generated passwords with the rest of the state: the new ones must
+            // open the kept database (the old one no longer does), and the app must be ready with them.
+            expect(up.outputs.databaseUrl).not.toBe(databaseUrl);
+            await expect(withDb(databaseUrl, async () => undefined)).rejects.toThrow(/password authentication failed/);
+            databaseUrl = up.outputs.databaseUrl;
             expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
+            expect((await httpGet(`${appUrl}/api/heroes`)).json().heroes.length).toBeGreaterThan(0);
         },
         LONG,
     );

@@ -842,6 +842,8 @@ function run(
         child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
         child.on("error", reject);
         child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+        // A child that exits without reading its stdin closes the pipe: EPIPE here is not a failure.
+        child.stdin.on("error", () => undefined);
         child.stdin.end(opts.stdin ?? "");
     });
 }
