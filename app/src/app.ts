@@ -5,7 +5,6 @@ import type Redis from "ioredis";
 import type { Config } from "./config";
 import { createPool } from "./db";
 import { connectInBackground, createRedis } from "./redis";
-import { defaultMigrationsDir } from "./migrate";
 import { healthRoutes } from "./routes/health";
 import { apiRoutes } from "./routes/api";
 
@@ -14,14 +13,15 @@ declare module "fastify" {
         config: Config;
         pool: pg.Pool;
         redis: Redis;
-        migrationsDir: string;
+        /** Explicit migrations directory; undefined = the runner's defaultMigrationsDir(), resolved on first use. */
+        migrationsDir: string | undefined;
     }
 }
 
 export interface BuildOptions {
     /** Fastify logger options; defaults to JSON lines on stdout at `config.logLevel`. */
     logger?: FastifyServerOptions["logger"];
-    /** Defaults to `defaultMigrationsDir()` (env MIGRATIONS_DIR, else the nearest migrations/). */
+    /** Defaults to the runner's `defaultMigrationsDir()` (env MIGRATIONS_DIR, else the nearest migrations/). */
     migrationsDir?: string;
 }
 
@@ -41,7 +41,7 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
     app.decorate("config", config);
     app.decorate("pool", pool);
     app.decorate("redis", redis);
-    app.decorate("migrationsDir", options.migrationsDir ?? defaultMigrationsDir());
+    app.decorate("migrationsDir", options.migrationsDir);
     connectInBackground(redis);
 
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
