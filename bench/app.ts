@@ -98,7 +98,26 @@ function runLoad(port: number): Promise<{ latencies: number[]; errors: number; d
     });
 }
 
+/**
+ * Image figures, when BENCH_APP_IMAGE names a locally built app image (e.g. after
+ * `docker build -f app/Dockerfile --target runtime -t marvel-rivals-stats-app:bench .`): its size and the
+ * size of what app/Dockerfile adds to the Node base (BENCH_APP_BASE_IMAGE, default node:22.23.3-trixie-slim).
+ */
+function imageFigures(): void {
+    const image = process.env.BENCH_APP_IMAGE;
+    if (!image) {
+        process.stderr.write("bench:app: set BENCH_APP_IMAGE to a built app image for image_mb and app_layers_mb\n");
+        return;
+    }
+    const base = process.env.BENCH_APP_BASE_IMAGE ?? "node:22.23.3-trixie-slim";
+    const size = (ref: string) => Number(execFileSync("docker", ["image", "inspect", "-f", "{{.Size}}", ref], { encoding: "utf8" }).trim());
+    const total = size(image);
+    print("image_mb", total / 1e6, "MB");
+    print("app_layers_mb", (total - size(base)) / 1e6, "MB");
+}
+
 async function main(): Promise<void> {
+    imageFigures();
     process.stderr.write("bench:app: building app/dist, starting PostgreSQL 16 and Redis...\n");
     execFileSync(process.execPath, [join(APP, "node_modules/typescript/bin/tsc"), "-p", join(APP, "tsconfig.build.json")], { stdio: "inherit" });
     const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
