@@ -38,7 +38,9 @@ async function status(url: string): Promise<number> {
 }
 
 function rssMb(pid: number): number {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!;
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("VmRSS:"))!;
     return Number(line.replace(/\D+/g, "")) / 1024;
 }
 
@@ -89,12 +91,18 @@ const tick = setInterval(() => {
 
 function runLoad(port: number): Promise<{ latencies: number[]; errors: number; done: number; elapsed: number }> {
     return new Promise((resolvePromise, reject) => {
-        const child = spawn(process.execPath, ["-e", LOAD, String(port), String(RATE), String(DURATION_S), String(WARMUP_S)], {
-            stdio: ["ignore", "pipe", "inherit"],
-        });
+        const child = spawn(
+            process.execPath,
+            ["-e", LOAD, String(port), String(RATE), String(DURATION_S), String(WARMUP_S)],
+            {
+                stdio: ["ignore", "pipe", "inherit"],
+            },
+        );
         let out = "";
         child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        child.on("exit", (code) => (code === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`))));
+        child.on("exit", (code) =>
+            code === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
+        );
     });
 }
 
@@ -110,7 +118,8 @@ function imageFigures(): void {
         return;
     }
     const base = process.env.BENCH_APP_BASE_IMAGE ?? "node:22.23.3-trixie-slim";
-    const size = (ref: string) => Number(execFileSync("docker", ["image", "inspect", "-f", "{{.Size}}", ref], { encoding: "utf8" }).trim());
+    const size = (ref: string) =>
+        Number(execFileSync("docker", ["image", "inspect", "-f", "{{.Size}}", ref], { encoding: "utf8" }).trim());
     const total = size(image);
     print("image_mb", total / 1e6, "MB");
     print("app_layers_mb", (total - size(base)) / 1e6, "MB");
@@ -119,13 +128,23 @@ function imageFigures(): void {
 async function main(): Promise<void> {
     imageFigures();
     process.stderr.write("bench:app: building app/dist, starting PostgreSQL 16 and Redis...\n");
-    execFileSync(process.execPath, [join(APP, "node_modules/typescript/bin/tsc"), "-p", join(APP, "tsconfig.build.json")], { stdio: "inherit" });
+    execFileSync(
+        process.execPath,
+        [join(APP, "node_modules/typescript/bin/tsc"), "-p", join(APP, "tsconfig.build.json")],
+        { stdio: "inherit" },
+    );
     const [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
     const children: ChildProcess[] = [];
     try {
         const databaseUrl = await postgres.createDatabase("bench");
         await up({ databaseUrl, migrationsDir: resolve(__dirname, "../migrations") });
-        const env = { PATH: process.env.PATH ?? "", DATABASE_URL: databaseUrl, REDIS_URL: redis.url, HOST: "127.0.0.1", NODE_ENV: "production" };
+        const env = {
+            PATH: process.env.PATH ?? "",
+            DATABASE_URL: databaseUrl,
+            REDIS_URL: redis.url,
+            HOST: "127.0.0.1",
+            NODE_ENV: "production",
+        };
 
         // ready_ms: spawn to the first 200 of /health/ready, polled every 5 ms. Median of RUNS starts.
         const readyTimes: number[] = [];
@@ -134,7 +153,10 @@ async function main(): Promise<void> {
         for (let i = 0; i < RUNS; i++) {
             port = await freePort();
             const t0 = performance.now();
-            server = spawn(process.execPath, [...NODE_FLAGS, join(APP, "dist/server.js")], { env: { ...env, PORT: String(port) }, stdio: "ignore" });
+            server = spawn(process.execPath, [...NODE_FLAGS, join(APP, "dist/server.js")], {
+                env: { ...env, PORT: String(port) },
+                stdio: "ignore",
+            });
             children.push(server);
             const deadline = t0 + 10_000;
             while ((await status(`http://127.0.0.1:${port}/health/ready`)) !== 200) {
@@ -147,7 +169,15 @@ async function main(): Promise<void> {
         print("ready_ms", median(readyTimes), "ms");
 
         // idle_rss_mb: the last server, after a few requests of every kind, then 3 s of nothing.
-        for (const path of ["/health", "/health/db", "/health/redis", "/health/ready", "/api/heroes", "/api/heroes", "/api/stats/summary"]) {
+        for (const path of [
+            "/health",
+            "/health/db",
+            "/health/redis",
+            "/health/ready",
+            "/api/heroes",
+            "/api/heroes",
+            "/api/stats/summary",
+        ]) {
             await status(`http://127.0.0.1:${port}${path}`);
         }
         await new Promise((r) => setTimeout(r, 3000));

@@ -50,7 +50,11 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
         // Only client errors carry their message back; a 500 says nothing about the internals.
         void reply
             .code(status)
-            .send(status < 500 ? { error: err.name, message: err.message, statusCode: status } : { error: "Internal Server Error", statusCode: status });
+            .send(
+                status < 500
+                    ? { error: err.name, message: err.message, statusCode: status }
+                    : { error: "Internal Server Error", statusCode: status },
+            );
     });
 
     app.register(healthRoutes);
@@ -69,10 +73,7 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
 
     // Runs after the server stopped accepting and in-flight requests finished (app.close()).
     app.addHook("onClose", async () => {
-        await Promise.allSettled([
-            pool.end(),
-            redis.quit().catch(() => redis.disconnect()),
-        ]);
+        await Promise.allSettled([pool.end(), redis.quit().catch(() => redis.disconnect())]);
     });
     return app;
 }

@@ -46,12 +46,20 @@ export async function checkRedis(redis: Redis, log: FastifyBaseLogger): Promise<
 
 export type MigrationsResult = { ok: true; pending: [] } | { ok: false; pending?: string[]; error: string };
 
-export async function checkMigrations(pool: pg.Pool, migrationsDir: string | undefined, log: FastifyBaseLogger): Promise<MigrationsResult> {
+export async function checkMigrations(
+    pool: pg.Pool,
+    migrationsDir: string | undefined,
+    log: FastifyBaseLogger,
+): Promise<MigrationsResult> {
     try {
         // Loaded on first use: the runner brings umzug (~200 ms, ~6 MB), which liveness and the API never
         // need, and the server listens sooner without it (hot reload in the dev stage, issue 4).
         const { listPending, defaultMigrationsDir } = await import("./migrate");
-        const pending = await withTimeout(listPending(pool, migrationsDir ?? defaultMigrationsDir()), CHECK_TIMEOUT_MS, "the migration check");
+        const pending = await withTimeout(
+            listPending(pool, migrationsDir ?? defaultMigrationsDir()),
+            CHECK_TIMEOUT_MS,
+            "the migration check",
+        );
         if (pending.length === 0) return { ok: true, pending: [] };
         return { ok: false, pending, error: `${pending.length} migration(s) pending: run \`migrate up\`` };
     } catch (err) {

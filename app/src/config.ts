@@ -56,7 +56,9 @@ function url(protocols: string[], example: string): Parser<string> {
             throw new Invalid(`${name} is not a valid URL: expected ${example}`);
         }
         if (!protocols.includes(parsed.protocol)) {
-            throw new Invalid(`${name} must start with ${protocols.map((p) => `${p}//`).join(" or ")} (got ${parsed.protocol}//...): expected ${example}`);
+            throw new Invalid(
+                `${name} must start with ${protocols.map((p) => `${p}//`).join(" or ")} (got ${parsed.protocol}//...): expected ${example}`,
+            );
         }
         if (parsed.hostname === "") throw new Invalid(`${name} has no host: expected ${example}`);
         return value;
@@ -91,13 +93,17 @@ const SCHEMA = {
     LOG_LEVEL: {
         parse: (value: string, name: string) => {
             const level = value.trim().toLowerCase() as Config["logLevel"];
-            if (!LOG_LEVELS.includes(level)) throw new Invalid(`${name} must be one of ${LOG_LEVELS.join(", ")} (got ${JSON.stringify(value)})`);
+            if (!LOG_LEVELS.includes(level))
+                throw new Invalid(`${name} must be one of ${LOG_LEVELS.join(", ")} (got ${JSON.stringify(value)})`);
             return level;
         },
         fallback: "info",
     },
     APP_ENV: {
-        parse: matching(/^[a-z][a-z0-9_-]{0,31}$/, (v, n) => `${n} must be a short lower-case name like "dev" or "production" (got ${JSON.stringify(v)})`),
+        parse: matching(
+            /^[a-z][a-z0-9_-]{0,31}$/,
+            (v, n) => `${n} must be a short lower-case name like "dev" or "production" (got ${JSON.stringify(v)})`,
+        ),
         fallback: "development",
     },
     // A secret: checked for shape only, and the message never contains it.
@@ -106,7 +112,10 @@ const SCHEMA = {
     } as Variable<string>,
     RATE_LIMIT_REQUESTS_PER_MINUTE: { parse: integer(1, 10_000), fallback: "7" },
     CURRENT_SEASON: {
-        parse: matching(/^\d+(\.\d+)?$/, (v, n) => `${n} must be a season number like 2 or 2.5 (got ${JSON.stringify(v)})`),
+        parse: matching(
+            /^\d+(\.\d+)?$/,
+            (v, n) => `${n} must be a season number like 2 or 2.5 (got ${JSON.stringify(v)})`,
+        ),
         fallback: "1",
     },
     HEROES_CACHE_TTL_SECONDS: { parse: integer(1, 86_400), fallback: "60" },
@@ -120,7 +129,11 @@ const REQUIRED_HINTS: Partial<Record<keyof typeof SCHEMA, string>> = {
 type Parsed<K extends keyof typeof SCHEMA> = ReturnType<(typeof SCHEMA)[K]["parse"]>;
 
 /** Validates `names` of SCHEMA in `env`; required = no fallback and not optional. Collects every problem. */
-function validate<K extends keyof typeof SCHEMA>(env: NodeJS.ProcessEnv, names: readonly K[], optional: readonly K[] = []): { [N in K]: Parsed<N> | undefined } {
+function validate<K extends keyof typeof SCHEMA>(
+    env: NodeJS.ProcessEnv,
+    names: readonly K[],
+    optional: readonly K[] = [],
+): { [N in K]: Parsed<N> | undefined } {
     const problems: string[] = [];
     const out = {} as { [N in K]: Parsed<N> | undefined };
     for (const name of names) {

@@ -27,7 +27,10 @@ export function createRedis(redisUrl: string, logger: FastifyBaseLogger, options
             logger.debug({ err }, "Redis is still unreachable");
         } else {
             down = true;
-            logger.warn({ err }, "Redis is unreachable; the API answers from PostgreSQL and readiness reports 503 until it is back");
+            logger.warn(
+                { err },
+                "Redis is unreachable; the API answers from PostgreSQL and readiness reports 503 until it is back",
+            );
         }
     });
     client.on("ready", () => {

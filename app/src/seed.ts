@@ -44,7 +44,12 @@ const TEAM_SIZE = 6;
 /** Every seeded row starts with this prefix, so seeded data is easy to recognise and to delete. */
 export const SEED_PREFIX = "seed-";
 const EPOCH = Date.UTC(2025, 0, 6, 18, 0, 0);
-const MAPS = ["Yggsgard: Royal Palace", "Tokyo 2099: Shin-Shibuya", "Hydra Base: Hell's Heaven", "Klyntar: Symbiotic Surface"];
+const MAPS = [
+    "Yggsgard: Royal Palace",
+    "Tokyo 2099: Shin-Shibuya",
+    "Hydra Base: Hell's Heaven",
+    "Klyntar: Symbiotic Surface",
+];
 
 /** mulberry32: a tiny PRNG; the same seed gives the same sequence on every machine. */
 function prng(seed: number): () => number {
@@ -60,7 +65,14 @@ function prng(seed: number): () => number {
 
 export interface SeedData {
     players: { username: string; rank_tier: string; rank_score: number; discovered_at: string }[];
-    matches: { match_id: string; mode: string; season: string; match_timestamp: string; duration_seconds: number; map_name: string }[];
+    matches: {
+        match_id: string;
+        mode: string;
+        season: string;
+        match_timestamp: string;
+        duration_seconds: number;
+        map_name: string;
+    }[];
     participants: {
         match_id: string;
         username: string;
@@ -114,7 +126,9 @@ export function generateSeedData(seed = 20250106): SeedData {
         const lobby = shuffle([...players]).slice(0, TEAM_SIZE * 2);
         const teams = [0, 1].map((team) => {
             // Two of each role per team, no hero twice in a team.
-            const heroes = (["vanguard", "vanguard", "duelist", "duelist", "strategist", "strategist"] as Role[]).map((r) => r);
+            const heroes = (["vanguard", "vanguard", "duelist", "duelist", "strategist", "strategist"] as Role[]).map(
+                (r) => r,
+            );
             const chosen: typeof HEROES = [];
             for (const role of heroes) {
                 const options = HEROES.filter((h) => h.role === role && !chosen.includes(h));
@@ -164,7 +178,9 @@ export async function seed(pool: pg.Pool, data: SeedData = generateSeedData()): 
             `INSERT INTO players (username, rank_tier, rank_score, discovered_at, last_updated)
              SELECT u, t, s, d, d FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[]) AS x(u, t, s, d)
              ON CONFLICT DO NOTHING`,
-            ["username", "rank_tier", "rank_score", "discovered_at"].map((k) => column(data.players, k as keyof SeedData["players"][number])),
+            ["username", "rank_tier", "rank_score", "discovered_at"].map((k) =>
+                column(data.players, k as keyof SeedData["players"][number]),
+            ),
         );
         const matches = await client.query(
             `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds, map_name, collected_at)
@@ -180,9 +196,20 @@ export async function seed(pool: pg.Pool, data: SeedData = generateSeedData()): 
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::bool[], $7::int[], $8::int[], $9::int[],
                                   $10::bigint[], $11::bigint[], $12::bigint[])
              ON CONFLICT DO NOTHING`,
-            ["match_id", "username", "hero_name", "role", "team", "won", "kills", "deaths", "assists", "damage", "healing", "damage_taken"].map((k) =>
-                column(data.participants, k as keyof SeedData["participants"][number]),
-            ),
+            [
+                "match_id",
+                "username",
+                "hero_name",
+                "role",
+                "team",
+                "won",
+                "kills",
+                "deaths",
+                "assists",
+                "damage",
+                "healing",
+                "damage_taken",
+            ].map((k) => column(data.participants, k as keyof SeedData["participants"][number])),
         );
         await client.query("COMMIT");
         return {

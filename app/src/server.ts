@@ -20,7 +20,10 @@ async function main(): Promise<void> {
     }
 
     const app = buildApp(config);
-    app.log.info({ config: describeConfig(config), migrationsDir: process.env.MIGRATIONS_DIR ?? "(nearest migrations/)" }, "starting");
+    app.log.info(
+        { config: describeConfig(config), migrationsDir: process.env.MIGRATIONS_DIR ?? "(nearest migrations/)" },
+        "starting",
+    );
 
     let stopping = false;
     const shutdown = (signal: NodeJS.Signals) => {

@@ -109,5 +109,8 @@ export async function querySummary(pool: pg.Pool): Promise<Record<(typeof SUMMAR
     const sql = `SELECT ${SUMMARY_TABLES.map((t) => `(SELECT COUNT(*) FROM ${t})::bigint AS ${t}`).join(", ")}`;
     const { rows } = await pool.query<Record<string, string>>(sql);
     const row = rows[0]!;
-    return Object.fromEntries(SUMMARY_TABLES.map((t) => [t, Number(row[t])])) as Record<(typeof SUMMARY_TABLES)[number], number>;
+    return Object.fromEntries(SUMMARY_TABLES.map((t) => [t, Number(row[t])])) as Record<
+        (typeof SUMMARY_TABLES)[number],
+        number
+    >;
 }

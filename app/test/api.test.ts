@@ -6,7 +6,15 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "../src/app";
 import { generateSeedData, seed, SEED_RANK_TIERS } from "../src/seed";
 import { wilsonInterval } from "../src/wilson";
-import { eventually, migratedDatabase, MIGRATIONS_DIR, startStack, testConfig, withPool, type Stack } from "./support/stack";
+import {
+    eventually,
+    migratedDatabase,
+    MIGRATIONS_DIR,
+    startStack,
+    testConfig,
+    withPool,
+    type Stack,
+} from "./support/stack";
 
 let stack: Stack;
 let databaseUrl: string;
@@ -31,7 +39,10 @@ beforeAll(async () => {
     stack = await startStack();
     databaseUrl = await migratedDatabase(stack.postgres);
     await withPool(databaseUrl, (pool) => seed(pool));
-    app = buildApp(testConfig(databaseUrl, stack.redis.url, { HEROES_CACHE_TTL_SECONDS: "30" }), { logger: false, migrationsDir: MIGRATIONS_DIR });
+    app = buildApp(testConfig(databaseUrl, stack.redis.url, { HEROES_CACHE_TTL_SECONDS: "30" }), {
+        logger: false,
+        migrationsDir: MIGRATIONS_DIR,
+    });
     await app.ready();
     expect(await eventually(async () => app.redis.status === "ready", 5000)).toBe(true);
     redis = new Redis(stack.redis.url);
@@ -65,7 +76,9 @@ describe("GET /api/heroes", () => {
         }
         const lowers = body.heroes.map((h: { ci95: { lower: number } }) => h.ci95.lower);
         expect(lowers).toEqual([...lowers].sort((a, b) => b - a));
-        expect(body.heroes.reduce((n: number, h: { matches: number }) => n + h.matches, 0)).toBe(data.participants.length);
+        expect(body.heroes.reduce((n: number, h: { matches: number }) => n + h.matches, 0)).toBe(
+            data.participants.length,
+        );
     });
 
     it("filters by the players' rank tier with ?rank=", async () => {
@@ -75,7 +88,8 @@ describe("GET /api/heroes", () => {
         const expected = expectedHeroes("Gold");
         expect(body.rank).toBe("Gold");
         expect(body.heroes.length).toBe(expected.size);
-        for (const h of body.heroes) expect([h.matches, h.wins]).toEqual([expected.get(h.hero)!.matches, expected.get(h.hero)!.wins]);
+        for (const h of body.heroes)
+            expect([h.matches, h.wins]).toEqual([expected.get(h.hero)!.matches, expected.get(h.hero)!.wins]);
         const total = body.heroes.reduce((n: number, h: { matches: number }) => n + h.matches, 0);
         expect(total).toBeGreaterThan(0);
         expect(total).toBeLessThan(data.participants.length);
@@ -102,7 +116,11 @@ describe("GET /api/heroes", () => {
         expect(ttl).toBeLessThanOrEqual(30);
 
         // A change in the database is not seen while the cached answer lives: proof it came from Redis.
-        await withPool(databaseUrl, (pool) => pool.query("UPDATE match_participants mp SET won = NOT won FROM players p WHERE p.username = mp.username AND p.rank_tier = 'Diamond'"));
+        await withPool(databaseUrl, (pool) =>
+            pool.query(
+                "UPDATE match_participants mp SET won = NOT won FROM players p WHERE p.username = mp.username AND p.rank_tier = 'Diamond'",
+            ),
+        );
         const second = await app.inject("/api/heroes?rank=Diamond");
         expect(second.json()).toMatchObject({ cached: true, cache: "hit" });
         expect(second.json().heroes).toEqual(first.json().heroes);
@@ -112,10 +130,16 @@ describe("GET /api/heroes", () => {
         await redis.del("mrs:heroes:v1:rank=Diamond");
         const third = await app.inject("/api/heroes?rank=Diamond");
         expect(third.json()).toMatchObject({ cached: false, cache: "miss" });
-        const winsBefore = first.json().heroes.map((h: { hero: string; wins: number; matches: number }) => [h.hero, h.matches - h.wins]);
+        const winsBefore = first
+            .json()
+            .heroes.map((h: { hero: string; wins: number; matches: number }) => [h.hero, h.matches - h.wins]);
         const winsAfter = third.json().heroes.map((h: { hero: string; wins: number }) => [h.hero, h.wins]);
         expect(Object.fromEntries(winsAfter)).toEqual(Object.fromEntries(winsBefore));
-        await withPool(databaseUrl, (pool) => pool.query("UPDATE match_participants mp SET won = NOT won FROM players p WHERE p.username = mp.username AND p.rank_tier = 'Diamond'"));
+        await withPool(databaseUrl, (pool) =>
+            pool.query(
+                "UPDATE match_participants mp SET won = NOT won FROM players p WHERE p.username = mp.username AND p.rank_tier = 'Diamond'",
+            ),
+        );
     });
 
     it("keeps one cache entry per rank", async () => {
@@ -129,7 +153,11 @@ describe("GET /api/heroes", () => {
 
 describe("GET /api/stats/summary", () => {
     it("counts the rows of every main table", async () => {
-        await withPool(databaseUrl, (pool) => pool.query("INSERT INTO collection_metadata (key, value) VALUES ('summary-test', 'x') ON CONFLICT DO NOTHING"));
+        await withPool(databaseUrl, (pool) =>
+            pool.query(
+                "INSERT INTO collection_metadata (key, value) VALUES ('summary-test', 'x') ON CONFLICT DO NOTHING",
+            ),
+        );
         const res = await app.inject("/api/stats/summary");
         expect(res.statusCode).toBe(200);
         expect(res.json()).toEqual({

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeConfig, loadConfig, loadDatabaseUrl } from "../src/config";
 
-const valid = { DATABASE_URL: "postgres://app:s3cret-db@db.internal:5432/marvel", REDIS_URL: "redis://:s3cret-redis@cache:6379" };
+const valid = {
+    DATABASE_URL: "postgres://app:s3cret-db@db.internal:5432/marvel",
+    REDIS_URL: "redis://:s3cret-redis@cache:6379",
+};
 
 function problemsOf(env: Record<string, string>): string {
     try {

@@ -69,7 +69,11 @@ describe("readiness and migrations", () => {
                 checks: {
                     database: { ok: true },
                     redis: { ok: true },
-                    migrations: { ok: false, pending: ["002_add_indexes"], error: "1 migration(s) pending: run `migrate up`" },
+                    migrations: {
+                        ok: false,
+                        pending: ["002_add_indexes"],
+                        error: "1 migration(s) pending: run `migrate up`",
+                    },
                 },
             });
             await up({ databaseUrl: url, migrationsDir: MIGRATIONS_DIR });
@@ -108,7 +112,11 @@ describe("readiness and migrations", () => {
             });
             const db = await broken.inject("/health/db");
             expect(db.statusCode).toBe(503);
-            expect(db.json()).toEqual({ status: "error", dependency: "database", error: 'database "no_such_database" does not exist (3D000)' });
+            expect(db.json()).toEqual({
+                status: "error",
+                dependency: "database",
+                error: 'database "no_such_database" does not exist (3D000)',
+            });
             expect((await broken.inject("/health")).statusCode).toBe(200);
         } finally {
             await broken.close();

@@ -21,7 +21,11 @@ async function get(url: string): Promise<{ status: number; body: any }> {
 }
 
 async function start(extra: Record<string, string> = {}): Promise<ServerProcess> {
-    const server = startServer(join(build.dir, "server.js"), testEnv(databaseUrl, stack.redis.url, { LOG_LEVEL: "info", ...extra }), await freePort());
+    const server = startServer(
+        join(build.dir, "server.js"),
+        testEnv(databaseUrl, stack.redis.url, { LOG_LEVEL: "info", ...extra }),
+        await freePort(),
+    );
     servers.push(server);
     const ready = await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000, 50);
     if (!ready) throw new Error(`server never became ready; output:\n${server.output()}`);
@@ -88,7 +92,11 @@ describe("the running service", () => {
             expect(redis.body).toMatchObject({ status: "error", dependency: "redis" });
             const ready = await get(`${server.url}/health/ready`);
             expect(ready.status).toBe(503);
-            expect(ready.body).toMatchObject({ status: "not ready", failed: ["redis"], checks: { redis: { ok: false } } });
+            expect(ready.body).toMatchObject({
+                status: "not ready",
+                failed: ["redis"],
+                checks: { redis: { ok: false } },
+            });
             const heroes = await get(`${server.url}/api/heroes?rank=Silver`);
             expect(heroes.status).toBe(200);
             expect(heroes.body).toMatchObject({ cached: false, cache: "unavailable", rank: "Silver" });
@@ -96,7 +104,9 @@ describe("the running service", () => {
         } finally {
             await stack.redis.start();
         }
-        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000)).toBe(true);
+        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000)).toBe(
+            true,
+        );
         expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("miss");
         expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("hit");
         expect(server.child.exitCode).toBeNull();
@@ -121,7 +131,9 @@ describe("the running service", () => {
         } finally {
             await stack.postgres.start();
         }
-        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 15_000)).toBe(true);
+        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 15_000)).toBe(
+            true,
+        );
         expect((await get(`${server.url}/api/stats/summary`)).status).toBe(200);
         expect(server.child.exitCode).toBeNull();
     });
@@ -170,7 +182,9 @@ describe("the running service", () => {
         expect(server.output()).toContain('"msg":"stopped cleanly"');
 
         const sessions = await withPool(databaseUrl, (pool) =>
-            pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'marvel-rivals-stats-app'"),
+            pool.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'marvel-rivals-stats-app'",
+            ),
         );
         expect(sessions.rows[0].n).toBe(0);
         expect(String(await admin.client("LIST"))).not.toContain("name=marvel-rivals-stats-app");
@@ -185,7 +199,9 @@ describe("seed CLI", () => {
             return [
                 await q("SELECT md5(string_agg(p::text, '|' ORDER BY username)) AS f FROM players p"),
                 await q("SELECT md5(string_agg(m::text, '|' ORDER BY match_id)) AS f FROM matches m"),
-                await q("SELECT md5(string_agg(mp::text, '|' ORDER BY match_id, username)) AS f FROM match_participants mp"),
+                await q(
+                    "SELECT md5(string_agg(mp::text, '|' ORDER BY match_id, username)) AS f FROM match_participants mp",
+                ),
             ];
         });
 

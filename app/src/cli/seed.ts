@@ -16,7 +16,12 @@ async function main(): Promise<number> {
         }
         throw err;
     }
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 10_000, application_name: "marvel-rivals-stats-seed" });
+    const pool = new pg.Pool({
+        connectionString: databaseUrl,
+        max: 1,
+        connectionTimeoutMillis: 10_000,
+        application_name: "marvel-rivals-stats-seed",
+    });
     pool.on("error", () => undefined); // a failing idle client surfaces through the next query anyway
     try {
         const report = await seed(pool);
@@ -27,7 +32,9 @@ async function main(): Promise<number> {
     } catch (err) {
         const where = new URL(databaseUrl);
         const hint = isMissingTable(err) ? ": the schema is missing, run `migrate up` first" : "";
-        process.stderr.write(`seed: failed against ${where.hostname}:${where.port || 5432}${where.pathname}: ${shortReason(err)}${hint}\n`);
+        process.stderr.write(
+            `seed: failed against ${where.hostname}:${where.port || 5432}${where.pathname}: ${shortReason(err)}${hint}\n`,
+        );
         return 1;
     } finally {
         await pool.end().catch(() => undefined);

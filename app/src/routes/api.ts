@@ -40,7 +40,13 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
         async (request, reply) => {
             const rank = request.query.rank ?? null;
             try {
-                const { result, cache } = await heroesWithCache(app.pool, app.redis, rank, app.config.heroesCacheTtlSeconds, request.log);
+                const { result, cache } = await heroesWithCache(
+                    app.pool,
+                    app.redis,
+                    rank,
+                    app.config.heroesCacheTtlSeconds,
+                    request.log,
+                );
                 return { ...result, cached: cache === "hit", cache, ttlSeconds: app.config.heroesCacheTtlSeconds };
             } catch (err) {
                 return databaseFailure(err, reply, request.log);

@@ -20,7 +20,10 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
     });
 
     app.get("/health/ready", { logLevel: "warn" }, async (request, reply) => {
-        const [database, redis] = await Promise.all([checkDatabase(app.pool, request.log), checkRedis(app.redis, request.log)]);
+        const [database, redis] = await Promise.all([
+            checkDatabase(app.pool, request.log),
+            checkRedis(app.redis, request.log),
+        ]);
         // The migration check needs the database: without it, say so instead of timing out a second time.
         const migrations = database.ok
             ? await checkMigrations(app.pool, app.migrationsDir, request.log)

@@ -15,9 +15,13 @@ export interface Build {
 export function buildApp(): Build {
     const dir = join(APP_DIR, ".test-build", `${process.pid}-${Date.now()}`);
     mkdirSync(dir, { recursive: true });
-    execFileSync(process.execPath, [join(APP_DIR, "node_modules/typescript/bin/tsc"), "-p", join(APP_DIR, "tsconfig.build.json"), "--outDir", dir], {
-        stdio: "inherit",
-    });
+    execFileSync(
+        process.execPath,
+        [join(APP_DIR, "node_modules/typescript/bin/tsc"), "-p", join(APP_DIR, "tsconfig.build.json"), "--outDir", dir],
+        {
+            stdio: "inherit",
+        },
+    );
     return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -30,7 +34,10 @@ export interface RunResult {
 /** Runs a compiled entry file to completion with exactly `env` (plus PATH). */
 export function runNode(file: string, env: Record<string, string>, timeoutMs = 30_000): Promise<RunResult> {
     return new Promise((resolvePromise, reject) => {
-        const child = spawn(process.execPath, [file], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [file], {
+            env: { PATH: process.env.PATH ?? "", ...env },
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -35,7 +35,11 @@ export async function migratedDatabase(postgres: TestPostgres, prefix = "app"): 
     return url;
 }
 
-export function testEnv(databaseUrl: string, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function testEnv(
+    databaseUrl: string,
+    redisUrl: string,
+    extra: Record<string, string> = {},
+): Record<string, string> {
     return { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, HOST: "127.0.0.1", LOG_LEVEL: "silent", ...extra };
 }
 
