@@ -200,3 +200,29 @@ describe("unknown routes", () => {
 it("seeds every rank tier it claims to", () => {
     expect(new Set(data.players.map((p) => p.rank_tier))).toEqual(new Set(SEED_RANK_TIERS));
 });
+
+describe("the error handler", () => {
+    it("returns the message of a client error, and nothing of a server error's", async () => {
+        const probe = buildApp(testConfig(databaseUrl, stack.redis.url), {
+            logger: false,
+            migrationsDir: MIGRATIONS_DIR,
+        });
+        probe.get("/probe/teapot", async () => {
+            throw Object.assign(new Error("short and stout"), { statusCode: 418 });
+        });
+        probe.get("/probe/crash", async () => {
+            throw new Error("internal detail: password=hunter2");
+        });
+        try {
+            const teapot = await probe.inject("/probe/teapot");
+            expect(teapot.statusCode).toBe(418);
+            expect(teapot.json()).toEqual({ error: "Error", message: "short and stout", statusCode: 418 });
+            const crash = await probe.inject("/probe/crash");
+            expect(crash.statusCode).toBe(500);
+            expect(crash.json()).toEqual({ error: "Internal Server Error", statusCode: 500 });
+            expect(crash.body).not.toContain("hunter2");
+        } finally {
+            await probe.close();
+        }
+    });
+});
