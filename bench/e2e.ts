@@ -16,7 +16,7 @@
 import * as path from "node:path";
 import { freePort } from "../test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
-import { clearLeftovers, tempDir } from "../test/e2e/support";
+import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
         for (const [name, value, unit] of lines) process.stdout.write(`${name}: ${value} ${unit}\n`);
     } finally {
         await pulumiDestroy(run).catch(() => undefined);
+        removeTempDir(work);
     }
 }
 

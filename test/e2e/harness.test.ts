@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/ports";
 import { opsByName, pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
-import { clearLeftovers, docker, redisExchange, requireEngine, tempDir } from "./support";
+import { clearLeftovers, docker, redisExchange, removeTempDir, requireEngine, tempDir } from "./support";
 
 const CONTAINER = "mrs-e2e-tiny-redis";
 const NETWORK = "mrs-e2e-tiny-net";
@@ -33,6 +33,7 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
 
     afterAll(async () => {
         if (run) await pulumiDestroy(run).catch(() => undefined);
+        removeTempDir(run?.workDir);
     });
 
     it("creates every declared resource for real and waits for the healthcheck", async () => {
@@ -42,6 +43,8 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         const ops = opsByName(up);
         for (const name of ["net", "redis-image", "pw", "prepare", "redis"]) expect(ops[name]?.op).toBe("create");
         expect(up.outputs.preparedOut).toBe(`prepared ${dataDir}`);
+        expect(up.outputs.lookedUpNetworkId).toBe(up.outputs.networkId);
+        expect(up.outputs.networkId).toMatch(/^[0-9a-f]{64}$/);
         expect(existsSync(dataDir)).toBe(true);
         const info = await docker().inspect("containers", CONTAINER);
         expect(info.State.Health.Status).toBe("healthy");

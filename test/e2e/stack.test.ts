@@ -22,7 +22,7 @@ import {
     type HarnessResult,
     type StackRun,
 } from "./harness/run";
-import { clearLeftovers, docker, requireEngine, tempDir } from "./support";
+import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
@@ -91,6 +91,7 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     afterAll(async () => {
         if (run) await pulumiDestroy(run).catch(() => undefined);
         await clearLeftovers(CONTAINERS, [NETWORK]).catch(() => undefined);
+        removeTempDir(work); // MRS_E2E_KEEP=1 keeps it (state, data, project copy) for a post-mortem
     }, LONG);
 
     it(

@@ -1,6 +1,6 @@
 // Shared by the end-to-end tests (issue 5): engine detection with the CI rule, temp dirs, small clients.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -37,6 +37,16 @@ function engineAnswersSync(): boolean {
 
 export function tempDir(prefix: string): string {
     return mkdtempSync(path.join(tmpdir(), `mrs-e2e-${prefix}-`));
+}
+
+/** Best-effort removal of a test's temp dir (data written by containers may belong to other uids). */
+export function removeTempDir(dir: string | undefined): void {
+    if (!dir || process.env.MRS_E2E_KEEP) return;
+    try {
+        rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+        process.stderr.write(`e2e: could not remove ${dir}: ${(err as Error).message}\n`);
+    }
 }
 
 export function docker(): DockerApi {
