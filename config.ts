@@ -304,7 +304,8 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         `must be one of ${LOG_LEVELS.join(", ")}`,
     );
     const rateLimitRequestsPerMinute = int("rateLimitRequestsPerMinute", 7, 1, 10_000) ?? 7;
-    const currentSeason = optStr("currentSeason", /^[A-Za-z0-9._-]{1,32}$/, "must be a season label such as 5 or 5.5");
+    // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
+    const currentSeason = optStr("currentSeason", /^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5");
 
     if (problems.length > 0) throw new ConfigError(problems);
     return {
@@ -339,8 +340,12 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
 /** Secrets are validated separately: their values must never appear in an error message. */
 export function checkSecret(key: string, value: string | undefined, minLength: number): string | undefined {
     if (value === undefined || value === "") return undefined;
+    const fix = `set it with \`pulumi config set --secret ${key} <value>\``;
+    if (/\s/.test(value) && minLength <= 1) {
+        return `\`${PROJECT}:${key}\` (value hidden) must not contain spaces or line breaks; ${fix}.`;
+    }
     if (value.length < minLength || /\s/.test(value)) {
-        return `\`${PROJECT}:${key}\` (value hidden) must be at least ${minLength} characters without spaces; set it with \`pulumi config set --secret ${key} <value>\` or unset it to have one generated.`;
+        return `\`${PROJECT}:${key}\` (value hidden) must be at least ${minLength} characters without spaces; ${fix} or unset it to have one generated.`;
     }
     return undefined;
 }

@@ -24,6 +24,7 @@ const rawConfig = (key: string) => pulumi.runtime.getConfig(`${PROJECT}:${key}`)
 const secretProblems = [
     checkSecret("dbPassword", rawConfig("dbPassword"), 12),
     checkSecret("redisPassword", rawConfig("redisPassword"), 12),
+    checkSecret("marvelRivalsApiKey", rawConfig("marvelRivalsApiKey"), 1),
 ].filter((p): p is string => p !== undefined);
 if (/["'\\]/.test(rawConfig("redisPassword") ?? "")) {
     secretProblems.push(

@@ -63,7 +63,9 @@ export class App extends pulumi.ComponentResource {
                 labels,
                 healthcheck: {
                     tests: ["CMD", "node", "/app/healthcheck.js"],
-                    interval: "10s",
+                    // 5 s like the image's own HEALTHCHECK: Docker < 25 ignores startInterval, and the first
+                    // probe comes one interval after start, which gates everything downstream.
+                    interval: "5s",
                     timeout: "5s",
                     retries: 3,
                     startPeriod: "30s",

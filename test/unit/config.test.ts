@@ -246,7 +246,7 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             "a bad season",
             "dev",
             { currentSeason: "season five" },
-            '`marvel-rivals-stats:currentSeason` is "season five": must be a season label such as 5 or 5.5.',
+            '`marvel-rivals-stats:currentSeason` is "season five": must be a season number such as 5 or 5.5.',
         ],
     ];
     test.each(cases)("%s", (_title, stack, overrides, message) => {
@@ -282,6 +282,12 @@ describe("secrets", () => {
         );
         expect(checkSecret("dbPassword", "a long pass phrase", 12)).toContain("(value hidden)");
         expect(checkSecret("dbPassword", "a long pass phrase", 12)).not.toContain("pass phrase");
+    });
+    test("an API key pasted with a line break is refused without printing it", () => {
+        expect(checkSecret("marvelRivalsApiKey", "abc123\n", 1)).toBe(
+            "`marvel-rivals-stats:marvelRivalsApiKey` (value hidden) must not contain spaces or line breaks; set it with `pulumi config set --secret marvelRivalsApiKey <value>`.",
+        );
+        expect(checkSecret("marvelRivalsApiKey", "abc123", 1)).toBeUndefined();
     });
     test("an unset or good secret passes", () => {
         expect(checkSecret("dbPassword", undefined, 12)).toBeUndefined();
