@@ -1,27 +1,17 @@
 // The migrate CLI end to end, as deploys run it: a child process, DATABASE_URL in its environment, exit
 // codes, human lines on stderr and exactly one JSON document on stdout with --json.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
 import { freePort } from "../../../test/support/ports";
-import { SEED_DIR, migrationsDir, removeMigrationDirs } from "./helpers";
+import { SEED_DIR, migrationsDir, useTestPostgres } from "./helpers";
 
 const REPO = resolve(__dirname, "../../..");
 const TSX = join(REPO, "node_modules/tsx/dist/cli.mjs");
 const CLI = join(REPO, "app/src/cli/migrate.ts");
 
-let pg: TestPostgres;
-
-beforeAll(async () => {
-    pg = await startPostgres();
-});
-
-afterAll(async () => {
-    removeMigrationDirs();
-    await pg?.cleanup();
-});
+const pg = useTestPostgres();
 
 interface Run {
     code: number | null;

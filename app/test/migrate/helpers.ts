@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync, rmSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "pg";
+import { afterAll, beforeAll } from "vitest";
+import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
 
 /** The real migrations of the repository. */
 export const SEED_DIR = resolve(__dirname, "../../../migrations");
@@ -78,4 +80,25 @@ export async function rejection(p: Promise<unknown>): Promise<Error & Record<str
         return err as Error & Record<string, unknown>;
     }
     throw new Error("expected a rejection, but it resolved");
+}
+
+/**
+ * A real PostgreSQL 16 for the calling test file: started before its tests, stopped (with the temporary
+ * migration directories removed) after them. Read it inside tests and hooks only.
+ */
+export function useTestPostgres(): TestPostgres {
+    let server: TestPostgres | undefined;
+    beforeAll(async () => {
+        server = await startPostgres();
+    });
+    afterAll(async () => {
+        removeMigrationDirs();
+        await server?.cleanup();
+    });
+    return new Proxy({} as TestPostgres, {
+        get(_target, key) {
+            if (!server) throw new Error("the test PostgreSQL is not started yet: use it inside a test or hook");
+            return Reflect.get(server, key);
+        },
+    });
 }

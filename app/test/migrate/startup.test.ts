@@ -1,21 +1,11 @@
 // Start-up: the runner waits for a PostgreSQL that is not accepting connections yet, and fails clearly
 // (host, port, reason, never the password) when it does not come up within --wait.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { describe, expect, it } from "vitest";
 import { freePort } from "../../../test/support/ports";
 import { up } from "../../src/migrate";
-import { migrationsDir, rejection, removeMigrationDirs } from "./helpers";
+import { migrationsDir, rejection, useTestPostgres } from "./helpers";
 
-let pg: TestPostgres;
-
-beforeAll(async () => {
-    pg = await startPostgres();
-});
-
-afterAll(async () => {
-    removeMigrationDirs();
-    await pg?.cleanup();
-});
+const pg = useTestPostgres();
 
 const FILES = { "001_t.sql": "CREATE TABLE t (id INTEGER);\n" };
 
