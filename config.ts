@@ -77,8 +77,9 @@ const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
 
 /**
- * Validates raw config values. `get(key)` returns the value as the Pulumi CLI stores it (strings;
- * arrays as JSON), or undefined when unset.
+ * Validates raw config values. `get(key)` returns the value as the Pulumi CLI hands it to the program
+ * (strings, arrays as JSON, secrets decrypted), or undefined when unset. Secrets are only checked here;
+ * the program reads them as secret Outputs.
  */
 export function parseStackConfig(get: (key: string) => string | undefined, ctx: ParseContext): StackConfig {
     const problems: string[] = [];
@@ -307,6 +308,20 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
     const currentSeason = optStr("currentSeason", /^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5");
 
+    // Secrets last; their values never appear in a message.
+    for (const problem of [
+        checkSecret("dbPassword", raw("dbPassword"), 12),
+        checkSecret("redisPassword", raw("redisPassword"), 12),
+        checkSecret("marvelRivalsApiKey", raw("marvelRivalsApiKey"), 1),
+    ]) {
+        if (problem) problems.push(problem);
+    }
+    if (/["'\\]/.test(raw("redisPassword") ?? "")) {
+        problems.push(
+            `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
+        );
+    }
+
     if (problems.length > 0) throw new ConfigError(problems);
     return {
         dataDir,
@@ -337,7 +352,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     };
 }
 
-/** Secrets are validated separately: their values must never appear in an error message. */
+/** A secret's problem, if any, in words that never include its value. */
 export function checkSecret(key: string, value: string | undefined, minLength: number): string | undefined {
     if (value === undefined || value === "") return undefined;
     const fix = `set it with \`pulumi config set --secret ${key} <value>\``;

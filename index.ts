@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ConfigError, PROJECT, checkSecret, parseStackConfig } from "./config";
+import { ConfigError, PROJECT, parseStackConfig, type StackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories } from "./components/hostDirectories";
 import { Postgres } from "./components/postgres";
@@ -20,31 +20,15 @@ const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
 
 // ---- configuration: every problem reported at once, before any resource exists
-const rawConfig = (key: string) => pulumi.runtime.getConfig(`${PROJECT}:${key}`);
-const secretProblems = [
-    checkSecret("dbPassword", rawConfig("dbPassword"), 12),
-    checkSecret("redisPassword", rawConfig("redisPassword"), 12),
-    checkSecret("marvelRivalsApiKey", rawConfig("marvelRivalsApiKey"), 1),
-].filter((p): p is string => p !== undefined);
-if (/["'\\]/.test(rawConfig("redisPassword") ?? "")) {
-    secretProblems.push(
-        `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
-    );
-}
-let cfg: ReturnType<typeof parseStackConfig>;
+let cfg: StackConfig;
 try {
-    cfg = parseStackConfig(rawConfig, {
+    cfg = parseStackConfig((key) => pulumi.runtime.getConfig(`${PROJECT}:${key}`), {
         projectDir,
         defaultOwner: `${os.userInfo().uid}:${os.userInfo().gid}`,
     });
-    if (secretProblems.length > 0) throw new ConfigError(secretProblems);
 } catch (err) {
-    if (err instanceof ConfigError) {
-        const problems = [...err.problems, ...(err.problems === secretProblems ? [] : secretProblems)];
-        // RunError: Pulumi prints the message alone, without a stack trace.
-        throw new pulumi.RunError(new ConfigError(problems).message);
-    }
-    throw err;
+    // RunError: Pulumi prints the message alone, without a stack trace.
+    throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
 }
 
 // ---- secrets: configured, or generated once and kept in the (encrypted) state
