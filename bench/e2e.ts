@@ -5,6 +5,7 @@
 //                               app image build included (with whatever build cache the engine holds)
 //   cold_up_wall_s              the same, plus starting the process and loading the program
 //   warm_rerun_s                the program run again with nothing changed
+//   hot_reload_ms               an edit under app/src to the running dev container serving it
 //   teardown_s                  destroy (containers and network; data stays)
 //   postgres_ready_s, app_image_built_s, migrations_s, app_ready_s
 //                               the pieces of the critical path, measured in the cold run
@@ -17,6 +18,7 @@ import * as path from "node:path";
 import { freePort } from "../test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
+import { hotReloadLatency } from "../test/e2e/clients";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 
@@ -49,6 +51,8 @@ async function main(): Promise<void> {
         const changed = warm.operations.filter((o) => o.op !== "same");
         if (changed.length > 0)
             throw new Error(`the warm re-run changed ${changed.map((o) => `${o.name} (${o.op})`).join(", ")}`);
+        const hotReload = await hotReloadLatency(project, `http://127.0.0.1:${run.overrides.appPort}`);
+        if (hotReload < 0) throw new Error("the hot reload edit was not served within 10 s");
         const down = await pulumiDestroy(run);
         ensureOk("teardown", down);
 
@@ -69,6 +73,7 @@ async function main(): Promise<void> {
             ["cold_up_wall_s", s(cold.wallMs), "s"],
             ["warm_rerun_s", s(warm.durationMs), "s"],
             ["warm_rerun_wall_s", s(warm.wallMs), "s"],
+            ["hot_reload_ms", String(hotReload), "ms"],
             ["teardown_s", s(down.durationMs), "s"],
             ["postgres_ready_s", s(pgReady), "s"],
             ["app_image_built_s", s(imageBuilt), "s"],

@@ -1,5 +1,6 @@
 // Clients the end-to-end tests use to look at the running stack from the host, only through ports the
 // stack publishes on 127.0.0.1.
+import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import * as path from "node:path";
 import { REPO_ROOT } from "./harness/run";
@@ -61,4 +62,29 @@ export async function rowCounts(url: string, tables: string[]): Promise<Record<s
         for (const t of tables) out[t] = Number((await db.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n);
         return out;
     });
+}
+
+/**
+ * Hot reload probe: edits app/src/routes/health.ts under `projectDir` so that /health carries a marker,
+ * polls `${appUrl}/health` until the marker is served, then restores the file. Returns the milliseconds
+ * from the write to the first answer with the marker, or -1 when it was not served within `timeoutMs`.
+ */
+export async function hotReloadLatency(projectDir: string, appUrl: string, timeoutMs = 10_000): Promise<number> {
+    const file = path.join(projectDir, "app", "src", "routes", "health.ts");
+    const source = readFileSync(file, "utf8");
+    const original = 'async () => ({ status: "ok" })';
+    if (!source.includes(original)) throw new Error(`${file} no longer holds ${original}: update the hot reload probe`);
+    const marker = `e2e-${Date.now()}`;
+    const written = Date.now();
+    writeFileSync(file, source.replace(original, `async () => ({ status: "ok", probe: "${marker}" })`));
+    try {
+        while (Date.now() - written < timeoutMs) {
+            const res = await httpGet(`${appUrl}/health`, 1000).catch(() => undefined);
+            if (res?.status === 200 && res.body.includes(marker)) return Date.now() - written;
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        return -1;
+    } finally {
+        writeFileSync(file, source);
+    }
 }
