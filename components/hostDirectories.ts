@@ -25,8 +25,12 @@ export interface HostDirectoriesArgs {
  * removes the directories or what they hold.
  */
 export class HostDirectories extends pulumi.ComponentResource {
-    /** Host paths by sub-directory name, available once the directories exist. */
-    public readonly paths: pulumi.Output<Record<string, string>>;
+    /**
+     * Host paths by sub-directory name. Plain strings, known even in a preview (a path that is unknown at
+     * preview time would show every mounting container as a replacement); the directories exist once this
+     * component is done, so mounting containers also take it in `dependsOn`.
+     */
+    public readonly paths: Record<string, string>;
 
     constructor(name: string, args: HostDirectoriesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:storage:HostDirectories", name, {}, opts);
@@ -46,7 +50,7 @@ export class HostDirectories extends pulumi.ComponentResource {
         );
 
         // Values travel in the environment, never spliced into the script: no quoting bugs, no injection.
-        const create = new command.local.Command(
+        new command.local.Command(
             `${name}-mkdir`,
             {
                 create: `set -eu
@@ -62,9 +66,7 @@ exec docker run --rm --network none --user 0:0 -e SUBDIRS -e OWNER --entrypoint 
             { parent: this },
         );
 
-        this.paths = create.stdout.apply(() =>
-            Object.fromEntries(args.subdirectories.map((sub) => [sub, `${args.dataDir}/${sub}`])),
-        );
+        this.paths = Object.fromEntries(args.subdirectories.map((sub) => [sub, `${args.dataDir}/${sub}`]));
         this.registerOutputs({ paths: this.paths });
     }
 }

@@ -17,6 +17,8 @@ export interface PostgresArgs {
     /** Publish 5432 on the Docker host; omit to keep the database on the private network only. */
     publish?: { port: number; bindAddress: string };
     memoryLimitMb?: number;
+    /** Resources that must be complete before the container starts (the host directories). */
+    waitFor?: pulumi.Input<pulumi.Resource>[];
     /** Docker endpoint for the `docker` CLI (the password step); undefined means the local engine. */
     dockerHost?: string;
 }
@@ -98,7 +100,7 @@ export class Postgres extends pulumi.ComponentResource {
                 ...containerDefaults,
             },
             // A fixed container name cannot exist twice: remove the old container before its replacement.
-            { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
         // POSTGRES_PASSWORD only counts when the image creates the database. The data outlives the stack
         // (destroy, lost state): when a new password is generated or configured, the existing role must

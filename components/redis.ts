@@ -14,6 +14,8 @@ export interface RedisArgs {
     persistence: boolean;
     publish?: { port: number; bindAddress: string };
     memoryLimitMb?: number;
+    /** Resources that must be complete before the container starts (the host directories). */
+    waitFor?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** Redis with a password that never appears on a command line. */
@@ -76,7 +78,7 @@ export class Redis extends pulumi.ComponentResource {
                 memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
                 ...containerDefaults,
             },
-            { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
         this.registerOutputs({ containerId: this.container.id });
     }
