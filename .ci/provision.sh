@@ -77,7 +77,16 @@ sources_hash() {
 # 0 = build it, 1 = keep the local image as it is.
 needs_build() {
     local tag="$1" want="$2" have
-    if ! docker image inspect "$tag" >/dev/null 2>&1; then return 0; fi
+    if ! docker image inspect "$tag" >/dev/null 2>&1; then
+        # The real image first: a machine with a registry must never run a stand-in under the official
+        # tag (a developer's data would end up in it). Offline, the pull fails at once and we build one.
+        if timeout 300 docker pull -q "$tag" >/dev/null 2>&1; then
+            log "$tag pulled from its registry: using the real image"
+            return 1
+        fi
+        log "$tag cannot be pulled (no registry reachable): building an offline stand-in"
+        return 0
+    fi
     have="$(docker image inspect --format "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$tag" 2>/dev/null || true)"
     if [ -z "$have" ] || [ "$have" = "<no value>" ]; then
         log "$tag exists and is not a stand-in: using it"
