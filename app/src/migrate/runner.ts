@@ -163,7 +163,7 @@ function describeFailure(err: unknown, what: Describable, offset: number): Migra
  */
 class Session {
     private inTransaction = false;
-    private txStart: string | null = null;
+    private txId: string | null = null;
     private startedAt = 0;
     readonly done: MigrationRun[] = [];
 
@@ -179,11 +179,14 @@ class Session {
         if (!noTransaction) {
             await this.client.query("BEGIN");
             this.inTransaction = true;
-            const r = await this.client.query<{ ts: string }>(
-                "SELECT set_config('lock_timeout', $1, true), transaction_timestamp()::text AS ts",
+            // The transaction's id identifies it whatever the file SETs: transaction_timestamp()::text did
+            // not (SET LOCAL TimeZone or DateStyle changes how it prints). pg_current_xact_id() assigns the
+            // id now; the history row needs one anyway.
+            const r = await this.client.query<{ xid: string }>(
+                "SELECT set_config('lock_timeout', $1, true), pg_current_xact_id()::text AS xid",
                 [`${this.lockTimeoutMs}ms`],
             );
-            this.txStart = r.rows[0]?.ts ?? null;
+            this.txId = r.rows[0]?.xid ?? null;
             try {
                 await this.client.query(sql);
             } catch (err) {
@@ -214,10 +217,11 @@ class Session {
     ): Promise<void> {
         try {
             if (this.inTransaction) {
-                const r = await this.client.query<{ ts: string }>("SELECT transaction_timestamp()::text AS ts");
-                if (r.rows[0]?.ts !== this.txStart) {
+                // After a COMMIT or ROLLBACK in the file this runs in another transaction, with another id.
+                const r = await this.client.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid");
+                if (r.rows[0]?.xid !== this.txId) {
                     throw new MigrateError(
-                        `${file} ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): what ran before that is committed and the file is NOT recorded as ${verb}; remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction`,
+                        `${file} ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): its statements may be committed (COMMIT) or discarded (ROLLBACK), and the file is NOT recorded as ${verb}; check what it left in the database, remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction`,
                         { file },
                     );
                 }

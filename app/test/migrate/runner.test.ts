@@ -113,9 +113,33 @@ describe("a failing migration", () => {
         const dir = migrationsDir({ "001_commits.sql": "CREATE TABLE t (id INTEGER);\nCOMMIT;\n" });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            "001_commits.sql ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): what ran before that is committed and the file is NOT recorded as applied; remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction",
+            "001_commits.sql ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): its statements may be committed (COMMIT) or discarded (ROLLBACK), and the file is NOT recorded as applied; check what it left in the database, remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction",
         );
         expect(await historyNames(url)).toEqual([]);
+        const url2 = await pg.createDatabase();
+        const rolls = migrationsDir({ "001_rolls_back.sql": "CREATE TABLE t (id INTEGER);\nROLLBACK;\n" });
+        const err2 = await rejection(up({ databaseUrl: url2, migrationsDir: rolls }));
+        expect(err2.message).toMatch(/^001_rolls_back\.sql ended the runner's transaction /);
+        expect(await historyNames(url2)).toEqual([]);
+    });
+});
+
+describe("a migration that changes how timestamps print", () => {
+    it("applies: SET LOCAL TimeZone or DateStyle is not mistaken for the file ending the runner's transaction", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({
+            "001_tokyo.sql": "SET LOCAL TimeZone = 'Asia/Tokyo';\nCREATE TABLE t (id INTEGER);\n",
+            "002_german.sql": "SET LOCAL DateStyle = 'German, DMY';\nCREATE TABLE u (id INTEGER);\n",
+        });
+        const r = await up({ databaseUrl: url, migrationsDir: dir });
+        expect(r.applied.map((m) => m.name)).toEqual(["001_tokyo", "002_german"]);
+        expect(await historyNames(url)).toEqual(["001_tokyo", "002_german"]);
+        expect(
+            await withClient(
+                url,
+                async (c) => (await c.query("SELECT to_regclass('t') AS t, to_regclass('u') AS u")).rows[0],
+            ),
+        ).toEqual({ t: "t", u: "u" });
     });
 });
 
