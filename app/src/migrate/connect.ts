@@ -63,19 +63,23 @@ function retryable(err: unknown): boolean {
 
 export const APPLICATION_NAME = "marvel-rivals-stats-migrate";
 
+/** How long one connection attempt may take before it counts as failed (and is retried, time permitting). */
+export const CONNECT_TIMEOUT_MS = 5000;
+
 /**
  * Connects one dedicated client, retrying while the server is not accepting connections, for up to
- * `waitSeconds`. Authentication errors and a missing database fail at once: waiting would not fix them.
+ * `waitSeconds` (0: one attempt). Authentication errors and a missing database fail at once: waiting would not fix them.
  */
 export async function connectWithRetry(target: Target, waitSeconds: number): Promise<Client> {
     const deadline = Date.now() + waitSeconds * 1000;
     let attempts = 0;
     for (;;) {
         attempts++;
-        const remaining = Math.max(1, deadline - Date.now());
+        // A fixed timeout per attempt: the deadline only decides whether to try again. Cutting the last
+        // attempt (or every attempt, with --wait 0) to what is left of the deadline failed healthy servers.
         const client = new Client({
             connectionString: target.url,
-            connectionTimeoutMillis: Math.min(5000, remaining),
+            connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
             application_name: APPLICATION_NAME,
         });
         // A dropped connection emits `error`; without a listener it would crash the process. The failing

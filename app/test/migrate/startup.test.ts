@@ -24,6 +24,12 @@ describe("start-up", () => {
         expect(r.applied.map((m) => m.name)).toEqual(["001_t"]);
     });
 
+    it("connects to a running server with --wait 0: one attempt, with the full connect timeout", async () => {
+        const url = await pg.createDatabase();
+        const r = await up({ databaseUrl: url, migrationsDir: migrationsDir(FILES), waitSeconds: 0 });
+        expect(r.applied.map((m) => m.name)).toEqual(["001_t"]);
+    });
+
     it("fails after --wait with host, port and reason, without the password", async () => {
         const port = await freePort();
         const password = "s3cret-Pa55word";
