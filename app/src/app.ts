@@ -7,6 +7,7 @@ import { createPool } from "./db";
 import { connectInBackground, createRedis } from "./redis";
 import { healthRoutes } from "./routes/health";
 import { apiRoutes } from "./routes/api";
+import { errSerializer } from "./logging";
 
 declare module "fastify" {
     interface FastifyInstance {
@@ -25,11 +26,21 @@ export interface BuildOptions {
     migrationsDir?: string;
 }
 
+/** The caller's logger options (default: JSON lines at `level`), always with the app's `err` serializer. */
+function loggerOptions(level: string, given: BuildOptions["logger"]): FastifyServerOptions["logger"] {
+    if (given === false) return false;
+    const base = given === undefined || given === true ? { level } : given;
+    return { ...base, serializers: { ...base.serializers, err: errSerializer } };
+}
+
 export function buildApp(config: Config, options: BuildOptions = {}): FastifyInstance {
     const app = Fastify({
         // Structured JSON always; pretty printing is left to the reader's terminal (`| pino-pretty`).
-        logger: options.logger ?? { level: config.logLevel },
-        // A request may not hold a shutdown forever.
+        // Every `err` goes through errSerializer, which drops ioredis's `command.args` (a password on AUTH).
+        logger: loggerOptions(config.logLevel, options.logger),
+        // Bounds how long a client may take to send a whole request (slow uploads, slowloris). It does not
+        // bound a handler, during shutdown or otherwise: handlers are bounded by the pool's query timeout
+        // (src/db.ts) and Redis's command timeout (src/redis.ts), so close() waits at most that long.
         requestTimeout: 15_000,
         // Keep-alive connections that are idle are closed at once on shutdown; busy ones finish first.
         forceCloseConnections: "idle",
@@ -46,7 +57,12 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
 
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
         const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
-        request.log[status >= 500 ? "error" : "info"]({ err, request }, "request failed");
+        // The request's identity only: the raw request would put every header (Authorization, Cookie) in the
+        // log. request.log already carries the request id.
+        request.log[status >= 500 ? "error" : "info"](
+            { err, req: { method: request.method, url: request.url } },
+            "request failed",
+        );
         // Only client errors carry their message back; a 500 says nothing about the internals.
         void reply
             .code(status)
