@@ -15,7 +15,7 @@ const USAGE = `usage: migrate <command> [options]
 options:
   --json                    one JSON document on stdout
   --wait SECONDS            keep retrying while PostgreSQL is not accepting connections (default 30)
-  --lock-timeout MS         lock_timeout of each migration (default 5000)
+  --lock-timeout MS         lock_timeout of each migration, >= 1 (default 5000)
   --advisory-lock-timeout SECONDS   wait this long for another runner to finish (default 60)
   --backup-dir DIR          pg_dump into DIR before changing anything (env MIGRATE_BACKUP_DIR)
   --migrations-dir DIR      default: env MIGRATIONS_DIR, else the nearest migrations/ directory
@@ -39,6 +39,17 @@ function number(flag: string, value: string | undefined, fallback: number): numb
         throw new UsageError(`--${flag} must be a non-negative number, got "${value}"`);
     }
     return n;
+}
+
+/** A lock_timeout in ms: PostgreSQL reads 0 as "wait forever", which is what the option exists to prevent. */
+function lockTimeout(value: string | undefined): number {
+    if (value === undefined) return 5000;
+    if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1) {
+        throw new UsageError(
+            `--lock-timeout must be a whole number of milliseconds >= 1 (0 would mean wait forever), got "${value}"`,
+        );
+    }
+    return Number(value);
 }
 
 function humanStatus(r: RunResult, err: (line: string) => void): void {
@@ -92,7 +103,7 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             migrationsDir,
             to: values.to,
             waitSeconds: number("wait", values.wait, 30),
-            lockTimeoutMs: number("lock-timeout", values["lock-timeout"], 5000),
+            lockTimeoutMs: lockTimeout(values["lock-timeout"]),
             advisoryLockTimeoutSeconds: number("advisory-lock-timeout", values["advisory-lock-timeout"], 60),
             backupDir,
             log: err,

@@ -15,7 +15,7 @@ export interface RunOptions {
     migrationsDir?: string;
     /** Seconds to keep retrying while the server does not accept connections. Default 30. */
     waitSeconds?: number;
-    /** Per-migration `SET LOCAL lock_timeout`, in ms. Default 5000. */
+    /** Per-migration `SET LOCAL lock_timeout`, in ms: an integer >= 1 (0 would mean wait forever). Default 5000. */
     lockTimeoutMs?: number;
     /** Seconds to wait for the migration (advisory) lock. Default 60. */
     advisoryLockTimeoutSeconds?: number;
@@ -303,6 +303,13 @@ interface Prepared {
 }
 
 function prepare(opts: RunOptions): Prepared {
+    const lockTimeoutMs = opts.lockTimeoutMs;
+    if (lockTimeoutMs !== undefined && !(Number.isInteger(lockTimeoutMs) && lockTimeoutMs >= 1)) {
+        // PostgreSQL reads a lock_timeout of 0 as "wait forever": the very hang the option exists to prevent.
+        throw new MigrateError(
+            `lockTimeoutMs must be a whole number of milliseconds >= 1 (0 would mean wait forever), got ${lockTimeoutMs}`,
+        );
+    }
     const dir = opts.migrationsDir ?? defaultMigrationsDir();
     return {
         dir,

@@ -148,6 +148,22 @@ describe("migrate CLI", () => {
         expect(flag.stderr).toMatch(/^migrate: --wait must be a non-negative number, got "soon"\n/);
     });
 
+    it("refuses --lock-timeout below 1 ms or not whole (PostgreSQL reads 0 as wait forever) with exit 2", async () => {
+        const url = await pg.createDatabase("cli_lt");
+        for (const value of ["0", "-1", "0.5", "2.5", ""]) {
+            const r = await migrate(["up", `--lock-timeout=${value}`, "--json"], {
+                DATABASE_URL: url,
+                MIGRATIONS_DIR: SEED_DIR,
+            });
+            const message = `--lock-timeout must be a whole number of milliseconds >= 1 (0 would mean wait forever), got "${value}"`;
+            expect(r.code).toBe(2);
+            expect(r.stderr.startsWith(`migrate: ${message}\nusage: migrate <command> [options]\n`)).toBe(true);
+            expect(JSON.parse(r.stdout)).toEqual({ command: "up", error: { message } });
+        }
+        const ok = await migrate(["up", "--lock-timeout", "1"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
+        expect(ok.code).toBe(0);
+    });
+
     it("create NAME writes the next numbered pair", async () => {
         const dir = migrationsDir({ "001_a.sql": "SELECT 1;\n", "002_b.sql": "SELECT 1;\n" });
         const r = await migrate(["create", "add_player_region", "--json"], {

@@ -340,6 +340,22 @@ describe("lock_timeout", () => {
     });
 });
 
+describe("lockTimeoutMs", () => {
+    it("refuses 0 (PostgreSQL's wait forever) and fractions before connecting or applying anything", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir(THREE);
+        for (const lockTimeoutMs of [0, -5, 0.4, 1.5]) {
+            const err = await rejection(up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs }));
+            expect(err).toBeInstanceOf(MigrateError);
+            expect(err.message).toBe(
+                `lockTimeoutMs must be a whole number of milliseconds >= 1 (0 would mean wait forever), got ${lockTimeoutMs}`,
+            );
+        }
+        expect(await snapshot(url)).toMatchObject({ relations: [], history: null });
+        expect((await up({ databaseUrl: url, migrationsDir: dir, lockTimeoutMs: 1 })).applied).toHaveLength(3);
+    });
+});
+
 describe("down", () => {
     it("reverts the last migration, then back to and including --to, refusing one without a down file", async () => {
         const url = await pg.createDatabase();
