@@ -46,7 +46,7 @@ interface Variable<T> {
 
 class Invalid extends Error {}
 
-function url(protocols: string[], example: string): Parser<string> {
+function url(protocols: string[], example: string, options: { socketHostParam?: boolean } = {}): Parser<string> {
     return (value, name) => {
         let parsed: URL;
         try {
@@ -60,7 +60,10 @@ function url(protocols: string[], example: string): Parser<string> {
                 `${name} must start with ${protocols.map((p) => `${p}//`).join(" or ")} (got ${parsed.protocol}//...): expected ${example}`,
             );
         }
-        if (parsed.hostname === "") throw new Invalid(`${name} has no host: expected ${example}`);
+        // libpq's Unix-socket form names the socket directory in a `host` parameter and leaves the URL's
+        // host empty: postgres:///DATABASE?host=/run/postgresql (pg's connection-string parser reads it).
+        const socketHost = options.socketHostParam === true && (parsed.searchParams.get("host") ?? "") !== "";
+        if (parsed.hostname === "" && !socketHost) throw new Invalid(`${name} has no host: expected ${example}`);
         return value;
     };
 }
@@ -86,7 +89,9 @@ const DATABASE_EXAMPLE = "postgres://USER:PASSWORD@HOST:5432/DATABASE";
 const REDIS_EXAMPLE = "redis://:PASSWORD@HOST:6379";
 
 const SCHEMA = {
-    DATABASE_URL: { parse: url(["postgres:", "postgresql:"], DATABASE_EXAMPLE) } as Variable<string>,
+    DATABASE_URL: {
+        parse: url(["postgres:", "postgresql:"], DATABASE_EXAMPLE, { socketHostParam: true }),
+    } as Variable<string>,
     REDIS_URL: { parse: url(["redis:", "rediss:"], REDIS_EXAMPLE) } as Variable<string>,
     PORT: { parse: integer(1, 65535), fallback: "8000" },
     HOST: { parse: (v: string) => v, fallback: "0.0.0.0" },
@@ -183,7 +188,9 @@ export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
 export function describeConfig(config: Config): Record<string, unknown> {
     const where = (raw: string) => {
         const u = new URL(raw);
-        return `${u.protocol}//${u.hostname}${u.port ? `:${u.port}` : ""}${u.pathname === "/" ? "" : u.pathname}`;
+        // A Unix-socket URL (empty host) is named by its socket directory; no other parameter is shown.
+        const socket = u.hostname === "" && u.searchParams.get("host") ? `?host=${u.searchParams.get("host")}` : "";
+        return `${u.protocol}//${u.hostname}${u.port ? `:${u.port}` : ""}${u.pathname === "/" ? "" : u.pathname}${socket}`;
     };
     return {
         database: where(config.databaseUrl),

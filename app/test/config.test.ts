@@ -109,6 +109,30 @@ describe("loadConfig", () => {
         expect(message).toContain("  - MARVEL_RIVALS_API_KEY");
     });
 
+    it("accepts a Unix-socket DATABASE_URL, whose host is a `host` parameter, and refuses one without it", () => {
+        const socket = "postgres:///marvel?host=/run/postgresql&user=app&password=s3cret-db";
+        expect(loadConfig({ ...valid, DATABASE_URL: "postgres:///marvel?host=/run/postgresql" }).databaseUrl).toBe(
+            "postgres:///marvel?host=/run/postgresql",
+        );
+        expect(loadConfig({ ...valid, DATABASE_URL: socket }).databaseUrl).toBe(socket);
+        const text = JSON.stringify(describeConfig(loadConfig({ ...valid, DATABASE_URL: socket })));
+        expect(text).toContain('"database":"postgres:///marvel?host=/run/postgresql"');
+        expect(text).not.toContain("s3cret");
+        for (const url of ["postgres:///marvel", "postgres:///marvel?host="]) {
+            expect(problemsOf({ ...valid, DATABASE_URL: url })).toBe(
+                [
+                    "Invalid configuration: 1 problem",
+                    "  - DATABASE_URL has no host: expected postgres://USER:PASSWORD@HOST:5432/DATABASE",
+                    "Fix the environment variables above and start again.",
+                ].join("\n"),
+            );
+        }
+        // Redis has no such form: an empty host stays an error there.
+        expect(problemsOf({ ...valid, REDIS_URL: "redis:///0?host=/run/redis" })).toContain(
+            "  - REDIS_URL has no host",
+        );
+    });
+
     it("describes the configuration without user names, passwords or the API key", () => {
         const text = JSON.stringify(describeConfig(loadConfig({ ...valid, MARVEL_RIVALS_API_KEY: "key-123" })));
         expect(text).toContain("postgres://db.internal:5432/marvel");
