@@ -83,6 +83,41 @@ describe("the running service", () => {
         expect(server.output()).not.toContain("api-key-never-logged");
     });
 
+    it("with a wrong Redis password: neither that password nor a request's Bearer token appears in its output", async () => {
+        const wrong = "wrong-redis-password-in-env";
+        const redisUrl = `redis://:${wrong}@127.0.0.1:${stack.redis.port}`;
+        const bad = startServer(
+            join(build.dir, "server.js"),
+            testEnv(databaseUrl, redisUrl, { LOG_LEVEL: "debug" }),
+            await freePort(),
+        );
+        servers.push(bad);
+        try {
+            expect(await eventually(async () => (await get(`${bad.url}/health`)).status === 200, 10_000, 50)).toBe(
+                true,
+            );
+            const res = await fetch(`${bad.url}/api/heroes?rank=%3Bdrop`, {
+                headers: { authorization: "Bearer secret-token-xyz" },
+                signal: AbortSignal.timeout(8000),
+            });
+            expect(res.status).toBe(400);
+            // The refused AUTH is logged (a warning, then a debug line per reconnection attempt), as is the 400.
+            const logged = await eventually(
+                async () =>
+                    bad.output().includes('"msg":"Redis is still unreachable"') &&
+                    bad.output().includes('"msg":"request failed"'),
+                10_000,
+            );
+            expect(logged, bad.output()).toBe(true);
+            expect(bad.output()).toMatch(/WRONGPASS|NOAUTH|invalid (username-)?password/i);
+            expect(bad.output()).not.toContain(wrong);
+            expect(bad.output()).not.toContain("secret-token-xyz");
+        } finally {
+            bad.child.kill("SIGTERM");
+            await bad.exited;
+        }
+    });
+
     it("with Redis down: liveness 200, /health/redis and readiness 503, /api answers from the database; then recovers", async () => {
         await stack.redis.stop();
         try {
