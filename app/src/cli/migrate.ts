@@ -15,7 +15,7 @@ const USAGE = `usage: migrate <command> [options]
 options:
   --json                    one JSON document on stdout
   --wait SECONDS            keep retrying while PostgreSQL is not accepting connections (default 30)
-  --lock-timeout MS         lock_timeout of each migration, >= 1 (default 5000)
+  --lock-timeout MS         lock_timeout of each migration and of the backup's pg_dump, >= 1 (default 5000)
   --advisory-lock-timeout SECONDS   wait this long for another runner to finish (default 60)
   --backup-dir DIR          pg_dump into DIR before changing anything (env MIGRATE_BACKUP_DIR)
   --migrations-dir DIR      default: env MIGRATIONS_DIR, else the nearest migrations/ directory

@@ -54,6 +54,11 @@ export interface BackupOptions {
     serverVersionNum: number;
     /** pg_dump to run: env PG_DUMP, else `pg_dump` on PATH. */
     pgDump?: string;
+    /**
+     * pg_dump's `--lock-wait-timeout`, in ms: how long it may wait for each table's ACCESS SHARE lock.
+     * Without it a table held in ACCESS EXCLUSIVE elsewhere makes the deploy hang, lock held, forever.
+     */
+    lockWaitTimeoutMs: number;
 }
 
 /**
@@ -88,7 +93,8 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
     // The URL must not leak to pg_dump through an inherited variable that it does not read anyway.
     delete env.DATABASE_URL;
 
-    const child = spawn(pgDump, ["--no-password", "--format=plain", "--no-owner"], {
+    const args = ["--no-password", "--format=plain", "--no-owner", `--lock-wait-timeout=${opts.lockWaitTimeoutMs}`];
+    const child = spawn(pgDump, args, {
         env,
         stdio: ["ignore", "pipe", "pipe"],
     });
@@ -115,8 +121,13 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
         }
         if (result.code !== 0) {
             const msg = redact(stderr.trim(), target.password) || "no error output";
+            const how = result.code === null ? `was killed by ${result.signal}` : `exited ${result.code}`;
+            // pg_dump reports --lock-wait-timeout as a statement timeout on its LOCK TABLE.
+            const lockWait = /LOCK TABLE|statement timeout|could not obtain lock/i.test(stderr);
             throw new MigrateError(
-                `backup failed: ${pgDump} ${result.code === null ? `was killed by ${result.signal}` : `exited ${result.code}`}: ${msg}; fix pg_dump (it must be >= the server's major version) and run again; nothing was changed`,
+                lockWait
+                    ? `backup failed: ${pgDump} ${how}: ${msg}; another session held a lock on a table pg_dump must read for longer than ${opts.lockWaitTimeoutMs} ms (--lock-timeout); run again when the database is quieter, find the holder in pg_locks / pg_stat_activity, or raise --lock-timeout; nothing was changed`
+                    : `backup failed: ${pgDump} ${how}: ${msg}; fix pg_dump (it must be >= the server's major version) and run again; nothing was changed`,
             );
         }
         if (writeError) throw writeError;

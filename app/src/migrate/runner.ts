@@ -15,7 +15,7 @@ export interface RunOptions {
     migrationsDir?: string;
     /** Seconds to keep retrying while the server does not accept connections. Default 30. */
     waitSeconds?: number;
-    /** Per-migration `SET LOCAL lock_timeout`, in ms: an integer >= 1 (0 would mean wait forever). Default 5000. */
+    /** Per-migration `SET LOCAL lock_timeout` and pg_dump's --lock-wait-timeout, in ms: an integer >= 1 (0 would mean wait forever). Default 5000. */
     lockTimeoutMs?: number;
     /** Seconds to wait for the migration (advisory) lock. Default 60. */
     advisoryLockTimeoutSeconds?: number;
@@ -341,7 +341,8 @@ async function mutate(
     const { dir, files, target, log } = prepare(opts);
     const result = emptyResult(command);
     const client: Client = await connectWithRetry(target, opts.waitSeconds ?? 30);
-    const session = new Session(client, opts.lockTimeoutMs ?? 5000, log);
+    const lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
+    const session = new Session(client, lockTimeoutMs, log);
     let locked = false;
     try {
         await acquireLock(client, opts.advisoryLockTimeoutSeconds ?? 60, log);
@@ -357,6 +358,8 @@ async function mutate(
                 label,
                 serverVersionNum: await serverVersionNum(client),
                 pgDump: opts.pgDump,
+                // The same bound as each migration's lock_timeout: neither may block behind the app for long.
+                lockWaitTimeoutMs: lockTimeoutMs,
             });
             log(`backup written to ${result.backup}`);
         }

@@ -83,7 +83,9 @@ describe("backups", () => {
         expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["001_initial_schema"]);
         expect(first.backup).toBe(join(backups, readdirSync(backups)[0]!));
         const password = decodeURIComponent(new URL(url).password);
-        expect(readFileSync(calls, "utf8")).toBe("argv=--no-password --format=plain --no-owner pgpassword_set=yes\n");
+        expect(readFileSync(calls, "utf8")).toBe(
+            "argv=--no-password --format=plain --no-owner --lock-wait-timeout=5000 pgpassword_set=yes\n",
+        );
         expect(readFileSync(calls, "utf8")).not.toContain(password);
 
         // Nothing pending: no dump.
@@ -147,6 +149,36 @@ describe("backups", () => {
         expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["down-002_add_indexes"]);
         expect(r.backup).toBe(join(backups, readdirSync(backups)[0]!));
     });
+
+    it("does not hang behind a table locked in another session: pg_dump gives up after --lock-timeout", async () => {
+        const url = await pg.createDatabase("bk_locked");
+        const backups = join(work, "locked");
+        const dir = migrationsDir({ "001_a.sql": "CREATE TABLE a (id INTEGER);\n" });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "002_b.sql"), "CREATE TABLE b (id INTEGER);\n");
+        await withClient(url, async (holder) => {
+            // What a long ALTER TABLE or VACUUM FULL of the running app looks like to pg_dump.
+            await holder.query("BEGIN");
+            await holder.query("LOCK TABLE a IN ACCESS EXCLUSIVE MODE");
+            const started = Date.now();
+            const run = up({ databaseUrl: url, migrationsDir: dir, backupDir: backups, lockTimeoutMs: 300 });
+            // Without --lock-wait-timeout pg_dump would wait for the lock forever: give up well before that.
+            const err = await Promise.race([
+                rejection(run),
+                new Promise<Error>((r) => setTimeout(() => r(new Error("still waiting after 15 s")), 15_000)),
+            ]);
+            await holder.query("ROLLBACK");
+            await run.catch(() => undefined);
+            expect(Date.now() - started).toBeLessThan(15_000);
+            expect(err.message).toMatch(
+                new RegExp(
+                    `^backup failed: ${PG_DUMP.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} exited 1: [^]*LOCK TABLE [^;]*public\\.a IN ACCESS SHARE MODE; another session held a lock on a table pg_dump must read for longer than 300 ms \\(--lock-timeout\\); run again when the database is quieter, find the holder in pg_locks / pg_stat_activity, or raise --lock-timeout; nothing was changed$`,
+                ),
+            );
+        });
+        expect(readdirSync(backups)).toEqual([]);
+        expect(await historyNames(url)).toEqual(["001_a"]);
+    }, 30_000);
 
     it("fails closed: when pg_dump cannot run, nothing is applied and no file is left", async () => {
         const url = await pg.createDatabase("bk_fail");
