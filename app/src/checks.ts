@@ -1,12 +1,17 @@
 // The dependency checks behind /health/db, /health/redis and /health/ready. Each one logs the real error
-// and returns a short, safe reason for the JSON body.
+// and returns a fixed reason category for the JSON body (reasonCategory: no pg message, no host or role).
 import type pg from "pg";
 import type Redis from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
-import { shortReason } from "./db";
+import { reasonCategory } from "./db";
 import { withTimeout } from "./timeout";
 
-export const CHECK_TIMEOUT_MS = 2000;
+/**
+ * Each check's whole budget. Readiness runs its checks in parallel, so it answers within about this long
+ * whatever the dependencies do: well inside healthcheck.js's 3 s, so a slow database gives a 503 that names
+ * it instead of a healthcheck timeout that names nothing.
+ */
+export const CHECK_TIMEOUT_MS = 1200;
 
 export type CheckResult = { ok: true; latencyMs: number } | { ok: false; error: string };
 
@@ -20,11 +25,12 @@ export async function checkDatabase(pool: pg.Pool, log: FastifyBaseLogger): Prom
         // pool.query releases its client in every case, and destroys it when the query failed. query_timeout
         // (a real pg option that @types/pg leaves out) makes the client give up on a hung server.
         const query = { text: "SELECT 1", query_timeout: CHECK_TIMEOUT_MS } as pg.QueryConfig;
-        await withTimeout(pool.query(query), CHECK_TIMEOUT_MS + 500, "PostgreSQL");
+        // withTimeout also bounds the wait for a connection, which query_timeout does not cover.
+        await withTimeout(pool.query(query), CHECK_TIMEOUT_MS, "PostgreSQL");
         return { ok: true, latencyMs: elapsed(start) };
     } catch (err) {
         log.warn({ err }, "database check failed");
-        return { ok: false, error: shortReason(err) };
+        return { ok: false, error: reasonCategory(err) };
     }
 }
 
@@ -40,7 +46,7 @@ export async function checkRedis(redis: Redis, log: FastifyBaseLogger): Promise<
         return { ok: true, latencyMs: elapsed(start) };
     } catch (err) {
         log.warn({ err }, "Redis check failed");
-        return { ok: false, error: shortReason(err) };
+        return { ok: false, error: reasonCategory(err) };
     }
 }
 
@@ -54,9 +60,11 @@ export async function checkMigrations(
     try {
         // Loaded on first use: the runner brings umzug (~200 ms, ~6 MB), which liveness and the API never
         // need, and the server listens sooner without it (hot reload in the dev stage, issue 4).
-        const { listPending, defaultMigrationsDir } = await import("./migrate");
+        // Loading it counts against the budget too.
         const pending = await withTimeout(
-            listPending(pool, migrationsDir ?? defaultMigrationsDir()),
+            import("./migrate").then(({ listPending, defaultMigrationsDir }) =>
+                listPending(pool, migrationsDir ?? defaultMigrationsDir()),
+            ),
             CHECK_TIMEOUT_MS,
             "the migration check",
         );
@@ -64,6 +72,6 @@ export async function checkMigrations(
         return { ok: false, pending, error: `${pending.length} migration(s) pending: run \`migrate up\`` };
     } catch (err) {
         log.warn({ err, migrationsDir }, "migration check failed");
-        return { ok: false, error: shortReason(err) };
+        return { ok: false, error: reasonCategory(err) };
     }
 }

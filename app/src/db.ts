@@ -29,13 +29,51 @@ export function createPool(databaseUrl: string, logger: FastifyBaseLogger, optio
     return pool;
 }
 
-/** A short, safe description of a failure for a JSON body (no stack, no connection string). */
+/** A short description of a failure for an operator's terminal (no stack, no connection string); not for HTTP bodies. */
 export function shortReason(err: unknown): string {
     const e = err as { code?: unknown; message?: unknown };
     const message = typeof e?.message === "string" && e.message !== "" ? e.message : String(err);
     const firstLine = message.split("\n")[0]!;
     const code = typeof e?.code === "string" && !firstLine.includes(e.code) ? ` (${e.code})` : "";
     return (firstLine.length > 200 ? `${firstLine.slice(0, 200)}...` : firstLine) + code;
+}
+
+export type ReasonCategory = "timeout" | "authentication failed" | "database does not exist" | "unreachable" | "error";
+
+const NETWORK_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EPIPE",
+]);
+
+/**
+ * A fixed category of a PostgreSQL or Redis failure, for bodies anyone who reaches the port can read: pg's
+ * own messages name roles, databases and internal hosts. The full error goes to the log, never the body.
+ */
+export function reasonCategory(err: unknown): ReasonCategory {
+    const e = err as { code?: unknown; message?: unknown };
+    const code = typeof e?.code === "string" ? e.code : "";
+    const message = typeof e?.message === "string" ? e.message : "";
+    if (code === "ETIMEDOUT" || code === "57014" || /timeout|timed out|did not answer within/i.test(message)) {
+        return "timeout";
+    }
+    if (code === "28P01" || code === "28000" || /WRONGPASS|NOAUTH|authentication failed/i.test(message)) {
+        return "authentication failed";
+    }
+    if (code === "3D000") return "database does not exist";
+    if (
+        NETWORK_CODES.has(code) ||
+        code.startsWith("08") ||
+        code.startsWith("57P") ||
+        /connection (terminated|is closed)|connect E[A-Z]+/i.test(message)
+    ) {
+        return "unreachable";
+    }
+    return "error";
 }
 
 /**

@@ -1,5 +1,6 @@
 // Liveness, dependency checks and readiness against a real PostgreSQL and Redis (in-process app).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, connect, type Server, type Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../src/app";
 import { up } from "../src/migrate";
@@ -105,7 +106,7 @@ describe("readiness and migrations", () => {
                 status: "not ready",
                 failed: ["database", "migrations"],
                 checks: {
-                    database: { ok: false, error: 'database "no_such_database" does not exist (3D000)' },
+                    database: { ok: false, error: "database does not exist" },
                     redis: { ok: true, latencyMs: expect.any(Number) },
                     migrations: { ok: false, error: "not checked: the database is unavailable" },
                 },
@@ -115,11 +116,92 @@ describe("readiness and migrations", () => {
             expect(db.json()).toEqual({
                 status: "error",
                 dependency: "database",
-                error: 'database "no_such_database" does not exist (3D000)',
+                error: "database does not exist",
             });
+            // pg's own message names the database; the body only gives the category.
+            expect(db.body + res.body).not.toContain("no_such_database");
             expect((await broken.inject("/health")).statusCode).toBe(200);
         } finally {
             await broken.close();
+        }
+    });
+});
+
+/**
+ * A TCP proxy in front of PostgreSQL that, once `slow` is set, holds every reply for `delayMs`: a database
+ * that answers, slowly. Replies keep their order.
+ */
+async function slowProxy(target: number, delayMs: number): Promise<{ port: number; slow: boolean; close(): void }> {
+    const sockets = new Set<Socket>();
+    const state = { port: 0, slow: false, close: () => undefined as void };
+    const server: Server = createServer((client) => {
+        const upstream = connect(target, "127.0.0.1");
+        sockets.add(client).add(upstream);
+        let queue = Promise.resolve();
+        client.on("data", (d) => upstream.write(d));
+        upstream.on("data", (d) => {
+            const wait = state.slow ? delayMs : 0;
+            queue = queue.then(() => new Promise((r) => setTimeout(r, wait))).then(() => void client.write(d));
+        });
+        for (const [a, b] of [
+            [client, upstream],
+            [upstream, client],
+        ] as const) {
+            a.on("error", () => b.destroy());
+            a.on("close", () => b.destroy());
+        }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    state.port = (server.address() as { port: number }).port;
+    state.close = () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+    };
+    return state;
+}
+
+describe("failure reasons", () => {
+    it("are a fixed category: a refused password says 'authentication failed', never pg's message naming the role", async () => {
+        const url = new URL(await migratedDatabase(stack.postgres, "authfail"));
+        url.password = "not-the-password";
+        const wrong = await appFor(url.toString());
+        try {
+            const res = await wrong.inject("/health/db");
+            expect(res.statusCode).toBe(503);
+            expect(res.json()).toEqual({ status: "error", dependency: "database", error: "authentication failed" });
+            expect(res.body).not.toContain(decodeURIComponent(url.username));
+        } finally {
+            await wrong.close();
+        }
+    });
+});
+
+describe("readiness budget", () => {
+    it("answers 503 naming the database within 3 s (healthcheck.js's timeout) when the database answers slowly", async () => {
+        const url = new URL(await migratedDatabase(stack.postgres, "slow"));
+        const proxy = await slowProxy(Number(url.port), 1600);
+        url.port = String(proxy.port);
+        const slow = await appFor(url.toString());
+        try {
+            // Warm up: a pooled connection open and the migration runner loaded, as in a running service.
+            expect((await slow.inject("/health/ready")).statusCode).toBe(200);
+            proxy.slow = true;
+            const t0 = Date.now();
+            const res = await slow.inject("/health/ready");
+            const took = Date.now() - t0;
+            expect(res.statusCode).toBe(503);
+            expect(res.json()).toMatchObject({
+                status: "not ready",
+                failed: ["database", "migrations"],
+                checks: {
+                    database: { ok: false, error: "timeout" },
+                    migrations: { ok: false, error: "not checked: the database is unavailable" },
+                },
+            });
+            expect(took).toBeLessThan(3000);
+        } finally {
+            await slow.close();
+            proxy.close();
         }
     });
 });

@@ -1,7 +1,7 @@
 // The stats API. A database outage answers 503 with a JSON body naming it (the process stays up and the
 // pool reconnects by itself); a missing table means the migrations were not applied, and says so.
 import type { FastifyInstance, FastifyReply, FastifyBaseLogger } from "fastify";
-import { isMissingTable, isUnavailable, shortReason } from "../db";
+import { isMissingTable, isUnavailable, reasonCategory } from "../db";
 import { heroesWithCache, querySummary } from "../stats";
 
 function databaseFailure(err: unknown, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply | never {
@@ -18,7 +18,7 @@ function databaseFailure(err: unknown, reply: FastifyReply, log: FastifyBaseLogg
         return reply.code(503).send({
             error: "Service Unavailable",
             dependency: "database",
-            message: `the database is unavailable: ${shortReason(err)}`,
+            message: `the database is unavailable: ${reasonCategory(err)}`,
         });
     }
     throw err;
