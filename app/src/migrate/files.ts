@@ -61,6 +61,15 @@ function byNumberThenName(a: { number: number; name: string }, b: { number: numb
 }
 
 /**
+ * Apply order of two migration names (`NNN_name`): by number, then name. Text order is wrong past the
+ * padding: "1000_x" < "999_y" as text.
+ */
+export function compareMigrationNames(a: string, b: string): number {
+    const num = (n: string) => Number(/^\d+/.exec(n)?.[0] ?? Number.MAX_SAFE_INTEGER);
+    return byNumberThenName({ number: num(a), name: a }, { number: num(b), name: b });
+}
+
+/**
  * Names of the up migrations in order, without reading their contents (cheap: for readiness checks).
  * Validation of names is left to readMigrations.
  */

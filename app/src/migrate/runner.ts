@@ -4,7 +4,13 @@ import { Umzug, type UmzugStorage } from "umzug";
 import { backupDatabase } from "./backup";
 import { connectWithRetry, parseDatabaseUrl, type Target } from "./connect";
 import { MigrateError } from "./errors";
-import { defaultMigrationsDir, HISTORY_TABLE, readMigrations, type MigrationFile } from "./files";
+import {
+    compareMigrationNames,
+    defaultMigrationsDir,
+    HISTORY_TABLE,
+    readMigrations,
+    type MigrationFile,
+} from "./files";
 import { acquireLock, releaseLock } from "./lock";
 import { lineAndColumn, splitStatements } from "./sql";
 
@@ -66,8 +72,9 @@ async function historyTableExists(db: Pick<ClientBase, "query">): Promise<boolea
 
 async function readHistory(db: Pick<ClientBase, "query">): Promise<HistoryRow[]> {
     if (!(await historyTableExists(db))) return [];
-    const r = await db.query<HistoryRow>(`SELECT name, checksum, applied_at FROM ${HISTORY} ORDER BY name`);
-    return r.rows;
+    const r = await db.query<HistoryRow>(`SELECT name, checksum, applied_at FROM ${HISTORY}`);
+    // In apply order (numeric), which down reverses: ORDER BY name put 1000_x before 999_y.
+    return r.rows.sort((a, b) => compareMigrationNames(a.name, b.name));
 }
 
 /** Names of migration files not yet recorded as applied. Takes no lock; a missing history table means all. */

@@ -231,6 +231,17 @@ describe("order", () => {
         expect(await historyNames(url)).toEqual(["001_create_a", "003_create_c"]);
     });
 
+    it("compares numbers, not text: a pending 999_y is out of order after an applied 1000_x", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "998_w.sql": "SELECT 1;\n", "1000_x.sql": "SELECT 1;\n" });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "999_y.sql"), "SELECT 1;\n");
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toBe(
+            "999_y.sql is pending but sorts before the applied 1000_x; it would run out of order, so nothing was applied; renumber it after the last migration (runner create NAME gives the next number)",
+        );
+    });
+
     it("refuses two files with the same number", async () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "001_other.sql": "SELECT 1;\n" });
@@ -387,6 +398,29 @@ describe("down", () => {
             "cannot revert 004_d.sql: no .down.sql beside it; write 004_d.down.sql first; nothing was reverted",
         );
         expect(await historyNames(url)).toEqual(["001_create_a", "002_create_b", "003_create_c", "004_d"]);
+    });
+
+    it("reverts in numeric order past 999: 1000_x goes before 999_y", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({
+            "998_w.sql": "CREATE TABLE w (id INTEGER);\n",
+            "998_w.down.sql": "DROP TABLE w;\n",
+            "999_y.sql": "CREATE TABLE y (id INTEGER);\n",
+            "999_y.down.sql": "DROP TABLE y;\n",
+            "1000_x.sql": "ALTER TABLE y ADD COLUMN x INTEGER;\n",
+            "1000_x.down.sql": "ALTER TABLE y DROP COLUMN x;\n",
+        });
+        const applied = await up({ databaseUrl: url, migrationsDir: dir });
+        expect(applied.applied.map((m) => m.name)).toEqual(["998_w", "999_y", "1000_x"]);
+        expect(applied.migrations.map((m) => m.name)).toEqual(["998_w", "999_y", "1000_x"]);
+        const one = await down({ databaseUrl: url, migrationsDir: dir });
+        expect(one.reverted.map((m) => m.name)).toEqual(["1000_x"]);
+        expect(one.migrations.map((m) => m.name)).toEqual(["998_w", "999_y"]);
+        expect(one.pending).toEqual(["1000_x"]);
+        await up({ databaseUrl: url, migrationsDir: dir });
+        const two = await down({ databaseUrl: url, migrationsDir: dir, to: "999_y" });
+        expect(two.reverted.map((m) => m.name)).toEqual(["1000_x", "999_y"]);
+        expect((await status({ databaseUrl: url, migrationsDir: dir })).pending).toEqual(["999_y", "1000_x"]);
     });
 
     it("refuses --to naming a migration that is not applied", async () => {
