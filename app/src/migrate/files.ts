@@ -69,17 +69,27 @@ export function compareMigrationNames(a: string, b: string): number {
     return byNumberThenName({ number: num(a), name: a }, { number: num(b), name: b });
 }
 
+function badName(dir: string, f: string): MigrateError {
+    return new MigrateError(
+        `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
+        { file: f },
+    );
+}
+
 /**
  * Names of the up migrations in order, without reading their contents (cheap: for readiness checks).
- * Validation of names is left to readMigrations.
+ * Refuses a badly named .sql file as readMigrations does: skipping it would report "nothing pending"
+ * for a directory the runner will not apply.
  */
 export function listMigrationNames(dir: string): string[] {
-    return listSqlFiles(dir)
-        .map((f) => UP_FILE.exec(f))
-        .filter((m): m is RegExpExecArray => m !== null)
-        .map((m) => ({ number: Number(m[1]), name: m[0].slice(0, -".sql".length) }))
-        .sort(byNumberThenName)
-        .map((m) => m.name);
+    const ups: { number: number; name: string }[] = [];
+    for (const f of listSqlFiles(dir)) {
+        if (DOWN_FILE.test(f)) continue;
+        const m = UP_FILE.exec(f);
+        if (!m) throw badName(dir, f);
+        ups.push({ number: Number(m[1]), name: f.slice(0, -".sql".length) });
+    }
+    return ups.sort(byNumberThenName).map((m) => m.name);
 }
 
 function directiveOf(file: string, sql: string): boolean {
@@ -114,12 +124,7 @@ export function readMigrations(dir: string): MigrationFile[] {
             continue;
         }
         const up = UP_FILE.exec(f);
-        if (!up) {
-            throw new MigrateError(
-                `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
-                { file: f },
-            );
-        }
+        if (!up) throw badName(dir, f);
         const path = join(dir, f);
         const bytes = readFileSync(path);
         const sql = bytes.toString("utf8");

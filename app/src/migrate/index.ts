@@ -13,8 +13,9 @@ export { down, status, up, type MigrationRun, type MigrationState, type RunOptio
 /**
  * Migrations in `migrationsDir` not yet applied to `db`. Cheap (one or two small queries, no lock, file
  * names only): the app's readiness check calls it. A database without the history table has them all
- * pending.
+ * pending. Rejects with a MigrateError on a badly named .sql file, as the runner would.
  */
-export function listPending(db: Pool | ClientBase, migrationsDir: string): Promise<string[]> {
+export async function listPending(db: Pool | ClientBase, migrationsDir: string): Promise<string[]> {
+    // async: a badly named file (listMigrationNames throws) is a rejection like a database error.
     return listPendingIn(db, listMigrationNames(migrationsDir));
 }

@@ -261,6 +261,21 @@ describe("order", () => {
     });
 });
 
+describe("listPending (the app's readiness)", () => {
+    it("refuses a .sql file that does not follow the naming scheme, as up does, instead of reporting nothing pending", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"] });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "003_AddRegion.sql"), "ALTER TABLE a ADD COLUMN region TEXT;\n");
+        const expected = `003_AddRegion.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`;
+        const err = await withClient(url, (c) => rejection(listPending(c, dir)));
+        expect(err).toBeInstanceOf(MigrateError);
+        expect(err.message).toBe(expected);
+        expect(err.file).toBe("003_AddRegion.sql");
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toBe(expected);
+    });
+});
+
 describe("-- migrate:no-transaction", () => {
     it("runs CREATE INDEX CONCURRENTLY, which a transactional file cannot", async () => {
         const url = await pg.createDatabase();
