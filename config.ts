@@ -5,14 +5,11 @@
 // `pulumi.Config`. Every error names the key, the bad value and what is allowed; all errors are
 // reported at once so a broken stack file is fixed in one pass.
 import * as path from "node:path";
+import type { Publish } from "./components/common";
+
+export type { Publish };
 
 export const PROJECT = "marvel-rivals-stats";
-
-/** One published port: where on the Docker host it binds. */
-export interface Publish {
-    port: number;
-    bindAddress: string;
-}
 
 export interface StackConfig {
     /** Absolute path on the Docker host under which every persistent directory lives. */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults } from "./common";
+import { containerDefaults, memoryLimit, publishedPorts, type Publish } from "./common";
 
 export interface AppArgs {
     /** Image ID of the built app image. */
@@ -17,7 +17,7 @@ export interface AppArgs {
     sourcePath?: string;
     /** `uid:gid` the process runs as: the owner of its host directories. */
     user: string;
-    publish?: { port: number; bindAddress: string };
+    publish?: Publish;
     labels?: Record<string, string>;
     memoryLimitMb?: number;
     /** Resources that must have completed first (the migration step). */
@@ -56,9 +56,7 @@ export class App extends pulumi.ComponentResource {
                 envs: Object.entries(args.env).map(([key, value]) => pulumi.interpolate`${key}=${value}`),
                 volumes,
                 networksAdvanced: networks,
-                ports: args.publish
-                    ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }]
-                    : [],
+                ports: publishedPorts(this.port, args.publish),
                 user: args.user,
                 labels,
                 healthcheck: {
@@ -74,8 +72,7 @@ export class App extends pulumi.ComponentResource {
                 wait: true,
                 waitTimeout: 120,
                 // No `init`: the image's entrypoint is tini already (signals reach node, zombies are reaped).
-                // 0 or unset: no limit.
-                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },

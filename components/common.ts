@@ -18,3 +18,18 @@ export const containerDefaults = {
     // (pulumi/pulumi-docker#1272). The stack's own networks come from networksAdvanced.
     networkMode: "bridge",
 };
+
+export interface Publish {
+    port: number;
+    bindAddress: string;
+}
+
+/** A container's `ports`: `internal` published on the Docker host only when `publish` is given. */
+export function publishedPorts(internal: number, publish: Publish | undefined) {
+    return publish ? [{ internal, external: publish.port, ip: publish.bindAddress }] : [];
+}
+
+/** Docker's memory limit in MB; 0 or unset means none. */
+export function memoryLimit(mb: number | undefined): number | undefined {
+    return mb ? mb : undefined;
+}

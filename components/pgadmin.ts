@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults } from "./common";
+import { containerDefaults, publishedPorts, type Publish } from "./common";
 
 export interface PgAdminArgs {
     image: string;
@@ -8,7 +8,7 @@ export interface PgAdminArgs {
     networkName: pulumi.Input<string>;
     email: string;
     password: pulumi.Input<string>;
-    publish: { port: number; bindAddress: string };
+    publish: Publish;
 }
 
 /** Optional pgAdmin for local development, on the stack's network (server host: `postgres`). */
@@ -33,7 +33,7 @@ export class PgAdmin extends pulumi.ComponentResource {
                     pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`,
                 ],
                 networksAdvanced: [{ name: args.networkName }],
-                ports: [{ internal: 80, external: args.publish.port, ip: args.publish.bindAddress }],
+                ports: publishedPorts(80, args.publish),
                 ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
-import { containerDefaults, dockerEnvironment } from "./common";
+import { containerDefaults, dockerEnvironment, memoryLimit, publishedPorts, type Publish } from "./common";
 
 export interface PostgresArgs {
     image: string;
@@ -15,7 +15,7 @@ export interface PostgresArgs {
     dbUser: string;
     password: pulumi.Input<string>;
     /** Publish 5432 on the Docker host; omit to keep the database on the private network only. */
-    publish?: { port: number; bindAddress: string };
+    publish?: Publish;
     memoryLimitMb?: number;
     /** Resources that must be complete before the container starts (the host directories). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
@@ -78,9 +78,7 @@ export class Postgres extends pulumi.ComponentResource {
                 ],
                 volumes: [{ hostPath: args.dataPath, containerPath: "/var/lib/postgresql/data" }],
                 networksAdvanced: [{ name: args.networkName, aliases: [this.host] }],
-                ports: args.publish
-                    ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }]
-                    : [],
+                ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
                     // TCP on 127.0.0.1, not the socket: the image's first-start init server listens on the
                     // socket only, so a socket check reports healthy before the real server is up.
@@ -95,8 +93,7 @@ export class Postgres extends pulumi.ComponentResource {
                 // Dependents (the migration step) are created only once the container is healthy.
                 wait: true,
                 waitTimeout: 180,
-                // 0 or unset: no limit.
-                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             // A fixed container name cannot exist twice: remove the old container before its replacement.

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults } from "./common";
+import { containerDefaults, memoryLimit, publishedPorts, type Publish } from "./common";
 
 export interface RedisArgs {
     image: string;
@@ -12,7 +12,7 @@ export interface RedisArgs {
     password: pulumi.Input<string>;
     /** Append-only file persistence; off means nothing is written to disk. */
     persistence: boolean;
-    publish?: { port: number; bindAddress: string };
+    publish?: Publish;
     memoryLimitMb?: number;
     /** Resources that must be complete before the container starts (the host directories). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
@@ -59,13 +59,11 @@ export class Redis extends pulumi.ComponentResource {
                 ],
                 volumes: [{ hostPath: args.dataPath, containerPath: "/data" }],
                 networksAdvanced: [{ name: args.networkName, aliases: [this.host] }],
-                ports: args.publish
-                    ? [{ internal: this.port, external: args.publish.port, ip: args.publish.bindAddress }]
-                    : [],
+                ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
                     tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
-                    // 5 s like the image's own HEALTHCHECK: Docker < 25 ignores startInterval, and the first
-                    // probe comes one interval after start, which gates everything downstream.
+                    // Docker < 25 ignores startInterval and probes first one interval after start, which
+                    // gates everything downstream: keep the interval short.
                     interval: "5s",
                     timeout: "3s",
                     retries: 5,
@@ -74,8 +72,7 @@ export class Redis extends pulumi.ComponentResource {
                 },
                 wait: true,
                 waitTimeout: 120,
-                // 0 or unset: no limit.
-                memory: args.memoryLimitMb ? args.memoryLimitMb : undefined,
+                memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
