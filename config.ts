@@ -1,8 +1,8 @@
 // Stack configuration: read once, validated in one place, before any resource is declared.
 //
 // `parseStackConfig` is a pure function over a key -> raw string lookup, so that every validation
-// error can be tested with its exact message without a Pulumi engine. `index.ts` feeds it from
-// `pulumi.Config`. Every error names the key, the bad value and what is allowed; all errors are
+// error can be tested with its exact message without a Pulumi engine. `index.ts` feeds it from the
+// program's config (`pulumi.runtime.getConfig`). Every error names the key, the bad value and what is allowed; all errors are
 // reported at once so a broken stack file is fixed in one pass.
 import * as path from "node:path";
 import type { Publish } from "./components/common";
