@@ -2,8 +2,8 @@
 //
 // `parseStackConfig` is a pure function over a key -> raw string lookup, so that every validation
 // error can be tested with its exact message without a Pulumi engine. `index.ts` feeds it from the
-// program's config (`pulumi.runtime.getConfig`). Every error names the key, the bad value and what is allowed; all errors are
-// reported at once so a broken stack file is fixed in one pass.
+// program's config (`pulumi.runtime.getConfig`). Every error names the key, the bad value and what is
+// allowed; all errors are reported at once so a broken stack file is fixed in one pass.
 import * as path from "node:path";
 import type { Publish } from "./components/common";
 
