@@ -43,8 +43,6 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly container: docker.Container;
     /** Sets the role's password to the configured one; dependents wait for it as for the container. */
     public readonly credentials: command.local.Command;
-    /** Image ID, reused by steps that need a small shell on the Docker host. */
-    public readonly imageId: pulumi.Output<string>;
     /** Host name on the stack's network. */
     public readonly host = "postgres";
     public readonly port = 5432;
@@ -60,7 +58,6 @@ export class Postgres extends pulumi.ComponentResource {
             { name: args.image, keepLocally: true, platform: args.platform },
             { parent: this },
         );
-        this.imageId = image.imageId;
 
         this.container = new docker.Container(
             `${name}-container`,
@@ -127,6 +124,6 @@ export class Postgres extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.container] },
         );
-        this.registerOutputs({ imageId: this.imageId, containerId: this.container.id });
+        this.registerOutputs({ containerId: this.container.id });
     }
 }
