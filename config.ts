@@ -1,22 +1,59 @@
 // Stack configuration: read once, validated in one place, before any resource is declared.
 //
-// `parseStackConfig` is a pure function over a key -> raw string lookup, so that every validation
-// error can be tested with its exact message without a Pulumi engine. `index.ts` feeds it from the
-// program's config (`pulumi.runtime.getConfig`). Every error names the key, the bad value and what is
-// allowed; all errors are reported at once so a broken stack file is fixed in one pass.
+// Two kinds of keys (the README's configuration table lists both):
+// - declared keys have their one default in Pulumi.yaml (read by `projectDefaults`), so the Pulumi CLI
+//   always has a value for them (pulumi/pulumi v3.259.0, pkg/workspace/config.go, mergeConfig, refuses a
+//   declared key without one);
+// - optional keys are not declared: unset means what their entry in `OPTIONAL_KEYS` says.
+// `parseStackConfig` is a pure function over a key -> raw string lookup, so every validation error can be
+// tested with its exact message without a Pulumi engine. Every error names the key, the bad value and what
+// is allowed; all errors are reported at once so a broken stack file is fixed in one pass.
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
 import type { Publish } from "./components/common";
 
 export type { Publish };
 
 export const PROJECT = "marvel-rivals-stats";
 
+/** The engine the provider uses when no host is configured and DOCKER_HOST is unset (kreuzwerker v4.2.0, internal/provider/provider.go, New: `host` DefaultFunc). */
+export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+/** Keys that Pulumi.yaml does not declare (no project-wide default): what leaving each unset means. */
+export const OPTIONAL_KEYS: Record<string, string> = {
+    dockerHost: "the local engine: DOCKER_HOST, else the docker CLI's current context, else /var/run/docker.sock",
+    platform: "the engine's own platform",
+    dbPassword: "generated once (32 characters) and kept in the stack's encrypted state",
+    redisPassword: "generated once, as dbPassword",
+    marvelRivalsApiKey: "empty",
+    postgresPort: "PostgreSQL not published on the Docker host",
+    postgresBindAddress: "PostgreSQL not published on the Docker host",
+    redisPort: "Redis not published",
+    redisBindAddress: "Redis not published",
+    appPort: "the app reachable only on its networks",
+    appBindAddress: "the app reachable only on its networks",
+    domain: "no caddy labels",
+    hostOwner: "the user running Pulumi",
+    currentSeason: "the app's default",
+};
+
+/** Keys this program no longer reads, with what to do instead. */
+const RETIRED_KEYS: Record<string, string> = {
+    sshOpts:
+        "is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `pulumi config rm sshOpts`",
+};
+
 export interface StackConfig {
     /** Absolute path on the Docker host under which every persistent directory lives. */
     dataDir: string;
-    /** Docker endpoint; undefined means the local engine (DOCKER_HOST or the default socket). */
-    dockerHost?: string;
-    sshOpts: string[];
+    /**
+     * The Docker endpoint, always explicit: the provider, the image builds and the `docker` CLI steps all
+     * get this one value, so they cannot talk to different engines.
+     */
+    dockerHost: string;
+    /** Whether the engine is on another machine (ssh:// or tcp://): no bind mounts of this machine's files. */
+    remote: boolean;
     postgresImage: string;
     redisImage: string;
     platform?: string;
@@ -60,6 +97,55 @@ export interface ParseContext {
     projectDir: string;
     /** Owner used when `hostOwner` is unset: the user running Pulumi, so a laptop's ./data stays theirs. */
     defaultOwner: string;
+    /** Defaults of the declared keys, as `projectDefaults` reads them from Pulumi.yaml. */
+    defaults: Record<string, string>;
+    /** The environment the provider reads its own defaults from (DOCKER_HOST, DOCKER_CONTEXT, DOCKER_SSH_OPTS). */
+    env: Record<string, string | undefined>;
+    /** The docker CLI's current context endpoint, when it is not the default one (`cliContextHost`). */
+    cliContextHost?: string;
+    /** Every key set in the project's namespace (without the namespace), to catch typos; omit to skip. */
+    setKeys?: string[];
+}
+
+/**
+ * The defaults of the keys declared in Pulumi.yaml, in the form the CLI hands them to a program
+ * (pulumi/pulumi v3.259.0, pkg/workspace/config.go, createConfigValue: scalars as text, lists as JSON).
+ */
+export function projectDefaults(projectDir: string): Record<string, string> {
+    const project = parseYaml(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) ?? {};
+    const defaults: Record<string, string> = {};
+    for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
+        const value = decl !== null && typeof decl === "object" && !Array.isArray(decl) ? decl.default : decl;
+        if (value !== undefined) defaults[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    return defaults;
+}
+
+/**
+ * The endpoint of the docker CLI's current context (`docker context use`), or undefined for the default
+ * context. Read from the files the CLI keeps, as the provider reads a context (kreuzwerker v4.2.0,
+ * internal/provider/provider.go, getContextHost): config.json's currentContext, then the context's meta.json.
+ */
+export function cliContextHost(env: Record<string, string | undefined>, homeDir: string): string | undefined {
+    const configDir = env.DOCKER_CONFIG || path.join(homeDir, ".docker");
+    let current: string | undefined;
+    try {
+        current = JSON.parse(readFileSync(path.join(configDir, "config.json"), "utf8")).currentContext;
+    } catch {
+        return undefined;
+    }
+    if (!current || current === "default") return undefined;
+    const metaDir = path.join(configDir, "contexts", "meta");
+    if (!existsSync(metaDir)) return undefined;
+    for (const entry of readdirSync(metaDir)) {
+        try {
+            const meta = JSON.parse(readFileSync(path.join(metaDir, entry, "meta.json"), "utf8"));
+            if (meta.Name === current) return meta.Endpoints?.docker?.Host;
+        } catch {
+            // not a context: skip, as the provider does
+        }
+    }
+    return undefined;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
@@ -72,6 +158,8 @@ const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 const OWNER = /^\d{1,10}:\d{1,10}$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
+const BIND_ADDRESS = new RegExp(`(?:${IPV4.source})|^localhost$`);
+const DOCKER_ENDPOINT = /^(unix|tcp|ssh|npipe):\/\/\S+$/;
 
 /**
  * Validates raw config values. `get(key)` returns the value as the Pulumi CLI hands it to the program
@@ -83,12 +171,18 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     const bad = (key: string, value: unknown, allowed: string) =>
         problems.push(`\`${PROJECT}:${key}\` is ${JSON.stringify(value)}: ${allowed}.`);
     const raw = (key: string): string | undefined => {
-        const v = get(key);
+        const v = get(key) ?? ctx.defaults[key];
         return v === undefined || v === "" ? undefined : v;
     };
+    /** A declared key: Pulumi.yaml gives it a default, so it always has a value. */
+    const declared = (key: string): string => {
+        const v = raw(key);
+        if (v === undefined) throw new Error(`Pulumi.yaml declares no default for \`${PROJECT}:${key}\``);
+        return v;
+    };
 
-    const str = (key: string, fallback: string, re: RegExp, allowed: string): string => {
-        const v = raw(key) ?? fallback;
+    const str = (key: string, re: RegExp, allowed: string): string => {
+        const v = declared(key);
         if (!re.test(v)) bad(key, v, allowed);
         return v;
     };
@@ -97,21 +191,22 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         if (v !== undefined && !re.test(v)) bad(key, v, allowed);
         return v;
     };
-    const int = (key: string, fallback: number | undefined, min: number, max: number): number | undefined => {
+    const optInt = (key: string, min: number, max: number): number | undefined => {
         const v = raw(key);
-        if (v === undefined) return fallback;
+        if (v === undefined) return undefined;
         if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
             bad(key, v, `must be a whole number from ${min} to ${max}`);
-            return fallback;
+            return undefined;
         }
         return Number(v);
     };
-    const bool = (key: string, fallback: boolean): boolean => {
-        const v = raw(key);
-        if (v === undefined) return fallback;
+    const int = (key: string, min: number, max: number): number =>
+        optInt(key, min, max) ?? Number(ctx.defaults[key] ?? declared(key));
+    const bool = (key: string): boolean => {
+        const v = declared(key);
         if (v !== "true" && v !== "false") {
             bad(key, v, "must be true or false");
-            return fallback;
+            return ctx.defaults[key] === "true";
         }
         return v === "true";
     };
@@ -131,19 +226,49 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         return parsed as string[];
     };
 
+    // --- keys this program does not know: a typo would otherwise be ignored without a word
+    const known = new Set([...Object.keys(ctx.defaults), ...Object.keys(OPTIONAL_KEYS)]);
+    for (const key of ctx.setKeys ?? []) {
+        if (key in RETIRED_KEYS) {
+            problems.push(`\`${PROJECT}:${key}\` ${RETIRED_KEYS[key]}.`);
+        } else if (!known.has(key)) {
+            const like = [...known].find((k) => k.toLowerCase() === key.toLowerCase());
+            problems.push(
+                `\`${PROJECT}:${key}\` is not a setting of this project${like ? `; did you mean ${like}?` : ""} Remove it with \`pulumi config rm ${key}\` (the README lists every key).`,
+            );
+        }
+    }
+
     // --- where: Docker host and data directory
-    const dockerHost = optStr(
+    const configuredHost = optStr(
         "dockerHost",
-        /^(unix|tcp|ssh|npipe):\/\/\S+$/,
+        DOCKER_ENDPOINT,
         "must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine",
     );
-    const sshOpts = list("sshOpts", /^\S+$/, 'each an ssh option without spaces, e.g. ["-o", "ConnectTimeout=10"]');
-    if (sshOpts.length > 0 && !dockerHost?.startsWith("ssh://")) {
-        bad("sshOpts", raw("sshOpts"), "only applies to an ssh:// dockerHost; set dockerHost or remove sshOpts");
+    // The provider would let DOCKER_CONTEXT override the configured host for containers only (kreuzwerker
+    // v4.2.0, internal/provider/provider.go, configure), and take DOCKER_SSH_OPTS where the docker CLI
+    // steps cannot: both would split the stack across engines or connections.
+    if (ctx.env.DOCKER_CONTEXT) {
+        problems.push(
+            `the environment variable DOCKER_CONTEXT is ${JSON.stringify(ctx.env.DOCKER_CONTEXT)}: the docker provider would send the containers to that context while the image build and the stack's docker CLI steps go to ${configuredHost ?? "the local engine"}. Unset DOCKER_CONTEXT; to use that engine, set \`${PROJECT}:dockerHost\` to its endpoint (\`docker context inspect ${ctx.env.DOCKER_CONTEXT} --format '{{.Endpoints.docker.Host}}'\`).`,
+        );
     }
-    const remote = dockerHost !== undefined && !dockerHost.startsWith("unix://") && !dockerHost.startsWith("npipe://");
+    if (ctx.env.DOCKER_SSH_OPTS) {
+        problems.push(
+            "the environment variable DOCKER_SSH_OPTS is set: the docker provider would use those ssh options but the stack's docker CLI steps cannot. Unset it and put the options in ~/.ssh/config under a Host entry.",
+        );
+    }
+    let envHost = ctx.env.DOCKER_HOST || undefined;
+    if (configuredHost === undefined && envHost !== undefined && !DOCKER_ENDPOINT.test(envHost)) {
+        envHost = undefined; // reported once, as itself
+        problems.push(
+            `the environment variable DOCKER_HOST is ${JSON.stringify(ctx.env.DOCKER_HOST)}: it must be a Docker endpoint such as unix:///var/run/docker.sock or ssh://user@host; fix or unset it, or set \`${PROJECT}:dockerHost\`.`,
+        );
+    }
+    const dockerHost = configuredHost ?? envHost ?? ctx.cliContextHost ?? DEFAULT_DOCKER_HOST;
+    const remote = !dockerHost.startsWith("unix://") && !dockerHost.startsWith("npipe://");
 
-    let dataDir = raw("dataDir") ?? "./data";
+    let dataDir = declared("dataDir");
     if (/[\n\r\0:,]/.test(dataDir)) {
         bad(
             "dataDir",
@@ -177,32 +302,25 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     }
 
     // --- images
-    const imageAllowed = "must be an image reference such as postgres:16-alpine";
-    const postgresImage = str("postgresImage", "postgres:16-alpine", IMAGE_REF, imageAllowed);
-    const redisImage = str(
-        "redisImage",
-        "redis:7-alpine",
-        IMAGE_REF,
-        imageAllowed.replace("postgres:16-alpine", "redis:7-alpine"),
-    );
+    const imageAllowed = (example: string) => `must be an image reference such as ${example}`;
+    const postgresImage = str("postgresImage", IMAGE_REF, imageAllowed("postgres:16-alpine"));
+    const redisImage = str("redisImage", IMAGE_REF, imageAllowed("redis:7-alpine"));
     const platform = optStr("platform", PLATFORM, "must be an OS/architecture pair such as linux/amd64 or linux/arm64");
 
     // --- database identity
     const identAllowed =
         "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters";
-    const dbName = str("dbName", "marvel_rivals", PG_IDENTIFIER, identAllowed);
-    const dbUser = str("dbUser", "marvel_stats", PG_IDENTIFIER, identAllowed);
+    const dbName = str("dbName", PG_IDENTIFIER, identAllowed);
+    const dbUser = str("dbUser", PG_IDENTIFIER, identAllowed);
 
     // --- ports: published only when a port and a bind address are both configured
-    const address = (key: string) =>
-        optStr(
-            key,
-            new RegExp(`${IPV4.source.slice(0, -1)}|^localhost$`),
-            "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface)",
-        );
     const publish = (service: string): Publish | undefined => {
-        const port = int(`${service}Port`, undefined, 1, 65535);
-        const bindAddress = address(`${service}BindAddress`);
+        const port = optInt(`${service}Port`, 1, 65535);
+        const bindAddress = optStr(
+            `${service}BindAddress`,
+            BIND_ADDRESS,
+            "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port",
+        );
         // Pair checks look at what was configured, so a bad value is reported once, as itself.
         const portSet = raw(`${service}Port`) !== undefined;
         const bindSet = raw(`${service}BindAddress`) !== undefined;
@@ -220,31 +338,28 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
                 `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`,
             );
         }
-        return port !== undefined && bindAddress !== undefined ? { port, bindAddress } : undefined;
+        return port !== undefined && bindAddress !== undefined && BIND_ADDRESS.test(bindAddress)
+            ? { port, bindAddress }
+            : undefined;
     };
     const postgresPublish = publish("postgres");
     const redisPublish = publish("redis");
     const appPublish = publish("app");
-    const taken = new Map<string, string>();
+    const taken = new Map<number, string>();
     for (const [service, p] of [
         ["postgres", postgresPublish],
         ["redis", redisPublish],
         ["app", appPublish],
     ] as const) {
         if (!p) continue;
-        const other = taken.get(String(p.port));
+        const other = taken.get(p.port);
         if (other)
             bad(`${service}Port`, String(p.port), `is already used by ${other}Port; give each service its own port`);
-        taken.set(String(p.port), service);
+        taken.set(p.port, service);
     }
 
     // --- networks
-    const networkName = str(
-        "networkName",
-        "marvel-rivals-network",
-        DOCKER_NAME,
-        "must be a Docker network name: letters, digits, _ . -",
-    );
+    const networkName = str("networkName", DOCKER_NAME, "must be a Docker network name: letters, digits, _ . -");
     const externalNetworks = list("externalNetworks", DOCKER_NAME, 'existing Docker network names, e.g. ["caddy"]');
     if (externalNetworks.includes(networkName)) {
         bad("externalNetworks", raw("externalNetworks"), `must not contain the stack's own network ${networkName}`);
@@ -259,29 +374,26 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     }
 
     // --- behaviour
-    const hotReload = bool("hotReload", false);
+    const hotReload = bool("hotReload");
     if (hotReload && remote)
         bad(
             "hotReload",
             "true",
             `needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ${dockerHost}`,
         );
-    const redisPersistence = bool("redisPersistence", true);
-    const backups = bool("backups", false);
-    const pgadmin = bool("pgadmin", false);
+    const redisPersistence = bool("redisPersistence");
+    const backups = bool("backups");
+    const pgadmin = bool("pgadmin");
     if (pgadmin && remote)
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
-    const pgadminPort = int("pgadminPort", 5050, 1, 65535) ?? 5050;
-    const hostOwner = str(
-        "hostOwner",
-        ctx.defaultOwner,
-        OWNER,
-        "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000",
-    );
+    const pgadminPort = int("pgadminPort", 1, 65535);
+    const hostOwner =
+        optStr("hostOwner", OWNER, "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000") ??
+        ctx.defaultOwner;
     const memoryLimitMb = {
-        postgres: int("postgresMemoryMb", 0, 0, 1_048_576) ?? 0,
-        redis: int("redisMemoryMb", 0, 0, 1_048_576) ?? 0,
-        app: int("appMemoryMb", 0, 0, 1_048_576) ?? 0,
+        postgres: int("postgresMemoryMb", 0, 1_048_576),
+        redis: int("redisMemoryMb", 0, 1_048_576),
+        app: int("appMemoryMb", 0, 1_048_576),
     };
     for (const [service, mb] of Object.entries(memoryLimitMb)) {
         // Docker refuses limits under 6 MB; 0 means no limit.
@@ -289,19 +401,13 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     }
 
     // --- app environment
-    const appEnv = str(
-        "appEnv",
-        "production",
-        /^(development|production|test)$/,
-        "must be development, production or test",
-    );
+    const appEnv = str("appEnv", /^(development|production|test)$/, "must be development, production or test");
     const logLevel = str(
         "logLevel",
-        "info",
         new RegExp(`^(${LOG_LEVELS.join("|")})$`),
         `must be one of ${LOG_LEVELS.join(", ")}`,
     );
-    const rateLimitRequestsPerMinute = int("rateLimitRequestsPerMinute", 7, 1, 10_000) ?? 7;
+    const rateLimitRequestsPerMinute = int("rateLimitRequestsPerMinute", 1, 10_000);
     // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
     const currentSeason = optStr("currentSeason", /^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5");
 
@@ -323,7 +429,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     return {
         dataDir,
         dockerHost,
-        sshOpts,
+        remote,
         postgresImage,
         redisImage,
         platform,

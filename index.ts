@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ConfigError, PROJECT, parseStackConfig, type StackConfig } from "./config";
+import { ConfigError, PROJECT, cliContextHost, parseStackConfig, projectDefaults, type StackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories } from "./components/hostDirectories";
 import { Postgres } from "./components/postgres";
@@ -22,9 +22,16 @@ const config = new pulumi.Config(PROJECT);
 // ---- configuration: every problem reported at once, before any resource exists
 let cfg: StackConfig;
 try {
+    const namespace = `${PROJECT}:`;
     cfg = parseStackConfig((key) => pulumi.runtime.getConfig(`${PROJECT}:${key}`), {
         projectDir,
         defaultOwner: `${os.userInfo().uid}:${os.userInfo().gid}`,
+        defaults: projectDefaults(projectDir),
+        env: process.env,
+        cliContextHost: cliContextHost(process.env, os.homedir()),
+        setKeys: Object.keys(pulumi.runtime.allConfig())
+            .filter((k) => k.startsWith(namespace))
+            .map((k) => k.slice(namespace.length)),
     });
 } catch (err) {
     // RunError: Pulumi prints the message alone, without a stack trace.
@@ -40,13 +47,17 @@ const redisPassword = config.getSecret("redisPassword") ?? generated("redis-pass
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
 
 // ---- where everything runs: one explicit Docker provider for the stack
-const dockerProvider = new docker.Provider("docker", {
-    host: cfg.dockerHost,
-    sshOpts: cfg.sshOpts.length > 0 ? cfg.sshOpts : undefined,
-});
+// The host is always explicit: the containers, the image build and the `docker` CLI steps use this one value.
+const dockerProvider = new docker.Provider("docker", { host: cfg.dockerHost });
 const onDocker = { providers: { docker: dockerProvider } };
 
-const network = new Network("network", { name: cfg.networkName, external: cfg.externalNetworks }, onDocker);
+// Fixed names: people type them (`docker exec marvel-rivals-app seed`), and the README uses them.
+const names = {
+    postgres: "marvel-rivals-postgres",
+    redis: "marvel-rivals-redis",
+    app: "marvel-rivals-app",
+    pgadmin: "marvel-rivals-pgadmin",
+};
 
 const dirs = new HostDirectories(
     "data",
@@ -57,7 +68,14 @@ const dirs = new HostDirectories(
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
         dockerHost: cfg.dockerHost,
+        stackNames: { containers: Object.values(names), network: cfg.networkName, stopGraceSeconds: 60 },
     },
+    onDocker,
+);
+
+const network = new Network(
+    "network",
+    { name: cfg.networkName, external: cfg.externalNetworks, waitFor: [dirs] },
     onDocker,
 );
 
@@ -66,7 +84,7 @@ const postgres = new Postgres(
     {
         image: cfg.postgresImage,
         platform: cfg.platform,
-        containerName: "marvel-rivals-postgres",
+        containerName: names.postgres,
         networkName: network.name,
         dataPath: dirs.paths.postgres,
         dbName: cfg.dbName,
@@ -85,7 +103,7 @@ const redis = new Redis(
     {
         image: cfg.redisImage,
         platform: cfg.platform,
-        containerName: "marvel-rivals-redis",
+        containerName: names.redis,
         networkName: network.name,
         dataPath: dirs.paths.redis,
         password: redisPassword,
@@ -97,6 +115,8 @@ const redis = new Redis(
     onDocker,
 );
 
+// Hot reload: the app's source on this machine, mounted into the dev image's containers.
+const appSource = cfg.hotReload ? path.join(projectDir, "app", "src") : undefined;
 const appImage = new AppImage(
     "app",
     {
@@ -126,7 +146,8 @@ const migrations = new Migrations(
         networkName: network.name,
         databaseUrl: internalDatabaseUrl,
         user: cfg.hostOwner,
-        backupDir: cfg.backups ? path.posix.join(cfg.dataDir, "backups") : undefined,
+        backupDir: cfg.backups ? dirs.paths.backups : undefined,
+        sourcePath: appSource,
         dockerHost: cfg.dockerHost,
         waitFor: [postgres.container, postgres.credentials, dirs],
     },
@@ -137,7 +158,7 @@ const app = new App(
     "app",
     {
         image: appImage.imageId,
-        containerName: "marvel-rivals-app",
+        containerName: names.app,
         networkName: network.name,
         externalNetworks: network.externalNames,
         env: {
@@ -151,7 +172,7 @@ const app = new App(
         },
         outputPath: dirs.paths.output,
         logsPath: dirs.paths.logs,
-        sourcePath: cfg.hotReload ? path.join(projectDir, "app", "src") : undefined,
+        sourcePath: appSource,
         user: cfg.hostOwner,
         publish: cfg.appPublish,
         labels: cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": "{{upstreams 8000}}" } : undefined,
@@ -166,7 +187,7 @@ const pgadmin = cfg.pgadmin
           "pgadmin",
           {
               image: "dpage/pgadmin4:9.8",
-              containerName: "marvel-rivals-pgadmin",
+              containerName: names.pgadmin,
               networkName: network.name,
               email: "admin@example.com",
               password: generated("pgadmin-password"),
@@ -201,6 +222,7 @@ export const appUrl = cfg.domain
       : `http://app:${app.port} (inside the ${cfg.networkName} network)`;
 export const dataDir = cfg.dataDir;
 export const networkName = network.name;
-export const migrationsApplied = migrations.applied;
+// Names and times only: not secret, although the step's output is (it ran with the database URL).
+export const migrationsApplied = pulumi.unsecret(migrations.applied);
 export const pgadminUrl = pgadmin?.url;
 export const appContainer = app.container.name;

@@ -43,7 +43,7 @@ fi
 
 ensure_packages() {
     local missing=()
-    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} with apt"

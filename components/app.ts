@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, memoryLimit, publishedPorts, type Publish } from "./common";
+import { containerDefaults, containerOptions, healthTiming, memoryLimit, publishedPorts, type Publish } from "./common";
 
 export interface AppArgs {
     /** Image ID of the built app image. */
@@ -61,21 +61,17 @@ export class App extends pulumi.ComponentResource {
                 labels,
                 healthcheck: {
                     tests: ["CMD", "node", "/app/healthcheck.js"],
-                    // 5 s like the image's own HEALTHCHECK: Docker < 25 ignores startInterval, and the first
-                    // probe comes one interval after start, which gates everything downstream.
-                    interval: "5s",
-                    timeout: "5s",
-                    retries: 3,
-                    startPeriod: "30s",
-                    startInterval: "1s",
+                    ...healthTiming({ interval: "5s", timeout: "5s", retries: 3, startPeriod: "30s" }),
                 },
                 wait: true,
                 waitTimeout: 120,
+                // The app drains and closes its connections within 9 s of SIGTERM (app/src/server.ts).
+                destroyGraceSeconds: 10,
                 // No `init`: the image's entrypoint is tini already (signals reach node, zombies are reaped).
                 memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
         this.registerOutputs({ containerId: this.container.id });
     }

@@ -1,12 +1,26 @@
 // Shared by the components: the docker CLI environment and the options every container gets.
 
 /**
- * Environment for a `docker` CLI call against the stack's engine. Unset means the local engine, as the
- * CLI would pick it (DOCKER_HOST of the calling shell or the default socket).
+ * Environment for a `docker` CLI call against the stack's engine: the provider's host, always explicit.
+ * With DOCKER_HOST set, the CLI ignores DOCKER_CONTEXT and its current context (docker/cli v28.5.2,
+ * cli/command/cli.go, resolveContextName), so the CLI steps reach the engine the provider reaches.
  */
-export function dockerEnvironment(dockerHost: string | undefined): Record<string, string> {
-    return dockerHost ? { DOCKER_HOST: dockerHost } : {};
+export function dockerEnvironment(dockerHost: string): Record<string, string> {
+    return { DOCKER_HOST: dockerHost };
 }
+
+/**
+ * Resource options every container of the stack gets.
+ * - deleteBeforeReplace: a fixed name cannot exist twice; the old container goes first.
+ * - replaceOnChanges "*": any change replaces the container. The provider updates only `restart`,
+ *   `memory` and a few limits in place; a change of anything else that is not ForceNew (`healthcheck`,
+ *   `wait`, `destroyGraceSeconds`) is written to the state without touching the container
+ *   (kreuzwerker v4.2.0, internal/provider/resource_docker_container_funcs.go,
+ *   resourceDockerContainerUpdate). And a container that never turned healthy is kept with an init error
+ *   that the next `up` only "updates", leaving it broken (pulumi/pulumi v3.259.0,
+ *   pkg/resource/deploy/step_generator.go, applyReplaceOnChanges: a "*" path covers the init error).
+ */
+export const containerOptions = { deleteBeforeReplace: true, replaceOnChanges: ["*"] };
 
 /** Options every container of the stack gets. */
 export const containerDefaults = {
@@ -32,4 +46,41 @@ export function publishedPorts(internal: number, publish: Publish | undefined) {
 /** Docker's memory limit in MB; 0 or unset means none. */
 export function memoryLimit(mb: number | undefined): number | undefined {
     return mb ? mb : undefined;
+}
+
+/** Whole seconds as Go's time.Duration.String() writes them: "5s", "1m0s", "1h0m0s". */
+function goSeconds(total: number): string {
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
+export interface HealthTiming {
+    interval: string;
+    timeout: string;
+    retries: number;
+    startPeriod: string;
+}
+
+/**
+ * A healthcheck's timing, checked to be written the way the provider reads it back from the engine: the
+ * provider stores `interval.String()` of Go's time.Duration after a create (kreuzwerker v4.2.0,
+ * internal/provider/resource_docker_container_funcs.go, resourceDockerContainerRead), so "60s" would come
+ * back as "1m0s" and show a change on the next `up`. There is no `startInterval`: engines below API 1.44
+ * (Docker < 25) drop it and it reads back as "0s", a change on every second `up`; short intervals
+ * instead.
+ */
+export function healthTiming(t: HealthTiming): HealthTiming {
+    for (const [key, value] of Object.entries(t)) {
+        if (key === "retries") continue;
+        const m = /^(?:(\d+)h)?(?:(\d+)m)?(\d+)s$/.exec(String(value));
+        const seconds = m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3]) : NaN;
+        if (!m || goSeconds(seconds) !== value) {
+            throw new Error(
+                `healthcheck \`${key}\` ${JSON.stringify(value)} must be whole seconds written as Go writes them (${Number.isNaN(seconds) ? "e.g. 1m0s" : goSeconds(seconds)})`,
+            );
+        }
+    }
+    return t;
 }

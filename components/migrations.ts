@@ -17,7 +17,10 @@ export interface MigrationsArgs {
     user: string;
     /** Host directory for a pg_dump taken before pending migrations are applied; omit for no backups. */
     backupDir?: string;
-    dockerHost?: string;
+    /** The app's source on this machine, mounted read-only for an image that runs it (the dev image). */
+    sourcePath?: string;
+    /** Docker endpoint for the `docker` CLI: the stack's provider's. */
+    dockerHost: string;
     /** Resources that must be ready first (the healthy Postgres container). */
     waitFor: pulumi.Input<pulumi.Resource>[];
 }
@@ -65,6 +68,7 @@ export class Migrations extends pulumi.ComponentResource {
             MIGRATE_USER: args.user,
         };
         if (args.backupDir) environment.HOST_BACKUP_DIR = args.backupDir;
+        if (args.sourcePath) environment.HOST_APP_SRC = args.sourcePath;
 
         this.step = new command.local.Command(
             `${name}-up`,
@@ -73,6 +77,7 @@ export class Migrations extends pulumi.ComponentResource {
                     "set -eu",
                     'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" -e DATABASE_URL',
                     'if [ -n "${HOST_BACKUP_DIR:-}" ]; then set -- "$@" -v "$HOST_BACKUP_DIR:/backups" -e MIGRATE_BACKUP_DIR=/backups; fi',
+                    'if [ -n "${HOST_APP_SRC:-}" ]; then set -- "$@" -v "$HOST_APP_SRC:/app/src:ro"; fi',
                     'exec "$@" "$MIGRATE_IMAGE" migrate up --json',
                 ].join("\n"),
                 environment,

@@ -6,6 +6,8 @@ export interface NetworkArgs {
     name: string;
     /** Networks that already exist on the Docker host (e.g. a reverse proxy's); looked up, never created or deleted. */
     external?: string[];
+    /** Resources that must be complete first (the host preparation that frees the name after a lost state). */
+    waitFor?: pulumi.Input<pulumi.Resource>[];
 }
 
 /** The stack's private bridge network, plus read-only lookups of pre-existing networks. */
@@ -22,7 +24,7 @@ export class Network extends pulumi.ComponentResource {
         const network = new docker.Network(
             `${name}-bridge`,
             { name: args.name, driver: "bridge" },
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor },
         );
         this.name = network.name;
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, publishedPorts, type Publish } from "./common";
+import { containerDefaults, containerOptions, publishedPorts, type Publish } from "./common";
 
 export interface PgAdminArgs {
     image: string;
@@ -34,9 +34,10 @@ export class PgAdmin extends pulumi.ComponentResource {
                 ],
                 networksAdvanced: [{ name: args.networkName }],
                 ports: publishedPorts(80, args.publish),
+                destroyGraceSeconds: 10,
                 ...containerDefaults,
             },
-            { parent: this, deleteBeforeReplace: true, additionalSecretOutputs: ["envs"] },
+            { parent: this, ...containerOptions, additionalSecretOutputs: ["envs"] },
         );
         this.url = `http://${args.publish.bindAddress}:${args.publish.port}`;
         this.registerOutputs({ url: this.url });

@@ -2,7 +2,15 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
-import { containerDefaults, dockerEnvironment, memoryLimit, publishedPorts, type Publish } from "./common";
+import {
+    containerDefaults,
+    containerOptions,
+    dockerEnvironment,
+    healthTiming,
+    memoryLimit,
+    publishedPorts,
+    type Publish,
+} from "./common";
 
 export interface PostgresArgs {
     image: string;
@@ -19,8 +27,8 @@ export interface PostgresArgs {
     memoryLimitMb?: number;
     /** Resources that must be complete before the container starts (the host directories). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
-    /** Docker endpoint for the `docker` CLI (the password step); undefined means the local engine. */
-    dockerHost?: string;
+    /** Docker endpoint for the `docker` CLI (the password step): the stack's provider's. */
+    dockerHost: string;
 }
 
 /**
@@ -80,21 +88,18 @@ export class Postgres extends pulumi.ComponentResource {
                     // TCP on 127.0.0.1, not the socket: the image's first-start init server listens on the
                     // socket only, so a socket check reports healthy before the real server is up.
                     tests: ["CMD-SHELL", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
-                    interval: "10s",
-                    timeout: "5s",
-                    retries: 5,
-                    startPeriod: "60s",
-                    // Probe every second while starting (Docker 25+), so dependents do not wait 10 s.
-                    startInterval: "1s",
+                    ...healthTiming({ interval: "3s", timeout: "5s", retries: 5, startPeriod: "1m0s" }),
                 },
                 // Dependents (the migration step) are created only once the container is healthy.
                 wait: true,
                 waitTimeout: 180,
+                // The provider stops a container for this long before removing it; without it, it removes
+                // the running container at once (SIGKILL). PostgreSQL needs the time for a clean shutdown.
+                destroyGraceSeconds: 60,
                 memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            // A fixed container name cannot exist twice: remove the old container before its replacement.
-            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
         // POSTGRES_PASSWORD only counts when the image creates the database. The data outlives the stack
         // (destroy, lost state): when a new password is generated or configured, the existing role must

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, memoryLimit, publishedPorts, type Publish } from "./common";
+import { containerDefaults, containerOptions, healthTiming, memoryLimit, publishedPorts, type Publish } from "./common";
 
 export interface RedisArgs {
     image: string;
@@ -34,9 +34,13 @@ export class Redis extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const persistence = args.persistence
-            ? ["--appendonly", "yes", "--appendfsync", "everysec"]
-            : ["--appendonly", "no", "--save", ""];
+        // Everything but the password goes in as arguments. Without persistence, `save ""` (no RDB snapshots)
+        // goes in through the config on stdin: the provider refuses to create a container with an empty item
+        // in `command` (kreuzwerker v4.2.0, internal/provider/resource_docker_container_funcs.go,
+        // resourceDockerContainerCreate: "values for command may not be empty"); Redis reads `""` in its
+        // config as the empty value.
+        const config = ["requirepass $REDIS_PASSWORD", ...(args.persistence ? [] : ['save ""'])];
+        const persistence = args.persistence ? ["--appendonly", "yes", "--appendfsync", "everysec"] : ["--appendonly", "no"];
         this.container = new docker.Container(
             `${name}-container`,
             {
@@ -48,7 +52,7 @@ export class Redis extends pulumi.ComponentResource {
                 command: [
                     "sh",
                     "-c",
-                    'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nEOF',
+                    `exec docker-entrypoint.sh redis-server - "$@" <<EOF\n${config.join("\n")}\nEOF`,
                     "redis-server",
                     ...persistence,
                 ],
@@ -62,20 +66,16 @@ export class Redis extends pulumi.ComponentResource {
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
                     tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
-                    // Docker < 25 ignores startInterval and probes first one interval after start, which
-                    // gates everything downstream: keep the interval short.
-                    interval: "5s",
-                    timeout: "3s",
-                    retries: 5,
-                    startPeriod: "10s",
-                    startInterval: "1s",
+                    ...healthTiming({ interval: "3s", timeout: "3s", retries: 5, startPeriod: "10s" }),
                 },
                 wait: true,
                 waitTimeout: 120,
+                // Time to write the append-only file on the way down, instead of a SIGKILL.
+                destroyGraceSeconds: 30,
                 memory: memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
         this.registerOutputs({ containerId: this.container.id });
     }

@@ -4,15 +4,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { PROJECT_ROOT, loadStackConfig } from "./stackConfig";
+import { interceptRegistrations, type Registration } from "./registrations";
 
-export interface Registered {
-    type: string;
-    name: string;
-    urn: string;
-    parent: string;
+export interface Registered extends Registration {
+    /** Plain inputs, secret wrappers removed (secrecy is recorded separately in `secretInputs`). */
     inputs: Record<string, any>;
-    /** URNs this registration depends on (explicit dependsOn and input dependencies). */
-    dependencies: string[];
     /** Top-level input names that the engine receives as secrets. */
     secretInputs: string[];
 }
@@ -100,6 +96,11 @@ async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }>
     return { value, secret: await output.isSecret };
 }
 
+/** The environment variables through which the program (and the provider) pick a Docker engine. */
+const DOCKER_ENV = ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_SSH_OPTS", "DOCKER_CONFIG"] as const;
+/** Keys that a test sets as `pulumi config set --secret` would. */
+const SECRET_KEYS = ["dbPassword", "redisPassword", "marvelRivalsApiKey"];
+
 /**
  * Loads the stack's real config (with `overrides`), runs index.ts under mocks, and returns what it
  * registered. Call it once per test file: Pulumi's runtime state is global to the process.
@@ -107,29 +108,22 @@ async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }>
 export async function runProgram(
     stack: string,
     overrides: Record<string, string | undefined> = {},
+    dockerEnv: Partial<Record<(typeof DOCKER_ENV)[number], string>> = {},
 ): Promise<ProgramRun> {
-    const { config, secretKeys } = loadStackConfig(stack, overrides);
+    // The Docker variables the program reads come from the test alone, never from the machine running it.
+    for (const key of DOCKER_ENV) {
+        if (dockerEnv[key] === undefined) delete process.env[key];
+        else process.env[key] = dockerEnv[key];
+    }
+    process.env.DOCKER_CONFIG ??= path.join(PROJECT_ROOT, "test", "no-docker-config");
+    const { config, secretKeys } = loadStackConfig(stack, overrides, { secretOverrides: SECRET_KEYS });
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(new ProviderMocks(RUNNER_REPORT), "marvel-rivals-stats", stack, false);
 
     const resources: Registered[] = [];
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
-        const parent: string = req.getParent();
-        const stackPrefix = `urn:pulumi:${stack}::marvel-rivals-stats::`;
-        const parentType = parent ? parent.slice(stackPrefix.length).split("::")[0] : "";
-        resources.push({
-            type: req.getType(),
-            name: req.getName(),
-            urn: `${stackPrefix}${parentType ? `${parentType}$` : ""}${req.getType()}::${req.getName()}`,
-            parent,
-            inputs: unwrap(pulumi.runtime.deserializeProperties(req.getObject())),
-            dependencies: req.getDependenciesList(),
-            secretInputs: secretKeysOf(pulumi.runtime.deserializeProperties(req.getObject())),
-        });
-        return register(req, callback);
-    };
+    interceptRegistrations("marvel-rivals-stats", stack, (r) =>
+        resources.push({ ...r, inputs: unwrap(r.rawInputs), secretInputs: secretKeysOf(r.rawInputs) }),
+    );
 
     const program = await import(path.join(PROJECT_ROOT, "index.ts"));
     const outputs: ProgramRun["outputs"] = {};

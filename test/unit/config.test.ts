@@ -1,18 +1,41 @@
 // Every stack config validation error, with its exact message (config.ts is pure: no engine needed).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, test } from "vitest";
-import { ConfigError, checkSecret, parseStackConfig } from "../../config";
-import { loadStackConfig } from "../support/stackConfig";
+import { parse as parseYaml } from "yaml";
+import {
+    ConfigError,
+    OPTIONAL_KEYS,
+    checkSecret,
+    cliContextHost,
+    parseStackConfig,
+    projectDefaults,
+    type ParseContext,
+} from "../../config";
+import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
 
-const ctx = { projectDir: "/home/dev/marvel-rivals-stats", defaultOwner: "1000:1000" };
+const ctx: ParseContext = {
+    projectDir: "/home/dev/marvel-rivals-stats",
+    defaultOwner: "1000:1000",
+    defaults: projectDefaults(PROJECT_ROOT),
+    env: {},
+};
 
-function parse(stack: string, overrides: Record<string, string | undefined> = {}) {
+/** The config the program sees for `stack` (through the CLI's loader), parsed as index.ts parses it. */
+function parse(stack: string, overrides: Record<string, string | undefined> = {}, extra: Partial<ParseContext> = {}) {
     const { config } = loadStackConfig(stack, overrides);
-    return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], ctx);
+    const setKeys = Object.keys(config).map((k) => k.split(":")[1]);
+    return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], { ...ctx, setKeys, ...extra });
 }
 
-function problems(stack: string, overrides: Record<string, string | undefined>): string[] {
+function problems(
+    stack: string,
+    overrides: Record<string, string | undefined>,
+    extra: Partial<ParseContext> = {},
+): string[] {
     try {
-        parse(stack, overrides);
+        parse(stack, overrides, extra);
     } catch (err) {
         expect(err).toBeInstanceOf(ConfigError);
         return (err as ConfigError).problems;
@@ -25,7 +48,8 @@ describe("the committed stack files", () => {
         const cfg = parse("dev");
         expect(cfg).toMatchObject({
             dataDir: "/home/dev/marvel-rivals-stats/data",
-            dockerHost: undefined,
+            dockerHost: "unix:///var/run/docker.sock",
+            remote: false,
             postgresImage: "postgres:16-alpine",
             redisImage: "redis:7-alpine",
             dbName: "marvel_rivals",
@@ -93,16 +117,16 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             '`marvel-rivals-stats:dockerHost` is "odin": must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine.',
         ],
         [
-            "sshOpts without an ssh host",
-            "dev",
+            "sshOpts, which the docker CLI steps could not use",
+            "odin",
             { sshOpts: '["-o","ConnectTimeout=5"]' },
-            '`marvel-rivals-stats:sshOpts` is "[\\"-o\\",\\"ConnectTimeout=5\\"]": only applies to an ssh:// dockerHost; set dockerHost or remove sshOpts.',
+            "`marvel-rivals-stats:sshOpts` is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `pulumi config rm sshOpts`.",
         ],
         [
-            "sshOpts that are not a list",
-            "odin",
-            { sshOpts: "-o ConnectTimeout=5" },
-            '`marvel-rivals-stats:sshOpts` is "-o ConnectTimeout=5": must be a list of strings (each an ssh option without spaces, e.g. ["-o", "ConnectTimeout=10"]).',
+            "a misspelt key",
+            "dev",
+            { postgresport: "5433" },
+            "`marvel-rivals-stats:postgresport` is not a setting of this project; did you mean postgresPort? Remove it with `pulumi config rm postgresport` (the README lists every key).",
         ],
         [
             "an image reference with spaces",
@@ -162,7 +186,19 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             "a bind address that is not an address",
             "dev",
             { appBindAddress: "my-laptop" },
-            '`marvel-rivals-stats:appBindAddress` is "my-laptop": must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface).',
+            '`marvel-rivals-stats:appBindAddress` is "my-laptop": must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port.',
+        ],
+        [
+            "a bind address with a port",
+            "dev",
+            { postgresBindAddress: "127.0.0.1:5432" },
+            '`marvel-rivals-stats:postgresBindAddress` is "127.0.0.1:5432": must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port.',
+        ],
+        [
+            "a bind address with trailing text",
+            "dev",
+            { redisBindAddress: "127.0.0.1 # laptop" },
+            '`marvel-rivals-stats:redisBindAddress` is "127.0.0.1 # laptop": must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port.',
         ],
         [
             "two services on one port",
@@ -199,12 +235,6 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             "odin",
             { hotReload: "true" },
             '`marvel-rivals-stats:hotReload` is "true": needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ssh://root@odin.',
-        ],
-        [
-            "a boolean that is not one",
-            "dev",
-            { backups: "yes" },
-            '`marvel-rivals-stats:backups` is "yes": must be true or false.',
         ],
         [
             "pgAdmin on the server",
@@ -275,6 +305,12 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
     });
 });
 
+test("a value the CLI's type check lets through only with --skip-config-validation is still refused", () => {
+    expect(() => parseStackConfig((key) => (key === "backups" ? "yes" : undefined), ctx)).toThrow(
+        '`marvel-rivals-stats:backups` is "yes": must be true or false.',
+    );
+});
+
 describe("secrets", () => {
     test("a short or spaced secret is refused without printing it", () => {
         expect(checkSecret("dbPassword", "hunter2", 12)).toBe(
@@ -292,5 +328,77 @@ describe("secrets", () => {
     test("an unset or good secret passes", () => {
         expect(checkSecret("dbPassword", undefined, 12)).toBeUndefined();
         expect(checkSecret("dbPassword", "correct-horse-battery", 12)).toBeUndefined();
+    });
+});
+
+describe("one Docker engine for the provider, the image build and the CLI steps", () => {
+    test("unset dockerHost: DOCKER_HOST, else the CLI's current context, else the default socket", () => {
+        expect(parse("dev").dockerHost).toBe("unix:///var/run/docker.sock");
+        expect(parse("dev", {}, { cliContextHost: "unix:///home/dev/.colima/docker.sock" }).dockerHost).toBe(
+            "unix:///home/dev/.colima/docker.sock",
+        );
+        expect(
+            parse("dev", {}, { env: { DOCKER_HOST: "unix:///run/user/1000/docker.sock" }, cliContextHost: "unix:///x" })
+                .dockerHost,
+        ).toBe("unix:///run/user/1000/docker.sock");
+        expect(parse("odin", {}, { env: { DOCKER_HOST: "unix:///other" } }).dockerHost).toBe("ssh://root@odin");
+    });
+
+    test("a remote engine from DOCKER_HOST counts as remote: the dev stack's ./data and hot reload are refused", () => {
+        expect(problems("dev", {}, { env: { DOCKER_HOST: "ssh://me@server" } })).toEqual([
+            '`marvel-rivals-stats:dataDir` is "./data": must be an absolute path on the Docker host ssh://me@server, e.g. /mnt/user/appdata/marvel-rivals-stats.',
+            '`marvel-rivals-stats:hotReload` is "true": needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ssh://me@server.',
+        ]);
+    });
+
+    test("DOCKER_CONTEXT and DOCKER_SSH_OPTS, which the provider alone would follow, are refused with the fix", () => {
+        expect(problems("odin", {}, { env: { DOCKER_CONTEXT: "colima", DOCKER_SSH_OPTS: "-p 2222" } })).toEqual([
+            "the environment variable DOCKER_CONTEXT is \"colima\": the docker provider would send the containers to that context while the image build and the stack's docker CLI steps go to ssh://root@odin. Unset DOCKER_CONTEXT; to use that engine, set `marvel-rivals-stats:dockerHost` to its endpoint (`docker context inspect colima --format '{{.Endpoints.docker.Host}}'`).",
+            "the environment variable DOCKER_SSH_OPTS is set: the docker provider would use those ssh options but the stack's docker CLI steps cannot. Unset it and put the options in ~/.ssh/config under a Host entry.",
+        ]);
+    });
+
+    test("a DOCKER_HOST that is not an endpoint is refused", () => {
+        expect(problems("dev", {}, { env: { DOCKER_HOST: "localhost:2375" } })).toEqual([
+            'the environment variable DOCKER_HOST is "localhost:2375": it must be a Docker endpoint such as unix:///var/run/docker.sock or ssh://user@host; fix or unset it, or set `marvel-rivals-stats:dockerHost`.',
+        ]);
+    });
+
+    test("the CLI's current context is read from its config files as the provider reads a context", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "docker-config-"));
+        try {
+            expect(cliContextHost({ DOCKER_CONFIG: dir }, "/nowhere")).toBeUndefined();
+            writeFileSync(path.join(dir, "config.json"), JSON.stringify({ currentContext: "colima" }));
+            const meta = path.join(dir, "contexts", "meta", "0123abcd");
+            mkdirSync(meta, { recursive: true });
+            writeFileSync(
+                path.join(meta, "meta.json"),
+                JSON.stringify({ Name: "colima", Endpoints: { docker: { Host: "unix:///home/dev/.colima/docker.sock" } } }),
+            );
+            expect(cliContextHost({ DOCKER_CONFIG: dir }, "/nowhere")).toBe("unix:///home/dev/.colima/docker.sock");
+            writeFileSync(path.join(dir, "config.json"), JSON.stringify({ currentContext: "default" }));
+            expect(cliContextHost({ DOCKER_CONFIG: dir }, "/nowhere")).toBeUndefined();
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("Pulumi.yaml holds every default, and the two kinds of keys are complete", () => {
+    test("every declared key has a default, and no key is both declared and optional", () => {
+        const project = parseYaml(readFileSync(path.join(PROJECT_ROOT, "Pulumi.yaml"), "utf8"));
+        const declared = Object.keys(project.config);
+        expect(declared.filter((k) => project.config[k].default === undefined)).toEqual([]);
+        expect(declared.filter((k) => k in OPTIONAL_KEYS)).toEqual([]);
+        expect(Object.keys(projectDefaults(PROJECT_ROOT)).sort()).toEqual([...declared].sort());
+    });
+
+    test("the README's configuration table lists exactly the keys the program reads", () => {
+        const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
+        const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"));
+        const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
+            m.slice(1).filter(Boolean),
+        );
+        expect(listed.sort()).toEqual([...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort());
     });
 });

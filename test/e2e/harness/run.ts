@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { CliConfigError, loadStackConfig } from "../../support/stackConfig";
 import type { OperationRecord } from "./realEngineMocks";
 import { DockerApi, socketPathOf } from "./dockerApi";
 
@@ -44,54 +44,31 @@ export interface StackRun {
     workDir: string;
     /** `key` (project namespace implied) or `ns:key` -> value; `null` removes a key set by the stack file. */
     overrides?: Record<string, string | null>;
+    /** Keys of `overrides` set as secrets (`pulumi config set --secret`). */
+    secrets?: string[];
 }
 
-/** Reads project defaults, the stack file and overrides into PULUMI_CONFIG form. */
-export function stackConfig(run: StackRun): {
-    project: string;
-    main?: string;
-    config: Record<string, string>;
-    secretKeys: string[];
-} {
-    const project = parseYaml(readFileSync(path.join(run.projectDir, "Pulumi.yaml"), "utf8"));
-    const name: string = project.name;
-    const full = (k: string) => (k.includes(":") ? k : `${name}:${k}`);
-    const asString = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
-    const config: Record<string, string> = {};
-    const secretKeys = new Set<string>();
-    for (const [k, decl] of Object.entries<any>(project.config ?? {})) {
-        const declared = decl !== null && typeof decl === "object" ? decl : { default: decl };
-        if (declared.secret) secretKeys.add(full(k));
-        if (declared.default !== undefined) config[full(k)] = asString(declared.default);
-        else if (declared.value !== undefined) config[full(k)] = asString(declared.value);
-    }
-    const stackFile = path.join(run.projectDir, `Pulumi.${run.stack}.yaml`);
-    const stack = existsSync(stackFile) ? parseYaml(readFileSync(stackFile, "utf8")) : {};
-    const encrypted: string[] = [];
-    for (const [k, v] of Object.entries<any>(stack?.config ?? {})) {
-        if (v !== null && typeof v === "object" && "secure" in v) {
-            encrypted.push(full(k));
-            secretKeys.add(full(k));
-            continue;
-        }
-        config[full(k)] = asString(v);
-    }
-    for (const [k, v] of Object.entries(run.overrides ?? {})) {
-        if (v === null) delete config[full(k)];
-        else config[full(k)] = v;
-    }
-    const missing = encrypted.filter((k) => config[k] === undefined);
-    if (missing.length > 0) {
-        throw new Error(
-            `the stack file holds encrypted values the harness cannot decrypt; override them: ${missing.join(", ")}`,
-        );
-    }
-    return { project: name, main: project.main, config, secretKeys: [...secretKeys].filter((k) => k in config) };
+/**
+ * The stack's config as the Pulumi CLI would hand it to the program (the shared loader, with the CLI's
+ * refusals), with the test's overrides standing for `pulumi config set` (`--secret` for `secrets`).
+ */
+export function stackConfig(run: StackRun) {
+    const overrides: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(run.overrides ?? {})) overrides[k] = v ?? undefined;
+    return loadStackConfig(run.stack, overrides, { projectDir: run.projectDir, secretOverrides: run.secrets });
 }
 
 function runHarness(mode: "up" | "destroy", run: StackRun): Promise<HarnessResult> {
     mkdirSync(run.workDir, { recursive: true });
-    const { project, main, config, secretKeys } = stackConfig(run);
+    let loaded: ReturnType<typeof stackConfig>;
+    try {
+        loaded = stackConfig(run);
+    } catch (err) {
+        // The CLI stops before the program runs: nothing is touched.
+        if (!(err instanceof CliConfigError)) throw err;
+        return Promise.resolve({ ok: false, error: err.message, outputs: {}, operations: [], durationMs: 0, wallMs: 0 });
+    }
+    const { project, main, config, secretKeys } = loaded;
     const spec: HarnessSpec = {
         mode,
         projectDir: run.projectDir,
