@@ -60,7 +60,7 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         const first = before.Id;
         const up = await pulumiUp(run);
         expect(up.error).toBeUndefined();
-        expect(up.operations.filter((o) => o.op !== "same")).toEqual([]);
+        expect(up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`)).toEqual([]);
         expect((await docker().inspect("containers", CONTAINER)).Id).toBe(first);
     });
 
@@ -76,15 +76,38 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         run.overrides = { ...run.overrides, label: "two" };
     });
 
-    it("fails with the probes and the container's logs when the container turns unhealthy", async () => {
-        const up = await pulumiUp({
+    it("writes a healthcheck change to the state only: the provider's Update never reaches the container", async () => {
+        const before = await docker().inspect("containers", CONTAINER);
+        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" } });
+        expect(up.error).toBeUndefined();
+        expect(opsByName(up).redis).toMatchObject({ op: "update", changed: ["healthcheck"] });
+        const after = await docker().inspect("containers", CONTAINER);
+        expect(after.Id).toBe(before.Id);
+        expect(after.Config.Healthcheck.Test).toEqual(before.Config.Healthcheck.Test);
+    });
+
+    it("fails slowly with the provider's message when a new container never turns healthy, and keeps it: the next up only updates it", async () => {
+        const broken = {
             ...run,
-            overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" },
-        });
+            overrides: { ...run.overrides, label: "broken", healthTest: "echo probe-says-no; exit 1", waitTimeout: "4" },
+        };
+        const up = await pulumiUp(broken);
         expect(up.ok).toBe(false);
-        expect(up.error).toMatch(/container mrs-e2e-tiny-redis turned unhealthy/);
+        expect(up.error).toContain("container failed to be in healthy state");
         expect(up.error).toContain("probe-says-no");
         expect(up.error).toMatch(/Ready to accept connections/);
+        // Pulumi keeps it with an init error; with no replaceOnChanges covering it, the next up sends an
+        // Update that changes nothing, and the run "succeeds" with the unhealthy container in place.
+        const kept = await docker().inspect("containers", CONTAINER);
+        expect(kept.Config.Labels.tiny).toBe("broken");
+        const again = await pulumiUp(broken);
+        expect(again.error).toBeUndefined();
+        expect(opsByName(again).redis.op).toBe("update");
+        expect((await docker().inspect("containers", CONTAINER)).Id).toBe(kept.Id);
+        // Back to a healthy configuration (a label change replaces it).
+        const healed = await pulumiUp(run);
+        expect(healed.error).toBeUndefined();
+        expect(opsByName(healed).redis.op).toBe("replace");
     });
 
     it("fails on a resource type it does not implement", async () => {

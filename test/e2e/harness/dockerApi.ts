@@ -22,17 +22,51 @@ export function socketPathOf(host: string | undefined): string {
     return h.slice("unix://".length);
 }
 
+/**
+ * The newest API version the provider's Docker client speaks: github.com/docker/docker v28.5.2 (pulumi-docker
+ * v5.0.0 provider/go.mod), api/common.go DefaultVersion.
+ */
+export const CLIENT_API_VERSION = "1.51";
+
 export class DockerApi {
+    private version?: Promise<string>;
+
     constructor(readonly socketPath: string) {}
 
-    raw(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<{ status: number; body: Buffer }> {
+    /**
+     * The API version requests use, negotiated as the provider's client does (it is built with
+     * client.WithAPIVersionNegotiation: kreuzwerker v4.2.0, internal/provider/config.go, MakeClient): the
+     * daemon's version from an unversioned /_ping (header API-Version), capped at the client's own.
+     */
+    apiVersion(): Promise<string> {
+        this.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
+            const server = String(res.headers["api-version"] ?? "");
+            if (!/^\d+\.\d+$/.test(server)) throw new Error(`the Docker engine did not say its API version: ${JSON.stringify(server)}`);
+            const [a, b] = server.split(".").map(Number);
+            const [c, d] = CLIENT_API_VERSION.split(".").map(Number);
+            return a < c || (a === c && b < d) ? server : CLIENT_API_VERSION;
+        });
+        return this.version;
+    }
+
+    async raw(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<{ status: number; body: Buffer }> {
+        const res = await this.request(method, `/v${await this.apiVersion()}${path}`, body, timeoutMs);
+        return { status: res.status, body: res.body };
+    }
+
+    private request(
+        method: string,
+        path: string,
+        body: unknown,
+        timeoutMs: number,
+    ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
         const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
         return new Promise((resolve, reject) => {
             const req = request(
                 {
                     socketPath: this.socketPath,
                     method,
-                    path: `/v1.41${path}`,
+                    path,
                     headers: payload
                         ? { "Content-Type": "application/json", "Content-Length": String(payload.length) }
                         : {},
@@ -41,7 +75,9 @@ export class DockerApi {
                 (res) => {
                     const chunks: Buffer[] = [];
                     res.on("data", (c: Buffer) => chunks.push(c));
-                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+                    res.on("end", () =>
+                        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }),
+                    );
                     res.on("error", reject);
                 },
             );
@@ -94,8 +130,8 @@ export class DockerApi {
         return i === 0 ? buf.toString("utf8") : out;
     }
 
-    async removeContainer(id: string, graceSeconds = 10): Promise<void> {
-        // Stop first with the grace period (what `pulumi destroy` does through the provider), then remove.
+    /** Test clean-up (not the provider's delete, which models.ts emulates): stop with a grace, then remove. */
+    async removeContainer(id: string, graceSeconds: number): Promise<void> {
         await this.call("POST", `/containers/${encodeURIComponent(id)}/stop?t=${graceSeconds}`, undefined, [304, 404]);
         await this.call("DELETE", `/containers/${encodeURIComponent(id)}?force=1&v=0`, undefined, [404]);
     }

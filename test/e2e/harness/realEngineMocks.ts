@@ -1,23 +1,28 @@
-// TEST HARNESS (issue 5), not product code: a `pulumi.runtime.Mocks` whose `newResource` performs each
-// resource for real against a Docker engine and returns the state the provider would, so that the real
-// program (index.ts with a real stack file) can be brought up where the Pulumi CLI cannot be installed.
-//
-// What `pulumi up` would do is kept in a state file (URN-like key -> digest of inputs, outputs): on a run
-// again, a resource whose inputs are unchanged is not touched; a changed container is replaced (removed,
-// then created: the program's fixed names need deleteBeforeReplace); a changed command runs its update
-// (or create) again, a changed trigger replaces it. `destroy()` removes what `pulumi destroy` removes.
-// Any resource type or container option this file does not implement fails the run instead of being
-// silently ignored.
+// TEST HARNESS, not product code: a `pulumi.runtime.Mocks` that plays the Pulumi engine for the real
+// program (index.ts with a real stack file), so that `pulumi up`, `preview` and `destroy` can be run where
+// the Pulumi CLI cannot be installed. The providers are models (models.ts) driven against a real Docker
+// engine; this file is the engine's part, following pulumi/pulumi v3.259.0:
+// - pkg/resource/deploy/step_generator.go: a resource in the state is diffed by its provider (no Read on a
+//   plain `up`: what the state says is what the provider compares against, even if the container is gone);
+//   applyReplaceOnChanges turns a change under a `replaceOnChanges` path into a replacement, and a resource
+//   with init errors gets an Update step (a replacement only when `replaceOnChanges` covers "#initerror",
+//   which "*" does); ignoreChanges keeps the old input; deleteBeforeReplace (the program's option, or the
+//   provider's default) orders a replacement, otherwise the new resource is created before the old is
+//   deleted; resources the program no longer declares are deleted after a successful run, newest first.
+// - pkg/resource/deploy/step.go: a preview runs no Create, Update or Delete: it reports what they would do,
+//   with the outputs the provider's preview returns (computed values unknown).
+// - `pulumi destroy`: every resource, newest first; `protect` refuses, `retainOnDelete` drops it from the
+//   state without deleting it.
+// Resource options come from the registrations the program sends (test/support/registrations.ts). Any
+// resource type or input no model knows fails the run instead of being silently ignored.
 import type * as pulumi from "@pulumi/pulumi";
-import { spawn } from "node:child_process";
-import { randomInt } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import * as path from "node:path";
+import type { Registration } from "../../support/registrations";
 import { DockerApi, socketPathOf } from "./dockerApi";
-import { inputsDigest, isSecretWrapper, secret, unwrapSecrets } from "./secrets";
+import { MODELS, PartialCreateError, containsUnknown, type Model, type ModelContext } from "./models";
+import { isSecretWrapper, secret, unwrapSecrets } from "./secrets";
 
-/** Label put on every container the harness creates, so that a crashed run's leftovers can be found. */
-export const HARNESS_LABEL = "marvel-rivals-stats.e2e-harness";
+export { HARNESS_LABEL } from "./models";
 
 export type Operation = "create" | "replace" | "update" | "same" | "delete";
 
@@ -26,6 +31,8 @@ export interface OperationRecord {
     type: string;
     name: string;
     op: Operation;
+    /** Inputs the provider reported as changed (update, replace). */
+    changed?: string[];
     /** Milliseconds since the run started. */
     start: number;
     end: number;
@@ -35,11 +42,17 @@ export interface OperationRecord {
 interface StateEntry {
     type: string;
     name: string;
-    digest: string;
-    /** Digest of `triggers` alone (commands: a changed trigger replaces, anything else updates). */
-    triggersDigest?: string;
     id: string;
+    /** The inputs the provider last applied (secret wrappers kept: the file is the test's, mode 0600). */
+    inputs: Record<string, any>;
     outputs: Record<string, any>;
+    /** Set when the resource was created but did not finish (Pulumi's init errors). */
+    initError?: string;
+    /** The provider host of the resource (the stack's Docker provider's `host`). */
+    host?: string;
+    /** Options that matter after the program is gone (destroy). */
+    protect?: boolean;
+    retainOnDelete?: boolean;
     /** Order of creation, for deleting in reverse. */
     seq: number;
 }
@@ -54,6 +67,8 @@ export interface RealEngineMocksOptions {
     stateFile: string;
     /** The program's working directory (relative paths resolve there, as under `pulumi up`). */
     projectDir: string;
+    /** A preview: nothing is created, changed or deleted, and the state is not written. */
+    preview?: boolean;
 }
 
 const log = (msg: string) => process.stderr.write(`[e2e-harness] ${msg}\n`);
@@ -61,6 +76,8 @@ const log = (msg: string) => process.stderr.write(`[e2e-harness] ${msg}\n`);
 export class RealEngineMocks implements pulumi.runtime.Mocks {
     readonly operations: OperationRecord[] = [];
     readonly errors: Error[] = [];
+    /** Registrations by `type::name`, recorded by up.ts before each newResource call. */
+    readonly registrations = new Map<string, Registration>();
     private readonly t0 = Date.now();
     private readonly state: HarnessState;
     private readonly seenKeys = new Set<string>();
@@ -83,11 +100,13 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     }
 
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, any>> {
+        // Invokes run in a preview too.
         const inputs = unwrapSecrets(args.inputs);
         switch (args.token) {
             case "docker:index/getNetwork:getNetwork": {
+                // kreuzwerker v4.2.0, internal/provider/data_source_docker_network.go.
                 const net = await this.api(args.provider).inspect("networks", inputs.name);
-                if (!net) throw new Error(`getNetwork: no Docker network named ${JSON.stringify(inputs.name)}`);
+                if (!net) throw new Error(`Could not find docker network: ${inputs.name}`);
                 return {
                     id: net.Id,
                     name: net.Name,
@@ -129,12 +148,26 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     }
 
     saveState(): void {
+        if (this.opts.preview) return;
         const tmp = `${this.opts.stateFile}.tmp`;
         writeFileSync(tmp, JSON.stringify(this.state, null, 2), { mode: 0o600 });
         renameSync(tmp, this.opts.stateFile);
     }
 
-    // ---- dispatch
+    // ---- the engine's steps
+
+    private context(host: string | undefined): ModelContext {
+        return { api: new DockerApi(socketPathOf(host)), projectDir: this.opts.projectDir, log };
+    }
+
+    private api(provider: string | undefined): DockerApi {
+        return this.context(this.hostOf(provider)).api;
+    }
+
+    private hostOf(provider: string | undefined): string | undefined {
+        const id = provider?.split("::").pop();
+        return id !== undefined && this.providerHosts.has(id) ? this.providerHosts.get(id) : undefined;
+    }
 
     private async perform(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
         if (!args.custom) {
@@ -142,8 +175,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             return { id: undefined, state: {} };
         }
         const key = `${args.type}::${args.name}`;
-        if (this.seenKeys.has(key))
-            throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
+        if (this.seenKeys.has(key)) throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
         this.seenKeys.add(key);
 
         if (args.type === "pulumi:providers:docker") {
@@ -154,717 +186,153 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             socketPathOf(inputs.host); // fails now for a host the harness cannot drive
             return { id, state: args.inputs };
         }
-        if (args.type.startsWith("pulumi:providers:")) {
-            return { id: `${args.name}_id`, state: args.inputs };
+        if (args.type.startsWith("pulumi:providers:")) return { id: `${args.name}_id`, state: args.inputs };
+
+        const model: Model | undefined = MODELS[args.type];
+        if (!model) throw new Error(`the e2e harness does not implement the resource type ${args.type} (${args.name})`);
+        const reg = this.registrations.get(key);
+        if (!reg) throw new Error(`no registration recorded for ${key}`);
+        const host = this.hostOf(args.provider);
+        const ctx = this.context(host);
+        const prev = this.state.resources[key];
+        const start = Date.now() - this.t0;
+        const record = (op: Operation, extra: Partial<OperationRecord> = {}) =>
+            this.operations.push({ key, type: args.type, name: args.name, op, start, end: Date.now() - this.t0, ...extra });
+
+        // Plain inputs for the provider; which top-level inputs were secret, to keep them secret in the state.
+        let news: Record<string, any> = unwrapSecrets(args.inputs);
+        const secretInputs = Object.keys(args.inputs).filter((k) => containsSecret(args.inputs[k]));
+        const unknown = Object.keys(news).filter((k) => containsUnknown(news[k]));
+        if (unknown.length > 0 && !this.opts.preview)
+            throw new Error(`${key}: inputs unknown outside a preview: ${unknown.join(", ")}`);
+        for (const k of Object.keys(news)) if (news[k] !== undefined && !model.known.includes(k)) {
+            throw new Error(`${args.type} ${args.name}: input \`${k}\` is not emulated by the e2e harness`);
+        }
+        // ignoreChanges: the old input stands in for the new one (step_generator.go, processIgnoreChanges).
+        for (const path of reg.ignoreChanges) {
+            if (path.includes(".") || path.includes("[")) throw new Error(`ignoreChanges path ${path}: only top-level keys are emulated`);
+            if (prev) news[path] = prev.inputs[path];
         }
 
-        const prev = this.state.resources[key];
-        const digest = inputsDigest(args.inputs);
-        const start = Date.now() - this.t0;
-        let op: Operation = "same";
+        let op: Operation = "create";
+        let changed: string[] | undefined;
         try {
-            let result: { id: string; outputs: Record<string, any> };
-            switch (args.type) {
-                case "docker:index/network:Network":
-                    ({ op, result } = await this.network(args, prev, digest));
-                    break;
-                case "docker:index/remoteImage:RemoteImage":
-                    ({ op, result } = await this.remoteImage(args, prev));
-                    break;
-                case "docker:index/image:Image":
-                    ({ op, result } = await this.image(args, prev));
-                    break;
-                case "docker:index/container:Container":
-                    ({ op, result } = await this.container(args, prev, digest));
-                    break;
-                case "command:local:Command":
-                    ({ op, result } = await this.command(args, prev, digest));
-                    break;
-                case "random:index/randomPassword:RandomPassword":
-                    ({ op, result } = this.randomPassword(args, prev, digest));
-                    break;
-                default:
-                    throw new Error(`the e2e harness does not implement the resource type ${args.type} (${args.name})`);
+            news = model.check(news, ctx);
+            if (prev) {
+                const d = model.diff({ id: prev.id, inputs: unwrapSecrets(prev.inputs), outputs: unwrapSecrets(prev.outputs) }, news);
+                const replaceByOption = d.changed.filter((k) => reg.replaceOnChanges.some((p) => covers(p, k)));
+                const replace = [...new Set([...d.replace, ...replaceByOption])];
+                const initReplace = prev.initError !== undefined && reg.replaceOnChanges.some((p) => covers(p, "#initerror"));
+                changed = d.changed;
+                op = replace.length > 0 || initReplace ? "replace" : d.changed.length > 0 || prev.initError ? "update" : "same";
             }
-            this.state.resources[key] = {
-                type: args.type,
-                name: args.name,
-                digest,
-                triggersDigest: args.inputs.triggers === undefined ? undefined : inputsDigest(args.inputs.triggers),
-                id: result.id,
-                outputs: result.outputs,
-                seq: op === "same" && prev ? prev.seq : ++this.state.seq,
-            };
-            this.saveState();
-            this.operations.push({ key, type: args.type, name: args.name, op, start, end: Date.now() - this.t0 });
-            return { id: result.id, state: result.outputs };
+
+            if (op === "same") {
+                record("same");
+                return { id: prev.id, state: prev.outputs };
+            }
+            const old = prev && { id: prev.id, inputs: unwrapSecrets(prev.inputs), outputs: unwrapSecrets(prev.outputs) };
+            if (this.opts.preview) {
+                record(op, { changed });
+                const outputs = model.previewOutputs(news, old, op === "replace");
+                // An empty ID is an unknown one in a preview (the SDK resolves it as unknown).
+                return { id: op === "update" ? prev.id : undefined, state: this.rewrap(outputs, secretInputs) };
+            }
+
+            let id: string;
+            let outputs: Record<string, any>;
+            if (op === "update") {
+                id = prev.id;
+                outputs = await model.update(old!, news, ctx);
+            } else if (op === "replace" && (reg.deleteBeforeReplace || model.deleteBeforeReplace)) {
+                await model.delete(old!, ctx);
+                delete this.state.resources[key];
+                this.saveState();
+                ({ id, outputs } = await model.create(news, ctx));
+            } else {
+                ({ id, outputs } = await model.create(news, ctx));
+                if (op === "replace") await model.delete(old!, ctx);
+            }
+            this.store(key, args, reg, host, { id, inputs: news, outputs, secretInputs }, op === "update" ? prev.seq : undefined);
+            record(op, { changed });
+            return { id, state: this.rewrap(outputs, secretInputs) };
         } catch (err) {
             const message = (err as Error).message;
             if (err instanceof PartialCreateError) {
-                // As the engine keeps a partially created resource: in the state, replaced on the next run.
-                this.state.resources[key] = {
-                    type: args.type,
-                    name: args.name,
-                    digest: "partial",
-                    id: err.id,
-                    outputs: args.inputs,
-                    seq: ++this.state.seq,
-                };
-                this.saveState();
-            } else if (
-                prev &&
-                op === "replace" &&
-                (args.type.endsWith(":Container") || args.type.endsWith(":Network"))
-            ) {
-                // Replaced delete-before-create: the old one is gone already, nothing of it is left to track.
-                delete this.state.resources[key];
-                this.saveState();
+                // As the engine keeps a partially created resource: in the state, with an init error.
+                this.store(key, args, reg, host, { id: err.id, inputs: news, outputs: err.outputs, secretInputs }, undefined, message);
             }
-            this.operations.push({
-                key,
-                type: args.type,
-                name: args.name,
-                op,
-                start,
-                end: Date.now() - this.t0,
-                error: message,
-            });
+            record(op, { changed, error: message });
             throw new Error(`${args.type} ${args.name}: ${message}`);
         }
     }
 
-    private api(provider: string | undefined): DockerApi {
-        const id = provider?.split("::").pop();
-        const host = id !== undefined && this.providerHosts.has(id) ? this.providerHosts.get(id) : undefined;
-        return new DockerApi(socketPathOf(host));
+    /** Outputs back in Pulumi's wire form: inputs that were secret stay secret (as the engine keeps them). */
+    private rewrap(outputs: Record<string, any>, secretInputs: string[]): Record<string, any> {
+        const out: Record<string, any> = { ...outputs };
+        for (const k of secretInputs) if (out[k] !== undefined && !isSecretWrapper(out[k])) out[k] = secret(out[k]);
+        return out;
     }
 
-    // ---- docker:index/network:Network
-
-    private async network(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Network", inputs, [
-            "name",
-            "driver",
-            "internal",
-            "attachable",
-            "labels",
-            "options",
-            "ipamConfigs",
-            "checkDuplicate",
-            "ipamDriver",
-        ]);
-        const api = this.api(args.provider);
-        let op: Operation = "create";
-        if (prev) {
-            const existing = await api.inspect("networks", prev.id);
-            if (existing && prev.digest === digest)
-                return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
-            if (existing) {
-                await api.call("DELETE", `/networks/${prev.id}`, undefined, [404]);
-                op = "replace";
-            }
-        }
-        const created = await api.call("POST", "/networks/create", {
-            Name: inputs.name,
-            Driver: inputs.driver ?? "bridge",
-            Internal: inputs.internal ?? false,
-            Attachable: inputs.attachable ?? false,
-            CheckDuplicate: inputs.checkDuplicate ?? true,
-            Labels: Object.fromEntries((inputs.labels ?? []).map((l: any) => [l.label, l.value])),
-            Options: inputs.options ?? {},
-            IPAM: {
-                Driver: inputs.ipamDriver ?? "default",
-                Config: (inputs.ipamConfigs ?? []).map((c: any) => ({
-                    Subnet: c.subnet,
-                    Gateway: c.gateway,
-                    IPRange: c.ipRange,
-                })),
-            },
-        });
-        const net = await api.inspect("networks", created.Id);
-        return {
-            op,
-            result: {
-                id: created.Id,
-                outputs: {
-                    ...args.inputs,
-                    driver: net.Driver,
-                    scope: net.Scope,
-                    internal: net.Internal,
-                    ipamConfigs: (net.IPAM?.Config ?? []).map((c: any) => ({ subnet: c.Subnet, gateway: c.Gateway })),
-                },
-            },
+    private store(
+        key: string,
+        args: pulumi.runtime.MockResourceArgs,
+        reg: Registration,
+        host: string | undefined,
+        r: { id: string; inputs: Record<string, any>; outputs: Record<string, any>; secretInputs: string[] },
+        seq?: number,
+        initError?: string,
+    ): void {
+        this.state.resources[key] = {
+            type: args.type,
+            name: args.name,
+            id: r.id,
+            inputs: this.rewrap(r.inputs, r.secretInputs),
+            outputs: this.rewrap(r.outputs, r.secretInputs),
+            initError,
+            host,
+            protect: reg.protect || undefined,
+            retainOnDelete: reg.retainOnDelete || undefined,
+            seq: seq ?? ++this.state.seq,
         };
+        this.saveState();
     }
-
-    // ---- docker:index/remoteImage:RemoteImage (nothing can be pulled here: the image must exist)
-
-    private async remoteImage(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined) {
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("RemoteImage", inputs, [
-            "name",
-            "keepLocally",
-            "platform",
-            "pullTriggers",
-            "forceRemove",
-            "triggers",
-        ]);
-        const image = await this.api(args.provider).inspect("images", inputs.name);
-        if (!image) {
-            throw new Error(
-                `image ${inputs.name} is not present and no registry is reachable here: run .ci/provision.sh`,
-            );
-        }
-        const outputs = { ...args.inputs, imageId: image.Id, repoDigest: image.RepoDigests?.[0] ?? "" };
-        const op: Operation = !prev ? "create" : prev.outputs.imageId === image.Id ? "same" : "update";
-        return { op, result: { id: `${image.Id}${inputs.name}`, outputs } };
-    }
-
-    // ---- docker:index/image:Image (built by the engine, never pushed)
-
-    private async image(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined) {
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Image", inputs, ["imageName", "build", "skipPush", "buildOnPreview", "registry"]);
-        if (inputs.skipPush !== true)
-            throw new Error("the harness cannot push: only `skipPush: true` images are supported");
-        const build = inputs.build ?? {};
-        rejectUnknown("Image.build", build, [
-            "context",
-            "dockerfile",
-            "target",
-            "platform",
-            "args",
-            "builderVersion",
-            "network",
-            "addHosts",
-        ]);
-        const context = path.resolve(this.opts.projectDir, build.context ?? ".");
-        // As the provider (v4.1+, pulumi-docker#572): a relative dockerfile is relative to the working
-        // directory, and the default is <context>/Dockerfile.
-        const dockerfile = build.dockerfile
-            ? path.resolve(this.opts.projectDir, build.dockerfile)
-            : path.join(context, "Dockerfile");
-        if (!existsSync(dockerfile)) throw new Error(`could not open dockerfile at ${dockerfile}`);
-
-        const argv = ["build", "--quiet", "--tag", inputs.imageName, "--file", dockerfile];
-        if (build.target) argv.push("--target", build.target);
-        if (build.platform) argv.push("--platform", build.platform);
-        if (build.network) argv.push("--network", build.network);
-        for (const h of build.addHosts ?? []) argv.push("--add-host", h);
-        // Build args by name only: the CLI reads their values from its environment, never from argv.
-        const env: NodeJS.ProcessEnv = { ...process.env };
-        for (const [k, v] of Object.entries(build.args ?? {})) {
-            argv.push("--build-arg", k);
-            env[k] = String(v);
-        }
-        argv.push(context);
-        const cli = await buildCli(build.builderVersion !== "BuilderV1");
-        env.DOCKER_BUILDKIT = cli.buildkit ? "1" : "0";
-        const res = await run(cli.path, argv, { env, cwd: this.opts.projectDir });
-        if (res.code !== 0)
-            throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
-        const image = await this.api(args.provider).inspect("images", inputs.imageName);
-        if (!image) throw new Error(`docker build succeeded but ${inputs.imageName} is missing`);
-        const outputs = {
-            ...args.inputs,
-            imageName: inputs.imageName,
-            baseImageName: inputs.imageName,
-            // For an image that is not pushed, the provider reports the local image ID here.
-            repoDigest: image.Id,
-            context: build.context,
-            dockerfile: build.dockerfile,
-            platform: build.platform,
-            registryServer: "",
-        };
-        const op: Operation = !prev ? "create" : prev.outputs.repoDigest === image.Id ? "same" : "update";
-        return { op, result: { id: image.Id, outputs } };
-    }
-
-    // ---- docker:index/container:Container
-
-    private async container(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Container", inputs, [
-            "name",
-            "image",
-            "envs",
-            "command",
-            "entrypoints",
-            "user",
-            "workingDir",
-            "labels",
-            "ports",
-            "volumes",
-            "networksAdvanced",
-            "networkMode",
-            "healthcheck",
-            "restart",
-            "maxRetryCount",
-            "logDriver",
-            "logOpts",
-            "memory",
-            "memorySwap",
-            "init",
-            "wait",
-            "waitTimeout",
-            "hostname",
-            "domainname",
-            "stopSignal",
-            "stopTimeout",
-            "destroyGraceSeconds",
-            "capabilities",
-            "mustRun",
-            "start",
-            "tty",
-            "stdinOpen",
-            "readOnly",
-            "shmSize",
-            "tmpfs",
-            "groupAdd",
-            "dns",
-            "hosts",
-            "ulimits",
-            "sysctls",
-            "privileged",
-            "rm",
-            "attach",
-            "logs",
-            "securityOpts",
-        ]);
-        if (inputs.rm || inputs.attach || inputs.logs)
-            throw new Error("`rm`, `attach` and `logs` are not implemented by the harness");
-        const api = this.api(args.provider);
-        let op: Operation = "create";
-        if (prev) {
-            const existing = await api.inspect("containers", prev.id);
-            if (existing && prev.digest === digest)
-                return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
-            if (existing) {
-                // deleteBeforeReplace: a fixed name cannot exist twice.
-                await api.removeContainer(prev.id, prev.outputs.destroyGraceSeconds ?? 10);
-                op = "replace";
-            } else {
-                log(`${args.name}: container ${prev.id.slice(0, 12)} is gone, creating it again`);
-            }
-        }
-
-        const nets: { name: string; aliases?: string[]; ipv4Address?: string }[] = inputs.networksAdvanced ?? [];
-        const exposed: Record<string, object> = {};
-        const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-        for (const p of inputs.ports ?? []) {
-            const k = `${p.internal}/${p.protocol ?? "tcp"}`;
-            exposed[k] = {};
-            (bindings[k] ??= []).push({
-                HostIp: p.ip ?? "0.0.0.0",
-                HostPort: p.external === undefined ? "" : String(p.external),
-            });
-        }
-        const binds = (inputs.volumes ?? []).map((v: any) => {
-            if (v.fromContainer) throw new Error("volumes[].fromContainer is not implemented by the harness");
-            const src = v.hostPath ?? v.volumeName;
-            if (!src) throw new Error("a volume needs hostPath or volumeName");
-            return `${src}:${v.containerPath}${v.readOnly ? ":ro" : ""}`;
-        });
-        const hc = inputs.healthcheck;
-        const body = {
-            Image: inputs.image,
-            Env: inputs.envs ?? [],
-            Cmd: inputs.command,
-            Entrypoint: inputs.entrypoints,
-            User: inputs.user ?? "",
-            WorkingDir: inputs.workingDir ?? "",
-            Hostname: inputs.hostname,
-            Domainname: inputs.domainname,
-            Tty: inputs.tty ?? false,
-            OpenStdin: inputs.stdinOpen ?? false,
-            StopSignal: inputs.stopSignal,
-            StopTimeout: inputs.stopTimeout,
-            Labels: {
-                ...Object.fromEntries((inputs.labels ?? []).map((l: any) => [l.label, l.value])),
-                [HARNESS_LABEL]: "1",
-            },
-            ExposedPorts: exposed,
-            Healthcheck: hc
-                ? {
-                      Test: hc.tests,
-                      Interval: durationNs(hc.interval),
-                      Timeout: durationNs(hc.timeout),
-                      StartPeriod: durationNs(hc.startPeriod),
-                      // StartInterval needs API 1.44 (Docker 25); older engines ignore it, as they ignore it
-                      // from the provider.
-                      StartInterval: durationNs(hc.startInterval),
-                      Retries: hc.retries ?? 0,
-                  }
-                : undefined,
-            HostConfig: {
-                Binds: binds,
-                PortBindings: bindings,
-                RestartPolicy: { Name: inputs.restart ?? "no", MaximumRetryCount: inputs.maxRetryCount ?? 0 },
-                LogConfig: { Type: inputs.logDriver ?? "json-file", Config: inputs.logOpts ?? {} },
-                Memory: inputs.memory ? inputs.memory * 1024 * 1024 : 0,
-                MemorySwap: inputs.memorySwap ? inputs.memorySwap * 1024 * 1024 : 0,
-                Init: inputs.init ?? false,
-                NetworkMode: nets[0]?.name ?? inputs.networkMode ?? "default",
-                CapAdd: inputs.capabilities?.adds,
-                CapDrop: inputs.capabilities?.drops,
-                ReadonlyRootfs: inputs.readOnly ?? false,
-                ShmSize: inputs.shmSize ? inputs.shmSize * 1024 * 1024 : undefined,
-                Tmpfs: inputs.tmpfs,
-                GroupAdd: inputs.groupAdd,
-                Dns: inputs.dns,
-                ExtraHosts: (inputs.hosts ?? []).map((h: any) => `${h.host}:${h.ip}`),
-                Privileged: inputs.privileged ?? false,
-                SecurityOpt: inputs.securityOpts,
-                Sysctls: inputs.sysctls,
-                Ulimits: (inputs.ulimits ?? []).map((u: any) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
-            },
-            NetworkingConfig: nets[0] ? { EndpointsConfig: { [nets[0].name]: endpoint(nets[0]) } } : undefined,
-        };
-        const created = await api.call("POST", `/containers/create?name=${encodeURIComponent(inputs.name)}`, body);
-        const id: string = created.Id;
-        try {
-            for (const n of nets.slice(1)) {
-                await api.call("POST", `/networks/${encodeURIComponent(n.name)}/connect`, {
-                    Container: id,
-                    EndpointConfig: endpoint(n),
-                });
-            }
-            if (inputs.start !== false) {
-                await api.call("POST", `/containers/${id}/start`, undefined, [304]);
-                if (inputs.wait) await this.waitHealthy(api, id, inputs.name, (inputs.waitTimeout ?? 60) * 1000);
-                else if (inputs.mustRun !== false) await this.ensureRunning(api, id, inputs.name);
-            }
-        } catch (err) {
-            throw new PartialCreateError(id, (err as Error).message);
-        }
-        const info = await api.inspect("containers", id);
-        const outputs = {
-            ...args.inputs,
-            exitCode: null,
-            hostname: info.Config.Hostname,
-            networkData: Object.entries(info.NetworkSettings.Networks ?? {}).map(([networkName, n]: [string, any]) => ({
-                networkName,
-                ipAddress: n.IPAddress,
-                ipPrefixLength: n.IPPrefixLen,
-                gateway: n.Gateway,
-                macAddress: n.MacAddress,
-            })),
-        };
-        return { op, result: { id, outputs } };
-    }
-
-    private async waitHealthy(api: DockerApi, id: string, name: string, timeoutMs: number): Promise<void> {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-            const info = await api.inspect("containers", id);
-            const state = info?.State;
-            if (!state) throw new Error(`container ${name} disappeared while waiting for it to turn healthy`);
-            const health = state.Health?.Status as string | undefined;
-            if (!state.Running) {
-                throw new Error(
-                    `container ${name} exited (code ${state.ExitCode}) before turning healthy; its logs:\n${await api.logs(id)}`,
-                );
-            }
-            if (health === undefined || health === "healthy") return; // no healthcheck: running is all we can wait for
-            if (health === "unhealthy") {
-                const probes = (state.Health.Log ?? [])
-                    .map((l: any) => `  exit ${l.ExitCode}: ${String(l.Output).trim()}`)
-                    .join("\n");
-                throw new Error(
-                    `container ${name} turned unhealthy; last probes:\n${probes}\nits logs:\n${await api.logs(id)}`,
-                );
-            }
-            if (Date.now() > deadline) {
-                throw new Error(
-                    `container ${name} not healthy after ${timeoutMs / 1000} s (${health}); its logs:\n${await api.logs(id)}`,
-                );
-            }
-            await new Promise((r) => setTimeout(r, 200));
-        }
-    }
-
-    private async ensureRunning(api: DockerApi, id: string, name: string): Promise<void> {
-        // The provider checks that a container it started is still running shortly after.
-        await new Promise((r) => setTimeout(r, 500));
-        const info = await api.inspect("containers", id);
-        if (!info?.State?.Running) {
-            throw new Error(
-                `container ${name} is not running (exit ${info?.State?.ExitCode}); its logs:\n${await api.logs(id)}`,
-            );
-        }
-    }
-
-    // ---- command:local:Command
-
-    private async command(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("Command", inputs, [
-            "create",
-            "update",
-            "delete",
-            "environment",
-            "dir",
-            "interpreter",
-            "stdin",
-            "triggers",
-            "addPreviousOutputInEnv",
-            "logging",
-            "assetPaths",
-            "archivePaths",
-        ]);
-        if (inputs.assetPaths || inputs.archivePaths)
-            throw new Error("assetPaths/archivePaths are not implemented by the harness");
-        const triggersDigest = inputs.triggers === undefined ? undefined : inputsDigest(inputs.triggers);
-        if (prev && prev.digest === digest)
-            return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
-        let op: Operation = "create";
-        let script: string | undefined = inputs.create;
-        if (prev) {
-            if (prev.triggersDigest !== triggersDigest) {
-                // Create before delete (Pulumi's default replacement): the old one's delete runs once the
-                // new one exists; if the new create fails, the old one stays in the state.
-                op = "replace";
-            } else {
-                op = "update";
-                script = inputs.update ?? inputs.create;
-            }
-        }
-        let stdout = "";
-        let stderr = "";
-        if (script !== undefined) {
-            const res = await runScript(script, inputs, this.opts.projectDir, prev?.outputs);
-            if (res.code !== 0) {
-                throw new Error(
-                    `exit status ${res.code}: running ${JSON.stringify(op === "update" ? "update" : "create")}:\nstdout: ${tail(res.stdout, 40)}\nstderr: ${tail(res.stderr, 60)}`,
-                );
-            }
-            // The provider trims the trailing newline of both streams.
-            stdout = res.stdout.replace(/\n$/, "");
-            stderr = res.stderr.replace(/\n$/, "");
-        }
-        if (op === "replace" && prev) await this.runDelete(prev);
-        const secretEnv =
-            Object.values(args.inputs.environment ?? {}).some(isSecretWrapper) ||
-            isSecretWrapper(args.inputs.environment);
-        // Outputs derived from secret inputs stay secret, as the engine does for the real provider.
-        const wrap = (s: string) => (secretEnv ? secret(s) : s);
-        return {
-            op,
-            result: {
-                id: prev?.id ?? `command-${Date.now()}-${randomInt(1e9)}`,
-                outputs: { ...args.inputs, stdout: wrap(stdout), stderr: wrap(stderr) },
-            },
-        };
-    }
-
-    private async runDelete(entry: StateEntry): Promise<void> {
-        const inputs = unwrapSecrets(entry.outputs);
-        if (inputs.delete === undefined) return;
-        const res = await runScript(inputs.delete, inputs, this.opts.projectDir, inputs);
-        if (res.code !== 0)
-            throw new Error(`exit status ${res.code}: running "delete" of ${entry.name}:\n${tail(res.stderr, 40)}`);
-    }
-
-    // ---- random:index/randomPassword:RandomPassword
-
-    private randomPassword(args: pulumi.runtime.MockResourceArgs, prev: StateEntry | undefined, digest: string) {
-        if (prev && prev.digest === digest)
-            return { op: "same" as Operation, result: { id: prev.id, outputs: prev.outputs } };
-        const inputs = unwrapSecrets(args.inputs);
-        rejectUnknown("RandomPassword", inputs, [
-            "length",
-            "special",
-            "upper",
-            "lower",
-            "numeric",
-            "number",
-            "overrideSpecial",
-            "minLower",
-            "minUpper",
-            "minNumeric",
-            "minSpecial",
-            "keepers",
-        ]);
-        const sets: [boolean, string, number][] = [
-            [inputs.lower ?? true, "abcdefghijklmnopqrstuvwxyz", inputs.minLower ?? 0],
-            [inputs.upper ?? true, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", inputs.minUpper ?? 0],
-            [inputs.numeric ?? inputs.number ?? true, "0123456789", inputs.minNumeric ?? 0],
-            [inputs.special ?? true, inputs.overrideSpecial ?? "!@#$%&*()-_=+[]{}<>:?", inputs.minSpecial ?? 0],
-        ];
-        const enabled = sets.filter(([on]) => on);
-        const all = enabled.map(([, chars]) => chars).join("");
-        const chars: string[] = [];
-        for (const [, set, min] of enabled) for (let i = 0; i < min; i++) chars.push(set[randomInt(set.length)]);
-        while (chars.length < inputs.length) chars.push(all[randomInt(all.length)]);
-        for (let i = chars.length - 1; i > 0; i--) {
-            const j = randomInt(i + 1);
-            [chars[i], chars[j]] = [chars[j], chars[i]];
-        }
-        const result = chars.join("");
-        return {
-            op: (prev ? "replace" : "create") as Operation,
-            result: { id: "none", outputs: { ...args.inputs, result: secret(result), bcryptHash: secret("") } },
-        };
-    }
-
-    // ---- deletion
 
     private async deleteEntry(key: string, entry: StateEntry): Promise<void> {
         const start = Date.now() - this.t0;
-        const outputs = unwrapSecrets(entry.outputs);
+        const record = (error?: string) => {
+            this.operations.push({ key, type: entry.type, name: entry.name, op: "delete", start, end: Date.now() - this.t0, error });
+        };
+        if (this.opts.preview) return record();
         try {
-            const api = new DockerApi(socketPathOf(undefined));
-            switch (entry.type) {
-                case "docker:index/container:Container":
-                    await api.removeContainer(entry.id, outputs.destroyGraceSeconds ?? 10);
-                    break;
-                case "docker:index/network:Network":
-                    await api.call("DELETE", `/networks/${entry.id}`, undefined, [404]);
-                    break;
-                case "command:local:Command":
-                    await this.runDelete(entry);
-                    break;
-                // Images: RemoteImage with keepLocally and local-only Images stay, as the program asks; the
-                // harness never deletes images (CI's stand-ins are shared by every run).
-                // RandomPassword: state only.
-                default:
-                    break;
-            }
+            if (entry.protect)
+                throw new Error(`resource ${key} is protected: unprotect it (\`pulumi state unprotect\`) to delete it`);
+            if (!entry.retainOnDelete)
+                await MODELS[entry.type].delete(
+                    { id: entry.id, inputs: unwrapSecrets(entry.inputs), outputs: unwrapSecrets(entry.outputs) },
+                    this.context(entry.host),
+                );
         } catch (err) {
-            this.operations.push({
-                key,
-                type: entry.type,
-                name: entry.name,
-                op: "delete",
-                start,
-                end: Date.now() - this.t0,
-                error: (err as Error).message,
-            });
+            record((err as Error).message);
             throw err;
         }
         delete this.state.resources[key];
         this.saveState();
-        this.operations.push({
-            key,
-            type: entry.type,
-            name: entry.name,
-            op: "delete",
-            start,
-            end: Date.now() - this.t0,
-        });
+        record();
     }
 }
-
-// ---- helpers
-
-/** A resource that exists but did not finish creating (a container that never turned healthy). */
-class PartialCreateError extends Error {
-    constructor(
-        readonly id: string,
-        message: string,
-    ) {
-        super(message);
-    }
-}
-
-function rejectUnknown(what: string, inputs: Record<string, unknown>, known: string[]): void {
-    const unknown = Object.keys(inputs).filter((k) => inputs[k] !== undefined && !known.includes(k));
-    if (unknown.length > 0) throw new Error(`${what} inputs not implemented by the e2e harness: ${unknown.join(", ")}`);
-}
-
-function endpoint(n: { aliases?: string[]; ipv4Address?: string }) {
-    return { Aliases: n.aliases ?? [], IPAMConfig: n.ipv4Address ? { IPv4Address: n.ipv4Address } : undefined };
-}
-
-/** "10s", "1m30s", "500ms" -> nanoseconds, as the provider parses healthcheck durations. */
-export function durationNs(d: string | undefined): number {
-    if (d === undefined || d === "") return 0;
-    const units: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-    let total = 0;
-    const re = /(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)/g;
-    let consumed = 0;
-    for (let m = re.exec(d); m; m = re.exec(d)) {
-        total += Number(m[1]) * units[m[2]];
-        consumed += m[0].length;
-    }
-    if (consumed !== d.length) throw new Error(`invalid duration ${JSON.stringify(d)}`);
-    return Math.round(total);
-}
-
-function tail(s: string, lines: number): string {
-    return s.trimEnd().split("\n").slice(-lines).join("\n");
-}
-
-let chosenCli: Promise<{ path: string; buildkit: boolean }> | undefined;
 
 /**
- * The provider builds with BuildKit through the API. From a CLI, BuildKit needs either the buildx plugin
- * (CLI 23+) or a CLI older than 23 (the engine's built-in BuildKit). Debian's docker.io CLI is such an
- * older one, while a newer `docker` may come first on PATH without buildx. Without either: the classic
- * builder, and a note on stderr (builds are then slower: no parallel stages).
+ * pulumi/pulumi v3.259.0 sdk/go/common/resource/properties_path.go, PropertyPath.Contains, for the top-level
+ * keys the models report: a one-segment path covers its key, "*" every key (and "#initerror").
  */
-function buildCli(wantBuildkit: boolean): Promise<{ path: string; buildkit: boolean }> {
-    if (!wantBuildkit) return Promise.resolve({ path: "docker", buildkit: false });
-    chosenCli ??= (async () => {
-        for (const cli of ["docker", "/usr/bin/docker"]) {
-            if ((await run(cli, ["buildx", "version"], {}).catch(() => ({ code: 1 }))).code === 0)
-                return { path: cli, buildkit: true };
-            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({
-                code: 1,
-                stdout: "",
-            }));
-            const major = Number(/^(\d+)\./.exec(v.stdout.trim())?.[1]);
-            if (v.code === 0 && major > 0 && major < 23) return { path: cli, buildkit: true };
-        }
-        log("no docker CLI here can build with BuildKit (no buildx plugin, no CLI < 23): using the classic builder");
-        return { path: "docker", buildkit: false };
-    })();
-    return chosenCli;
+function covers(path: string, key: string): boolean {
+    if (/[.[]/.test(path)) throw new Error(`replaceOnChanges path ${path}: only top-level keys and "*" are emulated`);
+    return path === "*" || path === key;
 }
 
-interface RunResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
-
-function run(
-    cmd: string,
-    argv: string[],
-    opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdin?: string },
-): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(cmd, argv, { env: opts.env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-        // A child that exits without reading its stdin closes the pipe: EPIPE here is not a failure.
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(opts.stdin ?? "");
-    });
-}
-
-/** A command's script as @pulumi/command runs it: interpreter (default `/bin/sh -c`), environment, dir. */
-function runScript(
-    script: string,
-    inputs: any,
-    projectDir: string,
-    previous?: Record<string, any>,
-): Promise<RunResult> {
-    const interpreter: string[] = inputs.interpreter ?? ["/bin/sh", "-c"];
-    const env: NodeJS.ProcessEnv = { ...process.env, ...(inputs.environment ?? {}) };
-    if (inputs.addPreviousOutputInEnv !== false && previous) {
-        const prev = unwrapSecrets(previous);
-        if (prev.stdout !== undefined) env.PULUMI_COMMAND_STDOUT = prev.stdout;
-        if (prev.stderr !== undefined) env.PULUMI_COMMAND_STDERR = prev.stderr;
-    }
-    return run(interpreter[0], [...interpreter.slice(1), script], {
-        env,
-        cwd: inputs.dir ? path.resolve(projectDir, inputs.dir) : projectDir,
-        stdin: inputs.stdin,
-    });
+function containsSecret(v: unknown): boolean {
+    if (isSecretWrapper(v)) return true;
+    if (Array.isArray(v)) return v.some(containsSecret);
+    return !!v && typeof v === "object" && Object.values(v).some(containsSecret);
 }

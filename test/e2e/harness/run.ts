@@ -12,7 +12,7 @@ import { DockerApi, socketPathOf } from "./dockerApi";
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
 export interface HarnessSpec {
-    mode: "up" | "destroy";
+    mode: "up" | "preview" | "destroy";
     projectDir: string;
     project: string;
     stack: string;
@@ -27,8 +27,10 @@ export interface HarnessResult {
     ok: boolean;
     /** Every failure of the run, one per line (config errors, failed resources, failed outputs). */
     error?: string;
-    /** Stack outputs, secrets unwrapped (test code only). */
+    /** Stack outputs, secrets unwrapped (test code only); "<unknown>" for an unknown one in a preview. */
     outputs: Record<string, any>;
+    /** Names of the outputs that are secret. */
+    secretOutputs: string[];
     operations: OperationRecord[];
     /** Time inside the run (program and resources), without process start-up. */
     durationMs: number;
@@ -58,7 +60,7 @@ export function stackConfig(run: StackRun) {
     return loadStackConfig(run.stack, overrides, { projectDir: run.projectDir, secretOverrides: run.secrets });
 }
 
-function runHarness(mode: "up" | "destroy", run: StackRun): Promise<HarnessResult> {
+function runHarness(mode: HarnessSpec["mode"], run: StackRun): Promise<HarnessResult> {
     mkdirSync(run.workDir, { recursive: true });
     let loaded: ReturnType<typeof stackConfig>;
     try {
@@ -66,7 +68,15 @@ function runHarness(mode: "up" | "destroy", run: StackRun): Promise<HarnessResul
     } catch (err) {
         // The CLI stops before the program runs: nothing is touched.
         if (!(err instanceof CliConfigError)) throw err;
-        return Promise.resolve({ ok: false, error: err.message, outputs: {}, operations: [], durationMs: 0, wallMs: 0 });
+        return Promise.resolve({
+            ok: false,
+            error: err.message,
+            outputs: {},
+            secretOutputs: [],
+            operations: [],
+            durationMs: 0,
+            wallMs: 0,
+        });
     }
     const { project, main, config, secretKeys } = loaded;
     const spec: HarnessSpec = {
@@ -111,6 +121,7 @@ function runHarness(mode: "up" | "destroy", run: StackRun): Promise<HarnessResul
 
 export const pulumiUp = (run: StackRun) => runHarness("up", run);
 export const pulumiDestroy = (run: StackRun) => runHarness("destroy", run);
+export const pulumiPreview = (run: StackRun) => runHarness("preview", run);
 
 /**
  * A private copy of the project (program, stack files, app, migrations) for tests that edit app/src or

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import type { HarnessSpec, HarnessResult } from "./run";
 import { RealEngineMocks } from "./realEngineMocks";
 import { unwrapSecrets } from "./secrets";
+import { interceptRegistrations } from "../../support/registrations";
 
 async function main(): Promise<number> {
     const spec = JSON.parse(readFileSync(process.env.MRS_HARNESS_SPEC ?? "", "utf8")) as HarnessSpec;
@@ -15,10 +16,12 @@ async function main(): Promise<number> {
     process.chdir(spec.projectDir);
 
     const started = Date.now();
-    const mocks = new RealEngineMocks({ stateFile: spec.stateFile, projectDir: spec.projectDir });
+    const preview = spec.mode === "preview";
+    const mocks = new RealEngineMocks({ stateFile: spec.stateFile, projectDir: spec.projectDir, preview });
     const problems: string[] = [];
     process.on("unhandledRejection", (err) => problems.push(String((err as Error)?.message ?? err)));
     const outputs: Record<string, unknown> = {};
+    const secretOutputs: string[] = [];
 
     if (spec.mode === "destroy") {
         try {
@@ -28,14 +31,20 @@ async function main(): Promise<number> {
         }
     } else {
         const pulumi = await import("@pulumi/pulumi");
-        await pulumi.runtime.setMocks(mocks, spec.project, spec.stack, false);
+        await pulumi.runtime.setMocks(mocks, spec.project, spec.stack, preview);
+        // The options of every registration (deleteBeforeReplace, replaceOnChanges, ...), as the engine gets them.
+        interceptRegistrations(spec.project, spec.stack, (r) => mocks.registrations.set(`${r.type}::${r.name}`, r));
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
             const program = require(path.join(spec.projectDir, spec.main ?? "index.ts")) as Record<string, unknown>;
             for (const [name, value] of Object.entries(program)) {
                 if (pulumi.Output.isInstance(value)) {
                     try {
-                        outputs[name] = unwrapSecrets(await (value as any).promise());
+                        const output = value as any;
+                        // A preview's unknown outputs stay unknown (never resolved to a value).
+                        const known = preview ? await output.isKnown : true;
+                        outputs[name] = known ? unwrapSecrets(await output.promise()) : "<unknown>";
+                        if (await output.isSecret) secretOutputs.push(name);
                     } catch (err) {
                         problems.push(`output ${name}: ${(err as Error).message}`);
                     }
@@ -62,6 +71,7 @@ async function main(): Promise<number> {
         ok: problems.length === 0,
         error: problems.length > 0 ? [...new Set(problems)].join("\n") : undefined,
         outputs,
+        secretOutputs,
         operations: mocks.operations,
         durationMs: Date.now() - started,
     };
