@@ -68,7 +68,7 @@ export class App extends pulumi.ComponentResource {
                 // The app drains and closes its connections within 9 s of SIGTERM (app/src/server.ts).
                 destroyGraceSeconds: 10,
                 // No `init`: the image's entrypoint is tini already (signals reach node, zombies are reaped).
-                memory: memoryLimit(args.memoryLimitMb),
+                ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },

@@ -43,9 +43,13 @@ export function publishedPorts(internal: number, publish: Publish | undefined) {
     return publish ? [{ internal, external: publish.port, ip: publish.bindAddress }] : [];
 }
 
-/** Docker's memory limit in MB; 0 or unset means none. */
-export function memoryLimit(mb: number | undefined): number | undefined {
-    return mb ? mb : undefined;
+/**
+ * A container's memory limit in MB (0 or unset: none), with the swap limit Docker would pick for it (twice
+ * the limit). The provider reads MemorySwap back after a create (kreuzwerker v4.2.0,
+ * resourceDockerContainerRead), so leaving it unset would show a change on the next `up`.
+ */
+export function memoryLimit(mb: number | undefined): { memory?: number; memorySwap?: number } {
+    return mb ? { memory: mb, memorySwap: 2 * mb } : {};
 }
 
 /** Whole seconds as Go's time.Duration.String() writes them: "5s", "1m0s", "1h0m0s". */

@@ -96,7 +96,7 @@ export class Postgres extends pulumi.ComponentResource {
                 // The provider stops a container for this long before removing it; without it, it removes
                 // the running container at once (SIGKILL). PostgreSQL needs the time for a clean shutdown.
                 destroyGraceSeconds: 60,
-                memory: memoryLimit(args.memoryLimitMb),
+                ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },

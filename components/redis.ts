@@ -40,7 +40,9 @@ export class Redis extends pulumi.ComponentResource {
         // resourceDockerContainerCreate: "values for command may not be empty"); Redis reads `""` in its
         // config as the empty value.
         const config = ["requirepass $REDIS_PASSWORD", ...(args.persistence ? [] : ['save ""'])];
-        const persistence = args.persistence ? ["--appendonly", "yes", "--appendfsync", "everysec"] : ["--appendonly", "no"];
+        const persistence = args.persistence
+            ? ["--appendonly", "yes", "--appendfsync", "everysec"]
+            : ["--appendonly", "no"];
         this.container = new docker.Container(
             `${name}-container`,
             {
@@ -72,7 +74,7 @@ export class Redis extends pulumi.ComponentResource {
                 waitTimeout: 120,
                 // Time to write the append-only file on the way down, instead of a SIGKILL.
                 destroyGraceSeconds: 30,
-                memory: memoryLimit(args.memoryLimitMb),
+                ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
             { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },

@@ -78,7 +78,10 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
 
     it("writes a healthcheck change to the state only: the provider's Update never reaches the container", async () => {
         const before = await docker().inspect("containers", CONTAINER);
-        const up = await pulumiUp({ ...run, overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" } });
+        const up = await pulumiUp({
+            ...run,
+            overrides: { ...run.overrides, healthTest: "echo probe-says-no; exit 1" },
+        });
         expect(up.error).toBeUndefined();
         expect(opsByName(up).redis).toMatchObject({ op: "update", changed: ["healthcheck"] });
         const after = await docker().inspect("containers", CONTAINER);
@@ -89,7 +92,12 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
     it("fails slowly with the provider's message when a new container never turns healthy, and keeps it: the next up only updates it", async () => {
         const broken = {
             ...run,
-            overrides: { ...run.overrides, label: "broken", healthTest: "echo probe-says-no; exit 1", waitTimeout: "4" },
+            overrides: {
+                ...run.overrides,
+                label: "broken",
+                healthTest: "echo probe-says-no; exit 1",
+                waitTimeout: "4",
+            },
         };
         const up = await pulumiUp(broken);
         expect(up.ok).toBe(false);
@@ -123,5 +131,88 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         expect(await docker().inspect("containers", CONTAINER)).toBeUndefined();
         expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
         expect(existsSync(path.join(dataDir, "keep-me"))).toBe(true);
+    });
+});
+
+// The provider models alone, against the real engine: the behaviours a user's first real run meets.
+describe.skipIf(!engine)("provider behaviours the harness reproduces", () => {
+    const NAME = "mrs-e2e-model-probe";
+    const ctx = () => ({ api: docker(), projectDir: __dirname, log: () => undefined });
+    let work: string;
+
+    beforeAll(async () => {
+        await clearLeftovers([NAME]);
+        work = tempDir("models");
+    });
+    afterAll(async () => {
+        await clearLeftovers([NAME]).catch(() => undefined);
+        removeTempDir(work);
+    });
+
+    it("refuses an empty item in `command` before creating anything", async () => {
+        const { containerModel } = await import("./harness/models");
+        await expect(
+            containerModel.create(
+                { name: NAME, image: "redis:7-alpine", command: ["redis-server", "--save", ""] },
+                ctx(),
+            ),
+        ).rejects.toThrow("values for command may not be empty");
+        expect(await docker().inspect("containers", NAME)).toBeUndefined();
+    });
+
+    it("refuses a healthcheck start interval below Docker API 1.44, as the provider's client does", async () => {
+        const { containerModel } = await import("./harness/models");
+        const version = await docker().apiVersion();
+        const create = containerModel.create(
+            {
+                name: NAME,
+                image: "redis:7-alpine",
+                healthcheck: { tests: ["CMD", "true"], interval: "5s", startInterval: "1s" },
+            },
+            ctx(),
+        );
+        const [major, minor] = version.split(".").map(Number);
+        if (major === 1 && minor < 44) {
+            await expect(create).rejects.toThrow(
+                `Unable to create container: "specify health-check start interval" requires API version 1.44, but the Docker daemon API version is ${version}`,
+            );
+            expect(await docker().inspect("containers", NAME)).toBeUndefined();
+        } else {
+            await create;
+            expect((await docker().inspect("containers", NAME)).Config.Healthcheck.StartInterval).toBe(1e9);
+            await clearLeftovers([NAME]);
+        }
+    });
+
+    it("stops a container on delete with destroyGraceSeconds, and kills it at once without", async () => {
+        const { containerModel } = await import("./harness/models");
+        // On SIGTERM the process takes a second to finish cleanly, then leaves a marker.
+        const script = `trap 'sleep 1; touch /out/clean-$RUN; exit 0' TERM; while :; do sleep 0.2; done`;
+        const results: Record<string, boolean> = {};
+        for (const grace of [0, 10]) {
+            const { id, outputs } = await containerModel.create(
+                {
+                    name: NAME,
+                    image: "redis:7-alpine",
+                    entrypoints: ["sh", "-c", script],
+                    envs: [`RUN=${grace}`],
+                    volumes: [{ hostPath: work, containerPath: "/out" }],
+                    destroyGraceSeconds: grace || undefined,
+                },
+                ctx(),
+            );
+            await new Promise((r) => setTimeout(r, 500));
+            await containerModel.delete({ id, inputs: {}, outputs }, ctx());
+            expect(await docker().inspect("containers", NAME)).toBeUndefined();
+            results[`grace ${grace}`] = existsSync(path.join(work, `clean-${grace}`));
+        }
+        expect(results).toEqual({ "grace 0": false, "grace 10": true });
+    });
+
+    it("reads healthcheck durations back in Go's form", async () => {
+        const { goDurationString, parseGoDuration } = await import("./harness/models");
+        expect(
+            ["60s", "1m", "90s", "3600s", "0s", "1.5s", "500ms"].map((d) => goDurationString(parseGoDuration(d))),
+        ).toEqual(["1m0s", "1m0s", "1m30s", "1h0m0s", "0s", "1.5s", "500ms"]);
     });
 });

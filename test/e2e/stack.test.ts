@@ -1,8 +1,9 @@
 // End to end on a real Docker engine (issue 5): the real program (index.ts) with the real Pulumi.dev.yaml,
 // brought up by the harness (test/e2e/harness) with a temp dataDir and free ports on 127.0.0.1. The
 // scenarios run in order on one stack, each building on the state the previous one left, as a developer's
-// stack lives: cold up, schema and seed, run again, hot reload, a broken migration on a warm stack,
-// destroy and up again, teardown, bad config, a broken migration on a cold stack.
+// stack lives: a preview of the new stack, cold up, schema and seed, run again (and preview again), hot
+// reload, a broken migration on a warm stack, destroy and up again, lost state, teardown, bad config, a
+// broken migration on a cold stack. Then the odin stack, previewed on the local engine.
 //
 // The project is copied to a temp directory first (copyProject): hot reload edits app/src and the broken
 // migration scenarios add a file to migrations/, which must never touch the working tree.
@@ -17,8 +18,10 @@ import {
     copyProject,
     opsByName,
     pulumiDestroy,
+    pulumiPreview,
     pulumiUp,
     stackConfig,
+    REPO_ROOT,
     type HarnessResult,
     type StackRun,
 } from "./harness/run";
@@ -27,6 +30,7 @@ import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from ".
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 const NETWORK = "marvel-rivals-network";
+const APP_IMAGE = "marvel-rivals-stats-app:dev";
 const TABLES = ["players", "matches", "match_participants", "character_stats", "synergy_stats", "collection_metadata"];
 const MIGRATIONS = ["001_initial_schema", "002_add_indexes"];
 const BROKEN = "003_e2e_broken";
@@ -84,9 +88,52 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                 postgresPort: String(postgresPort),
                 redisPort: String(redisPort),
                 appPort: String(appPort),
+                // Limits on: the provider reads the swap limit back, a second `up` must still change nothing.
+                postgresMemoryMb: "512",
+                redisMemoryMb: "128",
+                appMemoryMb: "768",
             },
         };
     }, LONG);
+
+    it(
+        "0. a preview of the new stack plans every resource and creates nothing: no container, network, image build, directory or state",
+        async () => {
+            // The app image may be there from an earlier run: untag it for the preview (a build would tag it
+            // again), and put the tag back afterwards.
+            const api = docker();
+            const prior = await api.inspect("images", APP_IMAGE);
+            if (prior) await api.call("DELETE", `/images/${APP_IMAGE}?force=1&noprune=1`);
+            let preview: HarnessResult;
+            try {
+                preview = await pulumiPreview(run);
+                expect(await api.inspect("images", APP_IMAGE)).toBeUndefined();
+            } finally {
+                const [repo, tag] = APP_IMAGE.split(":");
+                if (prior) await api.call("POST", `/images/${prior.Id}/tag?repo=${repo}&tag=${tag}`);
+            }
+            expectOk(preview);
+            const ops = opsByName(preview);
+            for (const name of [
+                "data-mkdir",
+                "network-bridge",
+                "postgres-container",
+                "migrations-up",
+                "app-image",
+                "app-container",
+            ])
+                expect(ops[name]?.op, name).toBe("create");
+            expect(preview.operations.filter((o) => o.op !== "create")).toEqual([]);
+            for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
+            expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+            expect(existsSync(dataDir)).toBe(false);
+            expect(existsSync(path.join(run.workDir, "harness-state.json"))).toBe(false);
+            // What only the run can know is unknown; what the config says is known.
+            expect(preview.outputs.migrationsApplied).toBe("<unknown>");
+            expect(preview.outputs.dataDir).toBe(dataDir);
+        },
+        LONG,
+    );
 
     afterAll(async () => {
         if (run) await pulumiDestroy(run).catch(() => undefined);
@@ -212,9 +259,16 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             const before = await containerIds();
             const up = await pulumiUp(run);
             expectOk(up);
-            const changed = up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`);
+            const changed = up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`);
             expect(changed).toEqual([]);
             expect(await containerIds()).toEqual(before);
+            // A preview of the warm stack shows no change either, and the outputs keep their secrecy.
+            const preview = await pulumiPreview(run);
+            expectOk(preview);
+            expect(
+                preview.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`),
+            ).toEqual([]);
+            expect(up.secretOutputs.sort()).toEqual(["databaseUrl", "redisUrl"]);
             const status = JSON.parse(await dockerExec("marvel-rivals-app", "migrate", "status", "--json"));
             expect(status.pending).toEqual([]);
             expect(status.migrations.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
@@ -248,6 +302,29 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                 await new Promise((r) => setTimeout(r, 100));
             }
             expect(restored).toEqual({ status: 200, probe: false });
+
+            // An edit is in app/src when the developer runs `up` again: the image is rebuilt (pulumi-docker
+            // hashes the whole build context) but comes out the same, so no container is replaced and the
+            // migrations do not run again.
+            const file = path.join(project, "app", "src", "wilson.ts");
+            const source = readFileSync(file, "utf8");
+            writeFileSync(file, `${source}\n// edited by the e2e test\n`);
+            try {
+                const up = await pulumiUp(run);
+                expectOk(up);
+                expect(up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`)).toEqual([
+                    "app-image: update",
+                ]);
+                expect(await containerIds()).toEqual(before);
+            } finally {
+                writeFileSync(file, source);
+            }
+            const back = await pulumiUp(run);
+            expectOk(back);
+            expect(back.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op}`)).toEqual([
+                "app-image: update",
+            ]);
+            expect(await containerIds()).toEqual(before);
         },
         LONG,
     );
@@ -330,6 +407,26 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     );
 
     it(
+        "i. lost state: a new state finds the stack's containers running under its names, takes them over, and every row is still there",
+        async () => {
+            const before = await containerIds();
+            rmSync(path.join(run.workDir, "harness-state.json"));
+            const up = await pulumiUp(run);
+            expectOk(up);
+            expect(opsByName(up)["data-mkdir"].op).toBe("create");
+            for (const name of ["network-bridge", "postgres-container", "redis-container", "app-container"])
+                expect(opsByName(up)[name].op, name).toBe("create");
+            const after = await containerIds();
+            for (const name of CONTAINERS) expect(after[name], name).not.toBe(before[name]);
+            expect(await rowCounts(up.outputs.databaseUrl, TABLES)).toEqual(seededCounts);
+            expect(await appliedInDb(up.outputs.databaseUrl)).toEqual(firstApplied);
+            expect((await httpGet(`${appUrl}/health/ready`)).status).toBe(200);
+            databaseUrl = up.outputs.databaseUrl;
+        },
+        LONG,
+    );
+
+    it(
         "h. teardown leaves <dataDir> and its content intact",
         async () => {
             const marker = path.join(dataDir, "output", "e2e-marker.txt");
@@ -341,6 +438,8 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             for (const sub of ["postgres", "redis", "output", "logs", "backups"])
                 expect(existsSync(path.join(dataDir, sub)), sub).toBe(true);
             expect(readFileSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"), "utf8").trim()).toBe("16");
+            // PostgreSQL was given its grace period and shut down cleanly (a killed server leaves its pid file).
+            expect(existsSync(path.join(dataDir, "postgres", "pgdata", "postmaster.pid"))).toBe(false);
             expect(readdirSync(path.join(dataDir, "postgres", "pgdata", "base")).length).toBeGreaterThan(0);
             expect(readFileSync(marker, "utf8")).toBe("written before teardown");
         },
@@ -411,3 +510,67 @@ function readColdDatabaseUrl(cold: StackRun): string {
     const [user, db] = [config["marvel-rivals-stats:dbUser"], config["marvel-rivals-stats:dbName"]];
     return `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${cold.overrides!.postgresPort}/${db}`;
 }
+
+describe.skipIf(!engine)("the odin stack, previewed on the local engine", () => {
+    // The odin stack file as committed, with only the engine (the local one, not ssh://root@odin), the data
+    // directory and the reverse proxy's network (one of the test's) overridden.
+    const PROXY_NETWORK = "mrs-e2e-proxy";
+    let work: string;
+    let run: StackRun;
+
+    beforeAll(async () => {
+        work = tempDir("odin-preview");
+        run = {
+            projectDir: REPO_ROOT,
+            stack: "odin",
+            workDir: path.join(work, "harness"),
+            overrides: {
+                dockerHost: "unix:///var/run/docker.sock",
+                dataDir: path.join(work, "appdata"),
+                externalNetworks: JSON.stringify([PROXY_NETWORK]),
+            },
+        };
+    }, LONG);
+
+    afterAll(async () => {
+        const net = await docker().inspect("networks", PROXY_NETWORK);
+        if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+        removeTempDir(work);
+    }, LONG);
+
+    it(
+        "fails while the proxy's network is missing, naming it, and creates nothing",
+        async () => {
+            const preview = await pulumiPreview(run);
+            expect(preview.ok).toBe(false);
+            expect(preview.error).toContain(`Could not find docker network: ${PROXY_NETWORK}`);
+            expect(existsSync(path.join(work, "appdata"))).toBe(false);
+        },
+        LONG,
+    );
+
+    it(
+        "plans the whole stack once the network exists, and still creates nothing",
+        async () => {
+            await docker().call("POST", "/networks/create", { Name: PROXY_NETWORK });
+            const preview = await pulumiPreview(run);
+            expectOk(preview);
+            const ops = opsByName(preview);
+            for (const name of [
+                "data-mkdir",
+                "postgres-container",
+                "redis-container",
+                "migrations-up",
+                "app-image",
+                "app-container",
+            ])
+                expect(ops[name]?.op, name).toBe("create");
+            for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
+            expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
+            expect(await docker().inspect("images", "marvel-rivals-stats-app:odin")).toBeUndefined();
+            expect(existsSync(path.join(work, "appdata"))).toBe(false);
+            expect(preview.outputs.appUrl).toBe("http://127.0.0.1:8000");
+        },
+        LONG,
+    );
+});

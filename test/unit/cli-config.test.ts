@@ -75,10 +75,14 @@ describe("the CLI's refusals, with its own messages", () => {
             "Stack 'dev' with configuration key 'b' must be of type 'boolean'",
         );
         expect(
-            refusal(project("  l:\n    type: array\n    items:\n      type: string\n    default: []\n", "  p:l: [1, 2]\n")),
+            refusal(
+                project("  l:\n    type: array\n    items:\n      type: string\n    default: []\n", "  p:l: [1, 2]\n"),
+            ),
         ).toBe("Stack 'dev' with configuration key 'l' must be of type 'array<string>'");
         expect(
-            refusal(project("  l:\n    type: array\n    items:\n      type: string\n    default: []\n", "  p:l: caddy\n")),
+            refusal(
+                project("  l:\n    type: array\n    items:\n      type: string\n    default: []\n", "  p:l: caddy\n"),
+            ),
         ).toBe("Stack 'dev' with configuration key 'l' must be of type 'array<string>'");
     });
 
@@ -92,7 +96,11 @@ describe("the CLI's refusals, with its own messages", () => {
     });
 
     test("keys the project does not declare pass through untouched", () => {
-        const { config } = loadStackConfig("dev", {}, { projectDir: project("  a:\n    default: 1\n", "  p:extra: [x]\n") });
+        const { config } = loadStackConfig(
+            "dev",
+            {},
+            { projectDir: project("  a:\n    default: 1\n", "  p:extra: [x]\n") },
+        );
         expect(config).toEqual({ "p:a": "1", "p:extra": '["x"]' });
     });
 });

@@ -373,7 +373,10 @@ describe("one Docker engine for the provider, the image build and the CLI steps"
             mkdirSync(meta, { recursive: true });
             writeFileSync(
                 path.join(meta, "meta.json"),
-                JSON.stringify({ Name: "colima", Endpoints: { docker: { Host: "unix:///home/dev/.colima/docker.sock" } } }),
+                JSON.stringify({
+                    Name: "colima",
+                    Endpoints: { docker: { Host: "unix:///home/dev/.colima/docker.sock" } },
+                }),
             );
             expect(cliContextHost({ DOCKER_CONFIG: dir }, "/nowhere")).toBe("unix:///home/dev/.colima/docker.sock");
             writeFileSync(path.join(dir, "config.json"), JSON.stringify({ currentContext: "default" }));
@@ -399,6 +402,19 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
         const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
             m.slice(1).filter(Boolean),
         );
-        expect(listed.sort()).toEqual([...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort());
+        expect(listed.sort()).toEqual(
+            [...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort(),
+        );
     });
+});
+
+test("healthcheck timings must be written as the provider reads them back", async () => {
+    const { healthTiming } = await import("../../components/common");
+    expect(() => healthTiming({ interval: "3s", timeout: "5s", retries: 5, startPeriod: "1m0s" })).not.toThrow();
+    expect(() => healthTiming({ interval: "3s", timeout: "5s", retries: 5, startPeriod: "60s" })).toThrow(
+        'healthcheck `startPeriod` "60s" must be whole seconds written as Go writes them (1m0s)',
+    );
+    expect(() => healthTiming({ interval: "1h", timeout: "5s", retries: 5, startPeriod: "0s" })).toThrow(
+        'healthcheck `interval` "1h" must be whole seconds written as Go writes them (e.g. 1m0s)',
+    );
 });

@@ -16,10 +16,13 @@ const container = (name: string) => run.byName(`${name}-container`).inputs;
 const dependsOn = (r: Registered, other: Registered) => r.dependencies.includes(other.urn);
 
 describe("dev stack", () => {
-    test("declares one explicit Docker provider on the local engine", () => {
+    test("declares one explicit Docker provider on the local engine, its host written out", () => {
         const providers = run.ofType("pulumi:providers:docker");
         expect(providers).toHaveLength(1);
-        expect(providers[0].inputs.host).toBeUndefined();
+        // Explicit, so the provider, the image build and the docker CLI steps reach the same engine.
+        expect(providers[0].inputs).toEqual({ host: "unix:///var/run/docker.sock" });
+        for (const step of run.ofType("command:local:Command"))
+            expect(step.inputs.environment.DOCKER_HOST, step.name).toBe("unix:///var/run/docker.sock");
     });
 
     test("creates the bridge network marvel-rivals-network", () => {
@@ -57,7 +60,6 @@ describe("dev stack", () => {
             SUBDIRS: "postgres redis output logs backups",
             OWNER: `${process.getuid!()}:${process.getgid!()}`,
         });
-        expect(mkdir.inputs.environment.DOCKER_HOST).toBeUndefined();
         // no delete command: destroy never removes data directories
         expect(mkdir.inputs.delete).toBeUndefined();
         for (const name of ["postgres-container", "redis-container", "app-container"]) {
@@ -78,11 +80,12 @@ describe("dev stack", () => {
         expect(pg.envs).toContain("POSTGRES_USER=marvel_stats");
         expect(pg.healthcheck).toEqual({
             tests: ["CMD-SHELL", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
-            interval: "10s",
+            // As the provider reads them back (Go's Duration.String()), and no startInterval: Docker < 25
+            // refuses to create a container with one.
+            interval: "3s",
             timeout: "5s",
             retries: 5,
-            startPeriod: "60s",
-            startInterval: "1s",
+            startPeriod: "1m0s",
         });
         expect(pg.wait).toBe(true);
         expect(pg.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["postgres"] }]);
@@ -95,13 +98,13 @@ describe("dev stack", () => {
         expect(redis.command).toEqual([
             "sh",
             "-c",
-            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nEOF',
+            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nsave ""\nEOF',
             "redis-server",
             "--appendonly",
             "no",
-            "--save",
-            "",
         ]);
+        // The provider refuses to create a container with an empty item in `command`.
+        expect(redis.command).not.toContain("");
         expect(redis.envs).toEqual([`REDIS_PASSWORD=${password}`, `REDISCLI_AUTH=${password}`]);
         expect(redis.healthcheck.tests).toEqual(["CMD-SHELL", "redis-cli ping | grep -q PONG"]);
         expect(redis.wait).toBe(true);
@@ -211,10 +214,50 @@ describe("dev stack", () => {
         });
         expect(run.outputs.appUrl).toEqual({ value: "http://127.0.0.1:8000", secret: false });
         expect(run.outputs.networkName.value).toBe("marvel-rivals-network");
-        expect(run.outputs.migrationsApplied.value).toEqual([
-            { name: "001_initial_schema", appliedAt: "2026-11-22T00:00:00.000Z" },
-            { name: "002_add_indexes", appliedAt: "2026-11-22T00:00:00.000Z" },
-        ]);
+        expect(run.outputs.migrationsApplied).toEqual({
+            value: [
+                { name: "001_initial_schema", appliedAt: "2026-11-22T00:00:00.000Z" },
+                { name: "002_add_indexes", appliedAt: "2026-11-22T00:00:00.000Z" },
+            ],
+            secret: false,
+        });
+    });
+
+    test("fixed names are replaced delete-first, every container change replaces, and containers stop with a grace period", () => {
+        const grace: Record<string, number> = {};
+        for (const c of run.ofType("docker:index/container:Container")) {
+            expect(c.deleteBeforeReplace, c.name).toBe(true);
+            expect(c.replaceOnChanges, c.name).toEqual(["*"]);
+            grace[c.inputs.name] = c.inputs.destroyGraceSeconds;
+        }
+        expect(grace).toEqual({ "marvel-rivals-postgres": 60, "marvel-rivals-redis": 30, "marvel-rivals-app": 10 });
+        const network = run.byName("network-bridge");
+        expect(network.deleteBeforeReplace).toBe(true);
+        // The host step frees a name left by a lost state before the network takes it.
+        expect(dependsOn(network, run.byName("data-mkdir"))).toBe(true);
+        // Nothing is protected or retained: data lives in host directories that no resource deletes.
+        expect(run.resources.filter((r) => r.protect || r.retainOnDelete)).toEqual([]);
+    });
+
+    test("the host step frees the stack's names only on its first run; later changes only create directories", () => {
+        const step = run.byName("data-mkdir");
+        expect(step.inputs.environment).toMatchObject({
+            STACK_CONTAINERS: "marvel-rivals-postgres marvel-rivals-redis marvel-rivals-app marvel-rivals-pgadmin",
+            STACK_NETWORK: "marvel-rivals-network",
+            STOP_GRACE: "60",
+        });
+        expect(step.inputs.create).toContain('docker stop --time "$STOP_GRACE" "$name"');
+        expect(step.inputs.create).toContain('*" $DATA_DIR/"*');
+        expect(step.inputs.update).not.toContain("docker stop");
+        expect(step.inputs.update).not.toContain("docker rm");
+        expect(step.inputs.update).toContain("mkdir -p");
+        expect(step.inputs.triggers).toBeUndefined();
+    });
+
+    test("hot reload: the migration step mounts app/src read-only, as the dev image runs the source", () => {
+        const step = run.byName("migrations-up");
+        expect(step.inputs.environment.HOST_APP_SRC).toBe(path.join(PROJECT_ROOT, "app", "src"));
+        expect(step.inputs.create).toContain('-v "$HOST_APP_SRC:/app/src:ro"');
     });
 
     test("fixed-name resources use component type tokens and are parented", () => {

@@ -43,3 +43,11 @@ test("a configured port and password are used as given", () => {
     expect(run.ofType("random:index/randomPassword:RandomPassword").map((r) => r.name)).not.toContain("db-password");
     expect(run.byName("app-container").inputs.envs).toContain("CURRENT_SEASON=5.5");
 });
+
+test("memory limits set the swap limit Docker would pick, so the provider reads back what the program set", () => {
+    // Docker sets MemorySwap to twice Memory when only Memory is given; the provider reads MemorySwap back
+    // (kreuzwerker v4.2.0, resourceDockerContainerRead), so an unset memorySwap would show a change.
+    expect(run.byName("postgres-container").inputs.memorySwap).toBe(1024);
+    expect(run.byName("redis-container").inputs.memorySwap).toBe(128);
+    expect(run.byName("app-container").inputs.memorySwap).toBe(256);
+});

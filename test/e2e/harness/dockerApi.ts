@@ -41,7 +41,8 @@ export class DockerApi {
     apiVersion(): Promise<string> {
         this.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
             const server = String(res.headers["api-version"] ?? "");
-            if (!/^\d+\.\d+$/.test(server)) throw new Error(`the Docker engine did not say its API version: ${JSON.stringify(server)}`);
+            if (!/^\d+\.\d+$/.test(server))
+                throw new Error(`the Docker engine did not say its API version: ${JSON.stringify(server)}`);
             const [a, b] = server.split(".").map(Number);
             const [c, d] = CLIENT_API_VERSION.split(".").map(Number);
             return a < c || (a === c && b < d) ? server : CLIENT_API_VERSION;
@@ -49,7 +50,12 @@ export class DockerApi {
         return this.version;
     }
 
-    async raw(method: string, path: string, body?: unknown, timeoutMs = 120_000): Promise<{ status: number; body: Buffer }> {
+    async raw(
+        method: string,
+        path: string,
+        body?: unknown,
+        timeoutMs = 120_000,
+    ): Promise<{ status: number; body: Buffer }> {
         const res = await this.request(method, `/v${await this.apiVersion()}${path}`, body, timeoutMs);
         return { status: res.status, body: res.body };
     }

@@ -72,7 +72,10 @@ export interface Model {
 // ---- helpers
 
 export const containsUnknown = (v: unknown): boolean =>
-    v === UNKNOWN || (Array.isArray(v) ? v.some(containsUnknown) : !!v && typeof v === "object" && Object.values(v).some(containsUnknown));
+    v === UNKNOWN ||
+    (Array.isArray(v)
+        ? v.some(containsUnknown)
+        : !!v && typeof v === "object" && Object.values(v).some(containsUnknown));
 
 /** Terraform's zero value test: an unset input equals a zero value in the state (helper/schema, diffString). */
 const isZero = (v: unknown) =>
@@ -268,8 +271,8 @@ function sameContainerValue(key: string, planned: any, state: any): boolean {
         const s = (state ?? []) as any[];
         return (
             s.length === planned.length &&
-            (planned as any[]).every((p, i) =>
-                canonicalJson({ ...p, external: p.external ?? s[i].external }) === canonicalJson(s[i]),
+            (planned as any[]).every(
+                (p, i) => canonicalJson({ ...p, external: p.external ?? s[i].external }) === canonicalJson(s[i]),
             )
         );
     }
@@ -295,7 +298,8 @@ export const containerModel: Model = {
             throw new Error(`'${inputs.restart}' doesn't match the pattern '^(no|on-failure|always|unless-stopped)$'`);
         for (const k of ["memory", "memorySwap"] as const) {
             const min = k === "memory" ? 0 : -1;
-            if (inputs[k] !== undefined && inputs[k] < min) throw new Error(`'${inputs[k]}' cannot be lower than ${min}`);
+            if (inputs[k] !== undefined && inputs[k] < min)
+                throw new Error(`'${inputs[k]}' cannot be lower than ${min}`);
         }
         const hc = inputs.healthcheck;
         for (const k of HEALTH_DURATIONS) {
@@ -330,7 +334,9 @@ export const containerModel: Model = {
         // TF F, resourceDockerContainerCreate, in its order.
         for (const c of news.command ?? []) if (c === "") throw new Error("values for command may not be empty");
         if (!(await api.inspect("images", news.image)))
-            throw new Error(`Unable to create container with image ${news.image}: unable to find or pull image ${news.image}`);
+            throw new Error(
+                `Unable to create container with image ${news.image}: unable to find or pull image ${news.image}`,
+            );
         if (news.volumes?.some((v: any) => v.fromContainer)) throw new Error("volumes[].fromContainer: not emulated");
         const version = await api.apiVersion();
         const hc = news.healthcheck;
@@ -349,7 +355,8 @@ export const containerModel: Model = {
         }
         const binds = (news.volumes ?? []).map((v: any) => {
             const src = v.hostPath ?? v.volumeName;
-            if (!src) throw new Error("Unable to parse volumes: volume entry without container path or source container");
+            if (!src)
+                throw new Error("Unable to parse volumes: volume entry without container path or source container");
             return `${src}:${v.containerPath}${v.readOnly ? ":ro" : ""}`;
         });
         const body = {
@@ -462,7 +469,8 @@ export const containerModel: Model = {
                 RestartPolicy: { Name: news.restart ?? "no", MaximumRetryCount: news.maxRetryCount ?? 0 },
                 Memory: (news.memory ?? 0) * 1024 * 1024,
             };
-            if (news.memorySwap) body.MemorySwap = news.memorySwap > 0 ? news.memorySwap * 1024 * 1024 : news.memorySwap;
+            if (news.memorySwap)
+                body.MemorySwap = news.memorySwap > 0 ? news.memorySwap * 1024 * 1024 : news.memorySwap;
             await ctx.api.call("POST", `/containers/${old.id}/update`, body).catch((err: Error) => {
                 throw new Error(`Unable to update a container: ${err.message}`);
             });
@@ -553,7 +561,8 @@ async function readContainer(api: DockerApi, id: string, config: Record<string, 
     state.tmpfs = c.HostConfig.Tmpfs ?? undefined;
     state.privileged = c.HostConfig.Privileged;
     state.memory = Math.floor(c.HostConfig.Memory / 1024 / 1024);
-    state.memorySwap = c.HostConfig.MemorySwap > 0 ? Math.floor(c.HostConfig.MemorySwap / 1024 / 1024) : c.HostConfig.MemorySwap;
+    state.memorySwap =
+        c.HostConfig.MemorySwap > 0 ? Math.floor(c.HostConfig.MemorySwap / 1024 / 1024) : c.HostConfig.MemorySwap;
     state.shmSize = Math.floor((c.HostConfig.ShmSize ?? 0) / 1024 / 1024);
     state.logDriver = c.HostConfig.LogConfig.Type;
     // F, containerLogOptsForState: the daemon's map, only when log_opts is configured.
@@ -602,7 +611,8 @@ export const networkModel: Model = {
         const changed = NETWORK_INPUTS.filter((k) => {
             if (containsUnknown(news[k])) return true;
             // driver and ipam are Optional+Computed: unset takes the state's.
-            if (news[k] === undefined) return !["driver", "ipamDriver", "ipamConfigs"].includes(k) && !isZero(old.outputs[k]);
+            if (news[k] === undefined)
+                return !["driver", "ipamDriver", "ipamConfigs"].includes(k) && !isZero(old.outputs[k]);
             return canonicalJson(news[k]) !== canonicalJson(old.outputs[k]);
         });
         return { changed, replace: changed };
@@ -624,7 +634,13 @@ export const networkModel: Model = {
         const net = await api.inspect("networks", created.Id);
         return {
             id: created.Id,
-            outputs: { ...news, driver: net.Driver, scope: net.Scope, internal: net.Internal, ipamDriver: net.IPAM?.Driver },
+            outputs: {
+                ...news,
+                driver: net.Driver,
+                scope: net.Scope,
+                internal: net.Internal,
+                ipamDriver: net.IPAM?.Driver,
+            },
         };
     },
     async update() {
@@ -643,7 +659,8 @@ export const networkModel: Model = {
             }
         }
     },
-    previewOutputs: (news, old, replace) => (!old || replace ? { ...news, driver: news.driver ?? UNKNOWN } : old.outputs),
+    previewOutputs: (news, old, replace) =>
+        !old || replace ? { ...news, driver: news.driver ?? UNKNOWN } : old.outputs,
 };
 
 // ---- docker:index/remoteImage:RemoteImage (TF docker_image)
@@ -656,7 +673,10 @@ export const remoteImageModel: Model = {
     check: (inputs) => inputs,
     diff(old, news) {
         const changed = this.known.filter(
-            (k) => containsUnknown(news[k]) || (!(isZero(news[k]) && isZero(old.inputs[k])) && canonicalJson(news[k]) !== canonicalJson(old.inputs[k])),
+            (k) =>
+                containsUnknown(news[k]) ||
+                (!(isZero(news[k]) && isZero(old.inputs[k])) &&
+                    canonicalJson(news[k]) !== canonicalJson(old.inputs[k])),
         );
         return { changed, replace: changed.filter((k) => REMOTE_IMAGE_FORCE_NEW.includes(k)) };
     },
@@ -664,7 +684,10 @@ export const remoteImageModel: Model = {
         // TF resource_docker_image_funcs.go, findImage: the local image if present; a pull otherwise (no
         // registry here: a missing image fails, as a pull would fail offline).
         const image = await api.inspect("images", news.name);
-        if (!image) throw new Error(`unable to find or pull image ${news.name}: no registry is reachable here (run .ci/provision.sh)`);
+        if (!image)
+            throw new Error(
+                `unable to find or pull image ${news.name}: no registry is reachable here (run .ci/provision.sh)`,
+            );
         const digest = (image.RepoDigests ?? []).find((d: string) => d.startsWith(`${news.name.split(":")[0]}@`));
         return {
             id: `${image.Id}${news.name}`,
@@ -677,7 +700,12 @@ export const remoteImageModel: Model = {
     async delete(old, { api }) {
         // removeImage: nothing with keep_locally; otherwise the image goes (force_remove for one in use).
         if (old.outputs.keepLocally) return;
-        await api.call("DELETE", `/images/${encodeURIComponent(old.outputs.name)}?force=${old.outputs.forceRemove ? 1 : 0}`, undefined, [404]);
+        await api.call(
+            "DELETE",
+            `/images/${encodeURIComponent(old.outputs.name)}?force=${old.outputs.forceRemove ? 1 : 0}`,
+            undefined,
+            [404],
+        );
     },
     previewOutputs: (news, old, replace) =>
         !old || replace ? { ...news, imageId: UNKNOWN, repoDigest: UNKNOWN } : { ...old.outputs, ...news },
@@ -707,7 +735,11 @@ export function contextDigest(contextDir: string, dockerfile: string): string {
             }
             if (ig.ignores(relPath)) continue;
             hash.update(relPath).update("\0").update(String(st.mode)).update("\0");
-            hash.update(st.isSymbolicLink() ? readlinkSync(path.join(contextDir, relPath)) : readFileSync(path.join(contextDir, relPath)));
+            hash.update(
+                st.isSymbolicLink()
+                    ? readlinkSync(path.join(contextDir, relPath))
+                    : readFileSync(path.join(contextDir, relPath)),
+            );
             hash.update("\0");
         }
     };
@@ -732,12 +764,15 @@ export const imageModel: Model = {
         }
         build.contextDigest = contextDigest(path.resolve(projectDir, build.context), dockerfile);
         build.platform ??= `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
-        if (inputs.skipPush !== true) throw new Error("the e2e harness cannot push: only `skipPush: true` images are emulated");
+        if (inputs.skipPush !== true)
+            throw new Error("the e2e harness cannot push: only `skipPush: true` images are emulated");
         return { ...inputs, build };
     },
     diff(old, news) {
         // provider.go, Diff: old inputs against the new ones; never a replacement.
-        const changed = this.known.filter((k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]));
+        const changed = this.known.filter(
+            (k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]),
+        );
         return { changed, replace: [] };
     },
     async create(news, ctx) {
@@ -770,7 +805,10 @@ function buildCli(wantBuildkit: boolean, log: (m: string) => void): Promise<{ pa
         for (const cli of ["docker", "/usr/bin/docker"]) {
             if ((await run(cli, ["buildx", "version"], {}).catch(() => ({ code: 1 }))).code === 0)
                 return { path: cli, buildkit: true };
-            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({ code: 1, stdout: "" }));
+            const v = await run(cli, ["version", "--format", "{{.Client.Version}}"], {}).catch(() => ({
+                code: 1,
+                stdout: "",
+            }));
             const major = Number(/^(\d+)\./.exec(v.stdout.trim())?.[1]);
             if (v.code === 0 && major > 0 && major < 23) return { path: cli, buildkit: true };
         }
@@ -782,7 +820,14 @@ function buildCli(wantBuildkit: boolean, log: (m: string) => void): Promise<{ pa
 
 async function buildImage(news: Record<string, any>, ctx: ModelContext): Promise<Record<string, any>> {
     const build = news.build;
-    const argv = ["build", "--quiet", "--tag", news.imageName, "--file", path.resolve(ctx.projectDir, build.dockerfile)];
+    const argv = [
+        "build",
+        "--quiet",
+        "--tag",
+        news.imageName,
+        "--file",
+        path.resolve(ctx.projectDir, build.dockerfile),
+    ];
     if (build.target) argv.push("--target", build.target);
     if (build.platform) argv.push("--platform", build.platform);
     if (build.network) argv.push("--network", build.network);
@@ -797,7 +842,8 @@ async function buildImage(news: Record<string, any>, ctx: ModelContext): Promise
     const cli = await buildCli(build.builderVersion !== "BuilderV1", ctx.log);
     env.DOCKER_BUILDKIT = cli.buildkit ? "1" : "0";
     const res = await run(cli.path, argv, { env, cwd: ctx.projectDir });
-    if (res.code !== 0) throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
+    if (res.code !== 0)
+        throw new Error(`docker build failed (exit ${res.code}):\n${tail(res.stderr || res.stdout, 60)}`);
     const image = await ctx.api.inspect("images", news.imageName);
     if (!image) throw new Error(`docker build succeeded but ${news.imageName} is missing`);
     // image.go, dockerBuild: with skipPush, repoDigest is the local image ID.
@@ -828,7 +874,12 @@ const COMMAND_INPUTS = [
 ];
 
 /** A command's script as local/commandOutputs.go, run(), runs it: interpreter, environment, dir, stdin. */
-export function runScript(script: string, inputs: any, projectDir: string, previous?: Record<string, any>): Promise<RunResult> {
+export function runScript(
+    script: string,
+    inputs: any,
+    projectDir: string,
+    previous?: Record<string, any>,
+): Promise<RunResult> {
     const interpreter: string[] = inputs.interpreter?.length ? inputs.interpreter : ["/bin/sh", "-c"];
     const env: NodeJS.ProcessEnv = { ...process.env, ...(inputs.environment ?? {}) };
     if (inputs.addPreviousOutputInEnv !== false && previous) {
@@ -842,11 +893,19 @@ export function runScript(script: string, inputs: any, projectDir: string, previ
     });
 }
 
-async function runCommand(which: string, script: string, inputs: any, ctx: ModelContext, previous?: Record<string, any>) {
+async function runCommand(
+    which: string,
+    script: string,
+    inputs: any,
+    ctx: ModelContext,
+    previous?: Record<string, any>,
+) {
     const res = await runScript(script, inputs, ctx.projectDir, previous);
     if (res.code !== 0)
         // commandOutputs.go, run: `%w: running %q:\n%s` with the combined output.
-        throw new Error(`exit status ${res.code}: running ${JSON.stringify(which)}:\n${tail(res.stdout, 40)}\n${tail(res.stderr, 60)}`);
+        throw new Error(
+            `exit status ${res.code}: running ${JSON.stringify(which)}:\n${tail(res.stdout, 40)}\n${tail(res.stderr, 60)}`,
+        );
     // One trailing newline is trimmed from each stream.
     return { stdout: res.stdout.replace(/\n$/, ""), stderr: res.stderr.replace(/\n$/, "") };
 }
@@ -860,21 +919,19 @@ export const commandModel: Model = {
     },
     diff(old, news) {
         // infer Diff over old and new inputs: only `triggers` (replaceOnChanges) replaces; anything else updates.
-        const changed = COMMAND_INPUTS.filter((k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]));
+        const changed = COMMAND_INPUTS.filter(
+            (k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]),
+        );
         return { changed, replace: changed.filter((k) => k === "triggers") };
     },
     async create(news, ctx) {
         const id = `${randomBytes(4).toString("hex")}`;
         if (news.create === undefined) return { id, outputs: { ...news, stdout: "", stderr: "" } };
-        try {
-            // stdout and stderr are plain outputs, even when the environment holds secrets: only an output
-            // that shares a secret input's name is secret (pulumi-go-provider, infer/resource.go).
-            return { id, outputs: { ...news, ...(await runCommand("create", news.create, news, ctx)) } };
-        } catch (err) {
-            // Stricter than a provider that drops the failed resource: kept with an init error, so the next
-            // `up` sends it an Update (`update`, else `create`) rather than a fresh create.
-            throw new PartialCreateError(id, { ...news, stdout: "", stderr: "" }, (err as Error).message);
-        }
+        // stdout and stderr are plain outputs, even when the environment holds secrets: only an output that
+        // shares a secret input's name is secret (pulumi-go-provider v1.3.0, infer/resource.go). A failed
+        // command is a plain error, not a ResourceInitFailedError, so the engine records nothing of it
+        // (infer/resource.go, derivedResourceController.Create): the next `up` creates it again.
+        return { id, outputs: { ...news, ...(await runCommand("create", news.create, news, ctx)) } };
     },
     async update(old, news, ctx) {
         // commandController.go, Update: `update` if set, else `create`; with the previous outputs in the env.
@@ -895,14 +952,29 @@ export const commandModel: Model = {
 
 // ---- random:index/randomPassword:RandomPassword (pulumi-random v4.21.1: every input forces replacement)
 
-const RANDOM_INPUTS = ["length", "special", "upper", "lower", "numeric", "number", "overrideSpecial", "minLower", "minUpper", "minNumeric", "minSpecial", "keepers"];
+const RANDOM_INPUTS = [
+    "length",
+    "special",
+    "upper",
+    "lower",
+    "numeric",
+    "number",
+    "overrideSpecial",
+    "minLower",
+    "minUpper",
+    "minNumeric",
+    "minSpecial",
+    "keepers",
+];
 
 export const randomPasswordModel: Model = {
     deleteBeforeReplace: false,
     known: RANDOM_INPUTS,
     check: (inputs) => inputs,
     diff(old, news) {
-        const changed = RANDOM_INPUTS.filter((k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]));
+        const changed = RANDOM_INPUTS.filter(
+            (k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]),
+        );
         return { changed, replace: changed };
     },
     async create(news) {

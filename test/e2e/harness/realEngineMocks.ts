@@ -100,6 +100,16 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     }
 
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, any>> {
+        try {
+            return await this.invoke(args);
+        } catch (err) {
+            // The CLI reports a failed invoke as itself; the program only sees it inside whatever used it.
+            this.errors.push(err as Error);
+            throw err;
+        }
+    }
+
+    private async invoke(args: pulumi.runtime.MockCallArgs): Promise<Record<string, any>> {
         // Invokes run in a preview too.
         const inputs = unwrapSecrets(args.inputs);
         switch (args.token) {
@@ -175,7 +185,8 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             return { id: undefined, state: {} };
         }
         const key = `${args.type}::${args.name}`;
-        if (this.seenKeys.has(key)) throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
+        if (this.seenKeys.has(key))
+            throw new Error(`two resources named ${key}: Pulumi would refuse the duplicate URN`);
         this.seenKeys.add(key);
 
         if (args.type === "pulumi:providers:docker") {
@@ -197,7 +208,15 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         const prev = this.state.resources[key];
         const start = Date.now() - this.t0;
         const record = (op: Operation, extra: Partial<OperationRecord> = {}) =>
-            this.operations.push({ key, type: args.type, name: args.name, op, start, end: Date.now() - this.t0, ...extra });
+            this.operations.push({
+                key,
+                type: args.type,
+                name: args.name,
+                op,
+                start,
+                end: Date.now() - this.t0,
+                ...extra,
+            });
 
         // Plain inputs for the provider; which top-level inputs were secret, to keep them secret in the state.
         let news: Record<string, any> = unwrapSecrets(args.inputs);
@@ -205,12 +224,14 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         const unknown = Object.keys(news).filter((k) => containsUnknown(news[k]));
         if (unknown.length > 0 && !this.opts.preview)
             throw new Error(`${key}: inputs unknown outside a preview: ${unknown.join(", ")}`);
-        for (const k of Object.keys(news)) if (news[k] !== undefined && !model.known.includes(k)) {
-            throw new Error(`${args.type} ${args.name}: input \`${k}\` is not emulated by the e2e harness`);
-        }
+        for (const k of Object.keys(news))
+            if (news[k] !== undefined && !model.known.includes(k)) {
+                throw new Error(`${args.type} ${args.name}: input \`${k}\` is not emulated by the e2e harness`);
+            }
         // ignoreChanges: the old input stands in for the new one (step_generator.go, processIgnoreChanges).
         for (const path of reg.ignoreChanges) {
-            if (path.includes(".") || path.includes("[")) throw new Error(`ignoreChanges path ${path}: only top-level keys are emulated`);
+            if (path.includes(".") || path.includes("["))
+                throw new Error(`ignoreChanges path ${path}: only top-level keys are emulated`);
             if (prev) news[path] = prev.inputs[path];
         }
 
@@ -219,19 +240,32 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         try {
             news = model.check(news, ctx);
             if (prev) {
-                const d = model.diff({ id: prev.id, inputs: unwrapSecrets(prev.inputs), outputs: unwrapSecrets(prev.outputs) }, news);
+                const d = model.diff(
+                    { id: prev.id, inputs: unwrapSecrets(prev.inputs), outputs: unwrapSecrets(prev.outputs) },
+                    news,
+                );
                 const replaceByOption = d.changed.filter((k) => reg.replaceOnChanges.some((p) => covers(p, k)));
                 const replace = [...new Set([...d.replace, ...replaceByOption])];
-                const initReplace = prev.initError !== undefined && reg.replaceOnChanges.some((p) => covers(p, "#initerror"));
+                const initReplace =
+                    prev.initError !== undefined && reg.replaceOnChanges.some((p) => covers(p, "#initerror"));
                 changed = d.changed;
-                op = replace.length > 0 || initReplace ? "replace" : d.changed.length > 0 || prev.initError ? "update" : "same";
+                op =
+                    replace.length > 0 || initReplace
+                        ? "replace"
+                        : d.changed.length > 0 || prev.initError
+                          ? "update"
+                          : "same";
             }
 
             if (op === "same") {
                 record("same");
                 return { id: prev.id, state: prev.outputs };
             }
-            const old = prev && { id: prev.id, inputs: unwrapSecrets(prev.inputs), outputs: unwrapSecrets(prev.outputs) };
+            const old = prev && {
+                id: prev.id,
+                inputs: unwrapSecrets(prev.inputs),
+                outputs: unwrapSecrets(prev.outputs),
+            };
             if (this.opts.preview) {
                 record(op, { changed });
                 const outputs = model.previewOutputs(news, old, op === "replace");
@@ -253,14 +287,29 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                 ({ id, outputs } = await model.create(news, ctx));
                 if (op === "replace") await model.delete(old!, ctx);
             }
-            this.store(key, args, reg, host, { id, inputs: news, outputs, secretInputs }, op === "update" ? prev.seq : undefined);
+            this.store(
+                key,
+                args,
+                reg,
+                host,
+                { id, inputs: news, outputs, secretInputs },
+                op === "update" ? prev.seq : undefined,
+            );
             record(op, { changed });
             return { id, state: this.rewrap(outputs, secretInputs) };
         } catch (err) {
             const message = (err as Error).message;
             if (err instanceof PartialCreateError) {
                 // As the engine keeps a partially created resource: in the state, with an init error.
-                this.store(key, args, reg, host, { id: err.id, inputs: news, outputs: err.outputs, secretInputs }, undefined, message);
+                this.store(
+                    key,
+                    args,
+                    reg,
+                    host,
+                    { id: err.id, inputs: news, outputs: err.outputs, secretInputs },
+                    undefined,
+                    message,
+                );
             }
             record(op, { changed, error: message });
             throw new Error(`${args.type} ${args.name}: ${message}`);
@@ -301,7 +350,15 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     private async deleteEntry(key: string, entry: StateEntry): Promise<void> {
         const start = Date.now() - this.t0;
         const record = (error?: string) => {
-            this.operations.push({ key, type: entry.type, name: entry.name, op: "delete", start, end: Date.now() - this.t0, error });
+            this.operations.push({
+                key,
+                type: entry.type,
+                name: entry.name,
+                op: "delete",
+                start,
+                end: Date.now() - this.t0,
+                error,
+            });
         };
         if (this.opts.preview) return record();
         try {
@@ -324,11 +381,14 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
 /**
  * pulumi/pulumi v3.259.0 sdk/go/common/resource/properties_path.go, PropertyPath.Contains, for the top-level
- * keys the models report: a one-segment path covers its key, "*" every key (and "#initerror").
+ * keys the models report: a path covers a key when its first segment is the key (or "*") and the rest
+ * only wildcards (`triggers[*]`, which @pulumi/command adds, covers any change of `triggers`); "*" also
+ * covers "#initerror". A path into specific nested elements is not emulated and fails the run.
  */
 function covers(path: string, key: string): boolean {
-    if (/[.[]/.test(path)) throw new Error(`replaceOnChanges path ${path}: only top-level keys and "*" are emulated`);
-    return path === "*" || path === key;
+    const m = /^([^.[]+)((?:\[\*\]|\.\*)*)$/.exec(path);
+    if (!m) throw new Error(`replaceOnChanges path ${path}: only a key followed by wildcards is emulated`);
+    return m[1] === "*" || m[1] === key;
 }
 
 function containsSecret(v: unknown): boolean {
