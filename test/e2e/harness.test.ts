@@ -64,6 +64,21 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         expect((await docker().inspect("containers", CONTAINER)).Id).toBe(first);
     });
 
+    it("does not look at the engine on a plain up: a container removed by hand stays removed, as without --refresh", async () => {
+        const gone = await docker().inspect("containers", CONTAINER);
+        await docker().removeContainer(gone.Id, 1);
+        const up = await pulumiUp(run);
+        expect(up.error).toBeUndefined();
+        expect(opsByName(up).redis.op).toBe("same");
+        expect(await docker().inspect("containers", CONTAINER)).toBeUndefined();
+        // Any change replaces it; deleting the missing old one is not an error (the provider ignores
+        // "No such container").
+        const back = await pulumiUp({ ...run, overrides: { ...run.overrides, label: "back" } });
+        expect(back.error).toBeUndefined();
+        expect(opsByName(back).redis.op).toBe("replace");
+        expect((await docker().inspect("containers", CONTAINER)).State.Health.Status).toBe("healthy");
+    });
+
     it("replaces a container whose inputs changed and keeps the generated password", async () => {
         const before = await docker().inspect("containers", CONTAINER);
         const up = await pulumiUp({ ...run, overrides: { ...run.overrides, label: "two" } });
