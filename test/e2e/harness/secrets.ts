@@ -1,5 +1,6 @@
 // TEST HARNESS (issue 5): Pulumi's wire form of secrets, as the mock monitor hands inputs to `newResource`.
-// A secret value arrives as { [SIG_KEY]: SECRET_SIG, value }; state returned in that same form stays secret.
+// A secret value arrives as { [SIG_KEY]: SECRET_SIG, value }; state returned in that same form stays secret
+// (pulumi/pulumi sdk/nodejs/runtime/rpc.ts, specialSigKey and specialSecretSig).
 import { createHash } from "node:crypto";
 
 export const SIG_KEY = "4dabf18193072939515e22adb298388d";
