@@ -8,7 +8,9 @@
 // `parseStackConfig` is a pure function over a key -> raw string lookup, so every validation error can be
 // tested with its exact message without a Pulumi engine. Every error names the key, the bad value and what
 // is allowed; all errors are reported at once so a broken stack file is fixed in one pass.
+import * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { Publish } from "./components/common";
@@ -105,6 +107,28 @@ export interface ParseContext {
     cliContextHost?: string;
     /** Every key set in the project's namespace (without the namespace), to catch typos; omit to skip. */
     setKeys?: string[];
+}
+
+/**
+ * The program's stack configuration, as the Pulumi CLI hands it over, validated. Every problem is reported
+ * at once in a RunError, which Pulumi prints alone, without a stack trace.
+ */
+export function readStackConfig(projectDir: string): StackConfig {
+    const namespace = `${PROJECT}:`;
+    try {
+        return parseStackConfig((key) => pulumi.runtime.getConfig(`${namespace}${key}`), {
+            projectDir,
+            defaultOwner: `${os.userInfo().uid}:${os.userInfo().gid}`,
+            defaults: projectDefaults(projectDir),
+            env: process.env,
+            cliContextHost: cliContextHost(process.env, os.homedir()),
+            setKeys: Object.keys(pulumi.runtime.allConfig())
+                .filter((k) => k.startsWith(namespace))
+                .map((k) => k.slice(namespace.length)),
+        });
+    } catch (err) {
+        throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
+    }
 }
 
 /**

@@ -3,9 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
-import * as os from "node:os";
 import * as path from "node:path";
-import { ConfigError, PROJECT, cliContextHost, parseStackConfig, projectDefaults, type StackConfig } from "./config";
+import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories } from "./components/hostDirectories";
 import { Postgres } from "./components/postgres";
@@ -20,23 +19,7 @@ const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
 
 // ---- configuration: every problem reported at once, before any resource exists
-let cfg: StackConfig;
-try {
-    const namespace = `${PROJECT}:`;
-    cfg = parseStackConfig((key) => pulumi.runtime.getConfig(`${PROJECT}:${key}`), {
-        projectDir,
-        defaultOwner: `${os.userInfo().uid}:${os.userInfo().gid}`,
-        defaults: projectDefaults(projectDir),
-        env: process.env,
-        cliContextHost: cliContextHost(process.env, os.homedir()),
-        setKeys: Object.keys(pulumi.runtime.allConfig())
-            .filter((k) => k.startsWith(namespace))
-            .map((k) => k.slice(namespace.length)),
-    });
-} catch (err) {
-    // RunError: Pulumi prints the message alone, without a stack trace.
-    throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
-}
+const cfg = readStackConfig(projectDir);
 
 // ---- secrets: configured, or generated once and kept in the (encrypted) state
 // Wrapped in pulumi.secret explicitly: secrecy must not depend on what a provider marks.

@@ -11,6 +11,7 @@ beforeAll(async () => {
         appPort: "70000",
         dbPassword: "short pw",
         redisPassword: 'has"quote-and-long',
+        appport: "8001",
     });
     pulumi.runtime.setAllConfig(config, [...secretKeys]);
     await pulumi.runtime.setMocks(
@@ -31,11 +32,12 @@ beforeAll(async () => {
     }
 });
 
-test("a bad port and bad secrets fail the run with every problem listed and no resource declared", () => {
+test("a bad port, a misspelt key and bad secrets fail the run with every problem listed and no resource declared", () => {
     expect(error?.constructor.name).toBe("RunError");
     expect(error?.message).toBe(
         [
-            "Invalid stack configuration (3 problems):",
+            "Invalid stack configuration (4 problems):",
+            "  - `marvel-rivals-stats:appport` is not a setting of this project; did you mean appPort? Remove it with `pulumi config rm appport` (the README lists every key).",
             '  - `marvel-rivals-stats:appPort` is "70000": must be a whole number from 1 to 65535.',
             "  - `marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `pulumi config set --secret dbPassword <value>` or unset it to have one generated.",
             "  - `marvel-rivals-stats:redisPassword` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with `pulumi config set --secret redisPassword <value>`.",
