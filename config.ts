@@ -107,7 +107,16 @@ export interface ParseContext {
     cliContextHost?: string;
     /** Every key set in the project's namespace (without the namespace), to catch typos; omit to skip. */
     setKeys?: string[];
+    /** Whether a key's value is a secret (`pulumi config set --secret`); omit to skip the check. */
+    isSecret?: (key: string) => boolean;
 }
+
+/**
+ * Whether a config value is a secret: the SDK keeps the CLI's PULUMI_CONFIG_SECRET_KEYS behind this
+ * function, exported but marked internal (sdk/nodejs/runtime/config.ts, isConfigSecret); should a later
+ * SDK drop it, the plain-text check is skipped rather than the program broken.
+ */
+const configIsSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
 
 /**
  * The program's stack configuration, as the Pulumi CLI hands it over, validated. Every problem is reported
@@ -125,6 +134,7 @@ export function readStackConfig(projectDir: string): StackConfig {
             setKeys: Object.keys(pulumi.runtime.allConfig())
                 .filter((k) => k.startsWith(namespace))
                 .map((k) => k.slice(namespace.length)),
+            isSecret: configIsSecret ? (key) => configIsSecret(`${namespace}${key}`) : undefined,
         });
     } catch (err) {
         throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
@@ -147,8 +157,9 @@ export function projectDefaults(projectDir: string): Record<string, string> {
 
 /**
  * The endpoint of the docker CLI's current context (`docker context use`), or undefined for the default
- * context. Read from the files the CLI keeps, as the provider reads a context (kreuzwerker v4.2.0,
- * internal/provider/provider.go, getContextHost): config.json's currentContext, then the context's meta.json.
+ * context, read from the files the CLI keeps as the CLI resolves it (docker/cli v28.5.2,
+ * cli/command/cli.go, resolveContextName: config.json's currentContext under DOCKER_CONFIG or ~/.docker;
+ * then the context's meta.json, found by name as kreuzwerker v4.2.0 provider.go, getContextHost, finds it).
  */
 export function cliContextHost(env: Record<string, string | undefined>, homeDir: string): string | undefined {
     const configDir = env.DOCKER_CONFIG || path.join(homeDir, ".docker");
@@ -435,7 +446,15 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
     const currentSeason = optStr("currentSeason", /^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5");
 
-    // Secrets last; their values never appear in a message.
+    // Secrets last; their values never appear in a message. They are not declared in Pulumi.yaml (a
+    // declared secret cannot have a default), so the CLI does not insist on `secure:`: the program does.
+    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"]) {
+        if (raw(key) !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
+            problems.push(
+                `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key} <value>\`.`,
+            );
+        }
+    }
     for (const problem of [
         checkSecret("dbPassword", raw("dbPassword"), 12),
         checkSecret("redisPassword", raw("redisPassword"), 12),

@@ -6,7 +6,7 @@ import * as random from "@pulumi/random";
 import * as path from "node:path";
 import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
-import { HostDirectories } from "./components/hostDirectories";
+import { HostDirectories, identityLabels } from "./components/hostDirectories";
 import { Postgres } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { AppImage } from "./components/appImage";
@@ -34,6 +34,11 @@ const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
 const dockerProvider = new docker.Provider("docker", { host: cfg.dockerHost });
 const onDocker = { providers: { docker: dockerProvider } };
 
+// Which stack, and which state of it, a container or the network belongs to: made once per state, so
+// containers a lost state left behind can be told from the ones this state tracks (see HostDirectories).
+const stateId = new random.RandomId("state-id", { byteLength: 8 }).hex;
+const identity = identityLabels(stack, stateId);
+
 // Fixed names: people type them (`docker exec marvel-rivals-app seed`), and the README uses them.
 const names = {
     postgres: "marvel-rivals-postgres",
@@ -51,14 +56,14 @@ const dirs = new HostDirectories(
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
         dockerHost: cfg.dockerHost,
-        stackNames: { containers: Object.values(names), network: cfg.networkName, stopGraceSeconds: 60 },
+        identity: { containers: Object.values(names), network: cfg.networkName, stack, stateId, stopGraceSeconds: 60 },
     },
     onDocker,
 );
 
 const network = new Network(
     "network",
-    { name: cfg.networkName, external: cfg.externalNetworks, waitFor: [dirs] },
+    { name: cfg.networkName, external: cfg.externalNetworks, labels: identity, waitFor: [dirs] },
     onDocker,
 );
 
@@ -73,6 +78,7 @@ const postgres = new Postgres(
         dbName: cfg.dbName,
         dbUser: cfg.dbUser,
         password: dbPassword,
+        labels: identity,
         publish: cfg.postgresPublish,
         memoryLimitMb: cfg.memoryLimitMb.postgres,
         waitFor: [dirs],
@@ -91,6 +97,7 @@ const redis = new Redis(
         dataPath: dirs.paths.redis,
         password: redisPassword,
         persistence: cfg.redisPersistence,
+        labels: identity,
         publish: cfg.redisPublish,
         memoryLimitMb: cfg.memoryLimitMb.redis,
         waitFor: [dirs],
@@ -158,7 +165,10 @@ const app = new App(
         sourcePath: appSource,
         user: cfg.hostOwner,
         publish: cfg.appPublish,
-        labels: cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": "{{upstreams 8000}}" } : undefined,
+        labels: {
+            ...identity,
+            ...(cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": "{{upstreams 8000}}" } : {}),
+        },
         memoryLimitMb: cfg.memoryLimitMb.app,
         waitFor: [migrations.step, redis.container, dirs],
     },
@@ -175,6 +185,7 @@ const pgadmin = cfg.pgadmin
               email: "admin@example.com",
               password: generated("pgadmin-password"),
               publish: { port: cfg.pgadminPort, bindAddress: "127.0.0.1" },
+              labels: identity,
           },
           onDocker,
       )
@@ -205,7 +216,7 @@ export const appUrl = cfg.domain
       : `http://app:${app.port} (inside the ${cfg.networkName} network)`;
 export const dataDir = cfg.dataDir;
 export const networkName = network.name;
-// Names and times only: not secret, although the step's output is (it ran with the database URL).
+// Names and times only: plain, whatever a provider version marks (pulumi-command 1.2.1 leaves stdout plain).
 export const migrationsApplied = pulumi.unsecret(migrations.applied);
 export const pgadminUrl = pgadmin?.url;
 export const appContainer = app.container.name;

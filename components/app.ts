@@ -1,6 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, containerOptions, healthTiming, memoryLimit, publishedPorts, type Publish } from "./common";
+import {
+    containerDefaults,
+    containerOptions,
+    healthTiming,
+    labelList,
+    memoryLimit,
+    publishedPorts,
+    type Labels,
+    type Publish,
+} from "./common";
 
 export interface AppArgs {
     /** Image ID of the built app image. */
@@ -18,7 +27,8 @@ export interface AppArgs {
     /** `uid:gid` the process runs as: the owner of its host directories. */
     user: string;
     publish?: Publish;
-    labels?: Record<string, string>;
+    /** Labels of the container (the stack's identity, a reverse proxy's routing). */
+    labels?: Labels;
     memoryLimitMb?: number;
     /** Resources that must have completed first (the migration step). */
     waitFor: pulumi.Input<pulumi.Resource>[];
@@ -33,7 +43,6 @@ export class App extends pulumi.ComponentResource {
         super("marvel-rivals-stats:app:App", name, {}, opts);
         if (!/^\d+:\d+$/.test(args.user)) throw new Error(`\`user\` must be uid:gid, got ${JSON.stringify(args.user)}`);
 
-        const labels = Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value }));
         const volumes: docker.types.input.ContainerVolume[] = [
             { hostPath: args.outputPath, containerPath: "/app/output" },
             { hostPath: args.logsPath, containerPath: "/app/logs" },
@@ -58,7 +67,7 @@ export class App extends pulumi.ComponentResource {
                 networksAdvanced: networks,
                 ports: publishedPorts(this.port, args.publish),
                 user: args.user,
-                labels,
+                labels: labelList(args.labels),
                 healthcheck: {
                     tests: ["CMD", "node", "/app/healthcheck.js"],
                     ...healthTiming({ interval: "5s", timeout: "5s", retries: 3, startPeriod: "30s" }),

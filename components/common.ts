@@ -1,4 +1,5 @@
 // Shared by the components: the docker CLI environment and the options every container gets.
+import type * as pulumi from "@pulumi/pulumi";
 
 /**
  * Environment for a `docker` CLI call against the stack's engine: the provider's host, always explicit.
@@ -33,6 +34,14 @@ export const containerDefaults = {
     networkMode: "bridge",
 };
 
+/** Docker labels by key; values may come from other resources. */
+export type Labels = Record<string, pulumi.Input<string>>;
+
+/** The provider's form of labels. */
+export function labelList(labels: Labels | undefined): { label: string; value: pulumi.Input<string> }[] {
+    return Object.entries(labels ?? {}).map(([label, value]) => ({ label, value }));
+}
+
 export interface Publish {
     port: number;
     bindAddress: string;
@@ -44,12 +53,13 @@ export function publishedPorts(internal: number, publish: Publish | undefined) {
 }
 
 /**
- * A container's memory limit in MB (0 or unset: none), with the swap limit Docker would pick for it (twice
- * the limit). The provider reads MemorySwap back after a create (kreuzwerker v4.2.0,
- * resourceDockerContainerRead), so leaving it unset would show a change on the next `up`.
+ * A container's memory limit in MB (0 or unset: none), with no separate swap limit (-1). The provider reads
+ * MemorySwap back after a create (kreuzwerker v4.2.0, resourceDockerContainerRead), and Docker stores
+ * anything but -1 differently by host: twice the limit when unset, -1 where the kernel cannot limit swap.
+ * -1 is stored as given everywhere, so the next `up` sees no change.
  */
 export function memoryLimit(mb: number | undefined): { memory?: number; memorySwap?: number } {
-    return mb ? { memory: mb, memorySwap: 2 * mb } : {};
+    return mb ? { memory: mb, memorySwap: -1 } : {};
 }
 
 /** Whole seconds as Go's time.Duration.String() writes them: "5s", "1m0s", "1h0m0s". */
@@ -71,9 +81,9 @@ export interface HealthTiming {
  * A healthcheck's timing, checked to be written the way the provider reads it back from the engine: the
  * provider stores `interval.String()` of Go's time.Duration after a create (kreuzwerker v4.2.0,
  * internal/provider/resource_docker_container_funcs.go, resourceDockerContainerRead), so "60s" would come
- * back as "1m0s" and show a change on the next `up`. There is no `startInterval`: engines below API 1.44
- * (Docker < 25) drop it and it reads back as "0s", a change on every second `up`; short intervals
- * instead.
+ * back as "1m0s" and show a change on the next `up`. There is no `startInterval`: below API 1.44
+ * (Docker < 25: Debian's 20.10, Unraid's 24) the provider's Docker client refuses to create a container
+ * with one (docker/docker v28.5.2, client/container_create.go); short intervals instead.
  */
 export function healthTiming(t: HealthTiming): HealthTiming {
     for (const [key, value] of Object.entries(t)) {

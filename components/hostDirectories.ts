@@ -1,7 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { dockerEnvironment } from "./common";
+import { dockerEnvironment, type Labels } from "./common";
+
+/** Label keys that say which stack, and which state of it, a container or network belongs to. */
+export const STACK_LABEL = "marvel-rivals-stats.stack";
+export const STATE_LABEL = "marvel-rivals-stats.state";
+
+/** The labels every container and the network of the stack carry (see the host step). */
+export function identityLabels(stack: string, stateId: pulumi.Input<string>): Labels {
+    return { [STACK_LABEL]: stack, [STATE_LABEL]: stateId };
+}
 
 export interface HostDirectoriesArgs {
     /** Absolute path on the Docker host. */
@@ -15,8 +24,17 @@ export interface HostDirectoriesArgs {
     platform?: string;
     /** Docker endpoint for the `docker` CLI: the stack's provider's. */
     dockerHost: string;
-    /** The stack's fixed container and network names, freed on the first run after a lost state. */
-    stackNames: { containers: string[]; network: string; stopGraceSeconds: number };
+    /**
+     * The stack's fixed container and network names and its identity labels (`identityLabels`): a name
+     * held by this stack's containers from another state is freed before anything is created.
+     */
+    identity: {
+        containers: string[];
+        network: string;
+        stack: string;
+        stateId: pulumi.Input<string>;
+        stopGraceSeconds: number;
+    };
 }
 
 /**
@@ -24,8 +42,9 @@ export interface HostDirectoriesArgs {
  * engine) before any container mounts them: a throwaway container bind-mounts dataDir and runs
  * mkdir/chown there. Directories that already exist are left exactly as they are (a running database
  * owns its directory; re-owning it would break it). There is no delete step: `pulumi destroy` never
- * removes the directories or what they hold. On the first run after a lost state it also frees the
- * stack's fixed names (see `free` below), so the network and containers wait for this component.
+ * removes the directories or what they hold. It also frees the stack's fixed names from its own orphans
+ * (see `free` below), so the network and containers wait for this component. Its name and type must not
+ * change without `aliases`: a new URN means a new create.
  */
 export class HostDirectories extends pulumi.ComponentResource {
     /**
@@ -54,48 +73,64 @@ export class HostDirectories extends pulumi.ComponentResource {
 
         // Values travel in the environment, never spliced into the scripts: no quoting bugs, no injection.
         const mkdir = `docker run --rm --network none --user 0:0 -e SUBDIRS -e OWNER --entrypoint /bin/sh -v "$DATA_DIR:/target" "$TOOL_IMAGE" -c 'set -eu; for d in $SUBDIRS; do if [ -d "/target/$d" ]; then echo "kept $d"; else mkdir -p "/target/$d" && chown "$OWNER" "/target/$d" && echo "created $d"; fi; done'`;
-        // `create` runs exactly when this state has no record of the step: a new stack, after `destroy`, or
-        // after the state was lost. Only in the last case can the stack's fixed names still be taken, by its
-        // own containers that no state tracks any more: the provider would fail on "name already in use".
-        // A container of that name that mounts a path under dataDir is this stack's: it is stopped with the
-        // stack's grace period and removed (never its volumes; the data is on the host). Anything else of
-        // that name is someone else's: the step stops and says so. An emptied network of the stack's name
-        // goes too. `update` (any later input change; only `triggers` would replace, and there are none:
-        // pulumi-command v1.2.1, provider/pkg/provider/common/inputs.go) only creates directories.
-        const free = `for name in $STACK_CONTAINERS; do
+        // The stack's names (fixed: people type them) can be taken by its own containers that no state
+        // tracks any more: after a lost state, the provider would fail on "name already in use". Every
+        // container and the network of the stack carry two labels: the stack's name, and an ID kept in the
+        // state (a random value made once per state). Before anything is created, a container or network of
+        // one of the stack's names that carries this stack's label with another state's ID is an orphan: it
+        // is stopped with the stack's grace period and removed (never its volumes; the data is on the host);
+        // one with this state's ID is tracked and left alone, whatever happens to this step (renamed,
+        // deleted from the state); one without the stack's label is someone else's, and the step stops
+        // and says so.
+        const free = `label() { v=$(docker "$1" inspect --format "{{index .Config.Labels \\"$2\\"}}" "$3" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
+netlabel() { v=$(docker network inspect --format "{{index .Labels \\"$1\\"}}" "$2" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
+for name in $STACK_CONTAINERS; do
   docker container inspect "$name" >/dev/null 2>&1 || continue
-  mounts=$(docker container inspect --format '{{range .Mounts}} {{.Source}}{{end}}' "$name")
-  case "$mounts " in
-    *" $DATA_DIR/"*) ;;
-    *) echo "a container named $name exists but is not this stack's (it mounts nothing under $DATA_DIR): rename or remove it (docker rm -f $name), then run again" >&2; exit 1 ;;
-  esac
+  if [ "$(label container "$STACK_LABEL" "$name")" != "$STACK" ]; then
+    echo "a container named $name exists but is not this stack's (no label $STACK_LABEL=$STACK): rename or remove it (docker rm -f $name), then run again" >&2
+    exit 1
+  fi
+  [ "$(label container "$STATE_LABEL" "$name")" = "$STATE_ID" ] && continue
   echo "removing $name, left running by an earlier state of this stack (its data stays under $DATA_DIR)"
-  docker stop --time "$STOP_GRACE" "$name" >/dev/null
+  docker stop -t "$STOP_GRACE" "$name" >/dev/null
   docker rm "$name" >/dev/null
 done
 if docker network inspect "$STACK_NETWORK" >/dev/null 2>&1; then
-  attached=$(docker network inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$STACK_NETWORK")
-  if [ -n "$attached" ]; then
-    echo "the network $STACK_NETWORK exists with containers attached ($attached) that this stack does not know: disconnect or remove them, then run again" >&2
+  if [ "$(netlabel "$STACK_LABEL" "$STACK_NETWORK")" != "$STACK" ]; then
+    echo "a network named $STACK_NETWORK exists but is not this stack's (no label $STACK_LABEL=$STACK): rename or remove it, or set networkName, then run again" >&2
     exit 1
   fi
-  echo "removing the empty network $STACK_NETWORK, left by an earlier state of this stack"
-  docker network rm "$STACK_NETWORK" >/dev/null
+  if [ "$(netlabel "$STATE_LABEL" "$STACK_NETWORK")" != "$STATE_ID" ]; then
+    attached=$(docker network inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$STACK_NETWORK")
+    if [ -n "$attached" ]; then
+      echo "the network $STACK_NETWORK, left by an earlier state of this stack, still has containers attached ($attached): disconnect or remove them, then run again" >&2
+      exit 1
+    fi
+    echo "removing the network $STACK_NETWORK, left by an earlier state of this stack"
+    docker network rm "$STACK_NETWORK" >/dev/null
+  fi
 fi`;
         new command.local.Command(
             `${name}-mkdir`,
             {
+                // Both run before anything of the stack is created or changed (containers and the network
+                // wait for this component); only `triggers` would replace the step, and it has none
+                // (pulumi-command v1.2.1, provider/pkg/provider/common/inputs.go).
                 create: `set -eu\n${free}\n${mkdir}`,
-                update: `set -eu\n${mkdir}`,
+                update: `set -eu\n${free}\n${mkdir}`,
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
                     DATA_DIR: args.dataDir,
                     TOOL_IMAGE: tool.imageId,
                     SUBDIRS: args.subdirectories.join(" "),
                     OWNER: args.owner,
-                    STACK_CONTAINERS: args.stackNames.containers.join(" "),
-                    STACK_NETWORK: args.stackNames.network,
-                    STOP_GRACE: String(args.stackNames.stopGraceSeconds),
+                    STACK_CONTAINERS: args.identity.containers.join(" "),
+                    STACK_NETWORK: args.identity.network,
+                    STACK_LABEL: STACK_LABEL,
+                    STACK: args.identity.stack,
+                    STATE_LABEL: STATE_LABEL,
+                    STATE_ID: args.identity.stateId,
+                    STOP_GRACE: String(args.identity.stopGraceSeconds),
                 },
             },
             { parent: this },

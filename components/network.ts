@@ -1,11 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import { labelList, type Labels } from "./common";
 
 export interface NetworkArgs {
     /** Name of the private bridge network the stack creates. */
     name: string;
     /** Networks that already exist on the Docker host (e.g. a reverse proxy's); looked up, never created or deleted. */
     external?: string[];
+    /** Labels of the network (the stack's identity). */
+    labels?: Labels;
     /** Resources that must be complete first (the host preparation that frees the name after a lost state). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
 }
@@ -23,7 +26,7 @@ export class Network extends pulumi.ComponentResource {
         // A fixed name means a replacement must delete the old network before creating the new one.
         const network = new docker.Network(
             `${name}-bridge`,
-            { name: args.name, driver: "bridge" },
+            { name: args.name, driver: "bridge", labels: labelList(args.labels) },
             { parent: this, deleteBeforeReplace: true, dependsOn: args.waitFor },
         );
         this.name = network.name;

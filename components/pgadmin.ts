@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, containerOptions, publishedPorts, type Publish } from "./common";
+import { containerDefaults, containerOptions, labelList, publishedPorts, type Labels, type Publish } from "./common";
 
 export interface PgAdminArgs {
     image: string;
@@ -9,6 +9,8 @@ export interface PgAdminArgs {
     email: string;
     password: pulumi.Input<string>;
     publish: Publish;
+    /** Labels of the container (the stack's identity). */
+    labels?: Labels;
 }
 
 /** Optional pgAdmin for local development, on the stack's network (server host: `postgres`). */
@@ -34,6 +36,7 @@ export class PgAdmin extends pulumi.ComponentResource {
                 ],
                 networksAdvanced: [{ name: args.networkName }],
                 ports: publishedPorts(80, args.publish),
+                labels: labelList(args.labels),
                 destroyGraceSeconds: 10,
                 ...containerDefaults,
             },

@@ -7,8 +7,10 @@ import {
     containerOptions,
     dockerEnvironment,
     healthTiming,
+    labelList,
     memoryLimit,
     publishedPorts,
+    type Labels,
     type Publish,
 } from "./common";
 
@@ -27,6 +29,8 @@ export interface PostgresArgs {
     memoryLimitMb?: number;
     /** Resources that must be complete before the container starts (the host directories). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
+    /** Labels of the container (the stack's identity). */
+    labels?: Labels;
     /** Docker endpoint for the `docker` CLI (the password step): the stack's provider's. */
     dockerHost: string;
 }
@@ -82,6 +86,7 @@ export class Postgres extends pulumi.ComponentResource {
                     "PGDATA=/var/lib/postgresql/data/pgdata",
                 ],
                 volumes: [{ hostPath: args.dataPath, containerPath: "/var/lib/postgresql/data" }],
+                labels: labelList(args.labels),
                 networksAdvanced: [{ name: args.networkName, aliases: [this.host] }],
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {

@@ -1,6 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, containerOptions, healthTiming, memoryLimit, publishedPorts, type Publish } from "./common";
+import {
+    containerDefaults,
+    containerOptions,
+    healthTiming,
+    labelList,
+    memoryLimit,
+    publishedPorts,
+    type Labels,
+    type Publish,
+} from "./common";
 
 export interface RedisArgs {
     image: string;
@@ -16,6 +25,8 @@ export interface RedisArgs {
     memoryLimitMb?: number;
     /** Resources that must be complete before the container starts (the host directories). */
     waitFor?: pulumi.Input<pulumi.Resource>[];
+    /** Labels of the container (the stack's identity). */
+    labels?: Labels;
 }
 
 /** Redis with a password that never appears on a command line. */
@@ -64,6 +75,7 @@ export class Redis extends pulumi.ComponentResource {
                     pulumi.interpolate`REDISCLI_AUTH=${args.password}`,
                 ],
                 volumes: [{ hostPath: args.dataPath, containerPath: "/data" }],
+                labels: labelList(args.labels),
                 networksAdvanced: [{ name: args.networkName, aliases: [this.host] }],
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {

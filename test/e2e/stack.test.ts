@@ -26,6 +26,7 @@ import {
     type StackRun,
 } from "./harness/run";
 import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
+import { HARNESS_LABEL } from "./harness/models";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
@@ -438,6 +439,29 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             expect(existsSync(path.join(dataDir, "postgres", "pgdata", "postmaster.pid"))).toBe(false);
             expect(readdirSync(path.join(dataDir, "postgres", "pgdata", "base")).length).toBeGreaterThan(0);
             expect(readFileSync(marker, "utf8")).toBe("written before teardown");
+        },
+        LONG,
+    );
+
+    it(
+        "j. a container of one of the stack's names that is not the stack's stops the run by name, and stays",
+        async () => {
+            const api = docker();
+            const foreign = await api.call("POST", "/containers/create?name=marvel-rivals-redis", {
+                Image: "redis:7-alpine",
+                Labels: { [HARNESS_LABEL]: "1" },
+            });
+            try {
+                const up = await pulumiUp(run);
+                expect(up.ok).toBe(false);
+                expect(up.error).toContain(
+                    "a container named marvel-rivals-redis exists but is not this stack's (no label marvel-rivals-stats.stack=dev): rename or remove it (docker rm -f marvel-rivals-redis), then run again",
+                );
+                expect((await api.inspect("containers", "marvel-rivals-redis"))?.Id).toBe(foreign.Id);
+                expect(await api.inspect("containers", "marvel-rivals-postgres")).toBeUndefined();
+            } finally {
+                await api.removeContainer(foreign.Id, 0);
+            }
         },
         LONG,
     );

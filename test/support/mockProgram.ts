@@ -38,6 +38,9 @@ class ProviderMocks implements pulumi.runtime.Mocks {
             case "random:index/randomPassword:RandomPassword":
                 state.result = `generated-${args.name}-0123456789`;
                 break;
+            case "random:index/randomId:RandomId":
+                state.hex = "00112233aabbccdd";
+                break;
             case "command:local:Command":
                 state.stdout = args.name.endsWith("-up") ? this.runnerReport : "created postgres";
                 state.stderr = "";

@@ -130,6 +130,11 @@ export function loadStackConfig(
     /** Stack values as the CLI holds them: the raw YAML value, and whether it is `secure:`. */
     const values = new Map<string, { value: unknown; secure: boolean }>();
     for (const [key, value] of Object.entries<unknown>(stackFile.config ?? {})) {
+        // sdk/go/common/resource/config/key.go, ParseKey: a stack file's keys carry their namespace.
+        if (!key.includes(":"))
+            throw new CliConfigError(
+                `could not parse ${key} as a configuration key (configuration keys should be of the form \`<namespace>:<name>\`)`,
+            );
         const secure = value !== null && typeof value === "object" && "secure" in value;
         values.set(full(key), { value: secure ? `test-secret-for-${full(key).split(":")[1]}` : value, secure });
     }

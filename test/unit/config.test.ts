@@ -312,6 +312,30 @@ test("a value the CLI's type check lets through only with --skip-config-validati
 });
 
 describe("secrets", () => {
+    test("a secret set without --secret is refused, its value never printed", () => {
+        const { config, secretKeys } = loadStackConfig("dev", { dbPassword: "plain-text-password" });
+        let error: ConfigError | undefined;
+        try {
+            parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], {
+                ...ctx,
+                isSecret: (key) => secretKeys.includes(`marvel-rivals-stats:${key}`),
+            });
+        } catch (err) {
+            error = err as ConfigError;
+        }
+        expect(error?.problems).toEqual([
+            "`marvel-rivals-stats:dbPassword` (value hidden) is stored in plain text in the stack file: remove it with `pulumi config rm dbPassword` and set it again with `pulumi config set --secret dbPassword <value>`.",
+        ]);
+        expect(error?.message).not.toContain("plain-text-password");
+        const secret = loadStackConfig("dev", { dbPassword: "secret-password-1" }, { secretOverrides: ["dbPassword"] });
+        expect(() =>
+            parseStackConfig((key) => secret.config[`marvel-rivals-stats:${key}`], {
+                ...ctx,
+                isSecret: (key) => secret.secretKeys.includes(`marvel-rivals-stats:${key}`),
+            }),
+        ).not.toThrow();
+    });
+
     test("a short or spaced secret is refused without printing it", () => {
         expect(checkSecret("dbPassword", "hunter2", 12)).toBe(
             "`marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `pulumi config set --secret dbPassword <value>` or unset it to have one generated.",

@@ -194,7 +194,10 @@ describe("dev stack", () => {
         expect(app.healthcheck.tests).toEqual(["CMD", "node", "/app/healthcheck.js"]);
         expect(app.wait).toBe(true);
         expect(app.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["app"] }]);
-        expect(app.labels ?? []).toEqual([]);
+        expect(app.labels.map((l: { label: string }) => l.label)).toEqual([
+            "marvel-rivals-stats.stack",
+            "marvel-rivals-stats.state",
+        ]);
     });
 
     test("secrets reach the engine as secrets", () => {
@@ -239,19 +242,30 @@ describe("dev stack", () => {
         expect(run.resources.filter((r) => r.protect || r.retainOnDelete)).toEqual([]);
     });
 
-    test("the host step frees the stack's names only on its first run; later changes only create directories", () => {
+    test("the host step frees the stack's names from its own orphans, told apart by labels with this state's ID", () => {
         const step = run.byName("data-mkdir");
         expect(step.inputs.environment).toMatchObject({
             STACK_CONTAINERS: "marvel-rivals-postgres marvel-rivals-redis marvel-rivals-app marvel-rivals-pgadmin",
             STACK_NETWORK: "marvel-rivals-network",
+            STACK_LABEL: "marvel-rivals-stats.stack",
+            STACK: "dev",
+            STATE_LABEL: "marvel-rivals-stats.state",
+            STATE_ID: "00112233aabbccdd",
             STOP_GRACE: "60",
         });
-        expect(step.inputs.create).toContain('docker stop --time "$STOP_GRACE" "$name"');
-        expect(step.inputs.create).toContain('*" $DATA_DIR/"*');
-        expect(step.inputs.update).not.toContain("docker stop");
-        expect(step.inputs.update).not.toContain("docker rm");
-        expect(step.inputs.update).toContain("mkdir -p");
+        for (const script of [step.inputs.create, step.inputs.update]) {
+            expect(script).toContain('[ "$(label container "$STATE_LABEL" "$name")" = "$STATE_ID" ] && continue');
+            expect(script).toContain('docker stop -t "$STOP_GRACE" "$name"');
+            expect(script).toContain("mkdir -p");
+        }
         expect(step.inputs.triggers).toBeUndefined();
+        // Every container and the network carry the labels the step reads.
+        const identity = [
+            { label: "marvel-rivals-stats.stack", value: "dev" },
+            { label: "marvel-rivals-stats.state", value: "00112233aabbccdd" },
+        ];
+        for (const r of [...run.ofType("docker:index/container:Container"), run.byName("network-bridge")])
+            expect(r.inputs.labels, r.name).toEqual(expect.arrayContaining(identity));
     });
 
     test("hot reload: the migration step mounts app/src read-only, as the dev image runs the source", () => {

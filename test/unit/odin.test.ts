@@ -47,6 +47,8 @@ describe("odin stack", () => {
         const networks = run.ofType("docker:index/network:Network").map((n) => n.inputs.name);
         expect(networks).toEqual(["marvel-rivals-network"]);
         expect(container("app").labels).toEqual([
+            { label: "marvel-rivals-stats.stack", value: "odin" },
+            { label: "marvel-rivals-stats.state", value: "00112233aabbccdd" },
             { label: "caddy", value: "stats.example.com" },
             { label: "caddy.reverse_proxy", value: "{{upstreams 8000}}" },
         ]);

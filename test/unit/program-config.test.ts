@@ -7,12 +7,16 @@ const registered: string[] = [];
 beforeAll(async () => {
     const pulumi = await import("@pulumi/pulumi");
     const { loadStackConfig, PROJECT_ROOT } = await import("../support/stackConfig");
-    const { config, secretKeys } = loadStackConfig("dev", {
-        appPort: "70000",
-        dbPassword: "short pw",
-        redisPassword: 'has"quote-and-long',
-        appport: "8001",
-    });
+    const { config, secretKeys } = loadStackConfig(
+        "dev",
+        {
+            appPort: "70000",
+            dbPassword: "short pw",
+            redisPassword: 'has"quote-and-long',
+            appport: "8001",
+        },
+        { secretOverrides: ["dbPassword", "redisPassword"] },
+    );
     pulumi.runtime.setAllConfig(config, [...secretKeys]);
     await pulumi.runtime.setMocks(
         {

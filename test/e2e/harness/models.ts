@@ -55,7 +55,11 @@ export class PartialCreateError extends Error {
 }
 
 export interface Model {
-    /** The provider's own default for Pulumi's deleteBeforeReplace. */
+    /**
+     * The provider's deleteBeforeReplace, which the bridge reports only with replace keys of its own
+     * (pulumi-terraform-bridge pkg/tfbridge/provider.go, Diff): a replacement that only the program's
+     * replaceOnChanges (or an init error) asks for is create-first unless the program sets the option.
+     */
     deleteBeforeReplace: boolean;
     /** Inputs the model knows; any other input fails the run (nothing is silently ignored). */
     known: string[];
@@ -163,8 +167,112 @@ export const tail = (s: string, lines: number) => s.trimEnd().split("\n").slice(
 
 // ---- docker:index/container:Container (TF docker_container)
 
-// TF C, resourceDockerContainer: ForceNew attributes among those the program may use.
-const CONTAINER_FORCE_NEW = [
+/**
+ * Every input of the container, from TF C, resourceDockerContainer (line numbers of v4.2.0), as Pulumi names
+ * it (pulumi-docker v5.0.0 schema.json): "forceNew" (replace), "computed" (an unset input takes the state's
+ * value), "set" (TypeSet: order does not count), "default:<v>".
+ */
+const CONTAINER_SCHEMA: Record<string, string> = {
+    name: "forceNew", // C:50
+    rm: "default:false", // C:57
+    readOnly: "forceNew default:false", // C:64
+    start: "default:true", // C:72
+    wait: "default:false", // C:79
+    waitTimeout: "default:60", // C:86
+    attach: "default:false", // C:93
+    logs: "default:false", // C:100
+    mustRun: "default:true", // C:122
+    image: "forceNew", // C:141
+    hostname: "forceNew computed", // C:148
+    domainname: "forceNew", // C:156
+    command: "forceNew computed", // C:163
+    entrypoints: "forceNew computed", // C:172
+    user: "forceNew", // C:181
+    dns: "forceNew set", // C:196
+    dnsOpts: "forceNew set", // C:205
+    dnsSearches: "forceNew set", // C:214
+    publishAllPorts: "forceNew", // C:223
+    restart: "default:no", // C:230
+    maxRetryCount: "", // C:238
+    workingDir: "forceNew", // C:243
+    removeVolumes: "default:true", // C:256
+    capabilities: "forceNew set", // C:262
+    securityOpts: "forceNew computed set", // C:291
+    runtime: "forceNew computed", // C:300
+    platform: "forceNew computed", // C:307
+    stopSignal: "forceNew computed", // C:314
+    stopTimeout: "forceNew computed", // C:321
+    mounts: "forceNew set", // C:328
+    volumes: "forceNew set", // C:434
+    tmpfs: "", // C:482
+    ports: "forceNew", // C:487
+    hosts: "forceNew set", // C:537
+    ulimits: "forceNew set", // C:561
+    envs: "forceNew computed set", // C:590
+    privileged: "forceNew", // C:656
+    devices: "forceNew set", // C:663
+    deviceReadBps: "set", // C:693
+    deviceReadIops: "set", // C:713
+    deviceWriteBps: "set", // C:733
+    deviceWriteIops: "set", // C:753
+    deviceRequests: "forceNew set", // C:774
+    destroyGraceSeconds: "", // C:827
+    labels: "forceNew computed set", // C:833
+    memory: "", // C:842
+    memoryReservation: "default:0", // C:848
+    memorySwap: "", // C:856
+    shmSize: "forceNew computed", // C:863
+    cpuShares: "", // C:872
+    cpuSet: "", // C:879
+    logDriver: "forceNew computed", // C:886
+    logOpts: "forceNew", // C:894
+    networkMode: "forceNew default:bridge", // C:901
+    networksAdvanced: "forceNew set", // C:909
+    pidMode: "forceNew", // C:974
+    usernsMode: "forceNew", // C:980
+    uploads: "forceNew set", // C:987
+    healthcheck: "computed", // C:1045
+    containerReadRefreshTimeoutMilliseconds: "", // C:1098
+    sysctls: "forceNew", // C:1105
+    ipcMode: "forceNew computed", // C:1111
+    groupAdds: "forceNew set", // C:1118
+    init: "computed", // C:1126
+    tty: "forceNew default:false", // C:1132
+    stdinOpen: "forceNew default:false", // C:1139
+    storageOpts: "forceNew", // C:1146
+    gpus: "forceNew", // C:1152
+    cpus: "forceNew", // C:1158
+    cpuPeriod: "", // C:1164
+    cpuQuota: "", // C:1170
+    cgroupnsMode: "forceNew", // C:1176
+    cgroupParent: "forceNew", // C:1182
+};
+const flagged = (flag: string) =>
+    Object.keys(CONTAINER_SCHEMA).filter((k) => CONTAINER_SCHEMA[k].split(" ").includes(flag));
+const CONTAINER_FORCE_NEW = flagged("forceNew");
+const CONTAINER_COMPUTED = flagged("computed");
+const CONTAINER_SETS = flagged("set");
+const CONTAINER_DEFAULTS: Record<string, unknown> = Object.fromEntries(
+    Object.entries(CONTAINER_SCHEMA).flatMap(([k, flags]) => {
+        const d = /default:(\S+)/.exec(flags)?.[1];
+        return d === undefined
+            ? []
+            : [[k, d === "true" ? true : d === "false" ? false : /^\d+$/.test(d) ? Number(d) : d]];
+    }),
+);
+// TF F, resourceDockerContainerUpdate: the attributes it sends to ContainerUpdate (and must_run's start).
+// Any other change that is not ForceNew is written to the state and never reaches the container.
+const CONTAINER_UPDATE = [
+    "restart",
+    "maxRetryCount",
+    "cpuShares",
+    "memory",
+    "memoryReservation",
+    "cpuSet",
+    "memorySwap",
+];
+// The inputs the harness can create a container with; the schema's other inputs fail the run if set.
+const CONTAINER_EMULATED = [
     "name",
     "image",
     "envs",
@@ -172,15 +280,28 @@ const CONTAINER_FORCE_NEW = [
     "entrypoints",
     "user",
     "workingDir",
+    "hostname",
+    "domainname",
     "labels",
     "ports",
     "volumes",
     "networksAdvanced",
     "networkMode",
+    "healthcheck",
+    "restart",
+    "maxRetryCount",
     "logDriver",
     "logOpts",
-    "hostname",
-    "domainname",
+    "memory",
+    "memorySwap",
+    "init",
+    "wait",
+    "waitTimeout",
+    "destroyGraceSeconds",
+    "mustRun",
+    "start",
+    "rm",
+    "removeVolumes",
     "stopSignal",
     "stopTimeout",
     "tty",
@@ -188,7 +309,8 @@ const CONTAINER_FORCE_NEW = [
     "capabilities",
     "readOnly",
     "shmSize",
-    "groupAdd",
+    "tmpfs",
+    "groupAdds",
     "dns",
     "hosts",
     "ulimits",
@@ -196,48 +318,6 @@ const CONTAINER_FORCE_NEW = [
     "privileged",
     "securityOpts",
 ];
-// TF F, resourceDockerContainerUpdate: the attributes it sends to ContainerUpdate.
-const CONTAINER_UPDATE = ["restart", "maxRetryCount", "memory", "memorySwap"];
-// Neither ForceNew nor handled by Update: a change is written to the state and the container is untouched.
-const CONTAINER_STATE_ONLY = [
-    "healthcheck",
-    "init",
-    "start",
-    "wait",
-    "waitTimeout",
-    "destroyGraceSeconds",
-    "mustRun",
-    "rm",
-    "removeVolumes",
-    "tmpfs",
-];
-// TF C: Optional + Computed (an unset input takes whatever the state has).
-const CONTAINER_COMPUTED = [
-    "command",
-    "entrypoints",
-    "envs",
-    "labels",
-    "logDriver",
-    "healthcheck",
-    "init",
-    "hostname",
-    "stopSignal",
-    "stopTimeout",
-    "securityOpts",
-    "shmSize",
-];
-// TF C: schema defaults.
-const CONTAINER_DEFAULTS: Record<string, unknown> = {
-    networkMode: "bridge",
-    restart: "no",
-    wait: false,
-    waitTimeout: 60,
-    start: true,
-    mustRun: true,
-    rm: false,
-    removeVolumes: true,
-};
-const CONTAINER_SETS = ["envs", "labels", "volumes", "networksAdvanced"];
 const HEALTH_DURATIONS = ["interval", "timeout", "startPeriod", "startInterval"];
 
 /** Input as TF plans it: schema defaults applied, nested defaults for ports and healthcheck. */
@@ -290,7 +370,7 @@ const versionBelow = (v: string, min: string) => {
 export const containerModel: Model = {
     // pulumi-docker v5.0.0 provider/resources.go: docker_container DeleteBeforeReplace: true.
     deleteBeforeReplace: true,
-    known: [...new Set([...CONTAINER_FORCE_NEW, ...CONTAINER_UPDATE, ...CONTAINER_STATE_ONLY, "attach", "logs"])],
+    known: CONTAINER_EMULATED,
 
     check(inputs) {
         // The schema's validators run at Check (and so in a preview). TF internal/provider/validators.go.
@@ -322,8 +402,9 @@ export const containerModel: Model = {
 
     diff(old, news) {
         const changed: string[] = [];
-        for (const key of new Set([...Object.keys(news), ...Object.keys(old.outputs)])) {
-            if (!this.known.includes(key)) continue; // outputs only (exitCode, networkData, ...)
+        // Every input of the schema, set or not: an attribute the program leaves unset still diffs when the
+        // state holds a value that is neither its default nor zero (unless it is Computed).
+        for (const key of Object.keys(CONTAINER_SCHEMA)) {
             if (!sameContainerValue(key, plannedContainer(key, news[key]), old.outputs[key])) changed.push(key);
         }
         return { changed, replace: changed.filter((k) => CONTAINER_FORCE_NEW.includes(k)) };
@@ -404,7 +485,7 @@ export const containerModel: Model = {
                 ReadonlyRootfs: news.readOnly ?? false,
                 ShmSize: news.shmSize ? news.shmSize * 1024 * 1024 : undefined,
                 Tmpfs: news.tmpfs,
-                GroupAdd: news.groupAdd,
+                GroupAdd: news.groupAdds,
                 Dns: news.dns,
                 ExtraHosts: (news.hosts ?? []).map((h: any) => `${h.host}:${h.ip}`),
                 Privileged: news.privileged ?? false,
@@ -476,7 +557,7 @@ export const containerModel: Model = {
             });
         }
         const planned: Record<string, any> = { ...old.outputs };
-        for (const key of this.known) {
+        for (const key of Object.keys(CONTAINER_SCHEMA)) {
             const v = plannedContainer(key, news[key]);
             if (v !== undefined || !CONTAINER_COMPUTED.includes(key)) planned[key] = v;
         }
@@ -580,7 +661,37 @@ async function readContainer(api: DockerApi, id: string, config: Record<string, 
         };
     state.stopSignal = c.Config.StopSignal ?? "";
     state.stopTimeout = c.Config.StopTimeout ?? 0;
+    state.tty = c.Config.Tty;
+    state.stdinOpen = c.Config.OpenStdin;
+    state.rm = c.HostConfig.AutoRemove;
+    state.readOnly = c.HostConfig.ReadonlyRootfs;
+    state.dnsOpts = c.HostConfig.DnsOptions ?? undefined;
+    state.dnsSearches = c.HostConfig.DnsSearch ?? undefined;
+    state.publishAllPorts = c.HostConfig.PublishAllPorts;
+    if ((c.HostConfig.CapAdd ?? []).length > 0 || (c.HostConfig.CapDrop ?? []).length > 0)
+        state.capabilities = { adds: c.HostConfig.CapAdd ?? [], drops: c.HostConfig.CapDrop ?? [] };
+    state.runtime = c.HostConfig.Runtime;
+    state.platform = c.Platform;
+    state.mounts = (c.HostConfig.Mounts ?? []).map((m: any) => ({
+        target: m.Target,
+        source: m.Source,
+        type: m.Type,
+        readOnly: m.ReadOnly ?? false,
+    }));
+    state.hosts = (c.HostConfig.ExtraHosts ?? []).map((h: string) => ({ host: h.split(":")[0], ip: h.split(":")[1] }));
+    state.ulimits = (c.HostConfig.Ulimits ?? []).map((u: any) => ({ name: u.Name, soft: u.Soft, hard: u.Hard }));
+    state.sysctls = c.HostConfig.Sysctls ?? undefined;
+    state.ipcMode = c.HostConfig.IpcMode;
+    state.groupAdds = c.HostConfig.GroupAdd ?? undefined;
+    state.pidMode = c.HostConfig.PidMode;
+    state.usernsMode = c.HostConfig.UsernsMode;
+    state.storageOpts = c.HostConfig.StorageOpt ?? undefined;
+    state.cpuShares = c.HostConfig.CpuShares;
+    state.cpuSet = c.HostConfig.CpusetCpus;
+    state.memoryReservation = Math.floor((c.HostConfig.MemoryReservation ?? 0) / 1024 / 1024);
+    if (c.HostConfig.NanoCpus > 0) state.cpus = String(c.HostConfig.NanoCpus / 1e9);
     // env, labels, volumes and networks_advanced are not read back: the config stays in the state.
+    // (The gpus, devices and device_* attributes, which the harness does not create with, are left out.)
     return state;
 }
 
@@ -1005,6 +1116,43 @@ export const randomPasswordModel: Model = {
     previewOutputs: (news) => ({ ...news, result: secret(UNKNOWN), bcryptHash: secret(UNKNOWN) }),
 };
 
+// ---- random:index/randomId:RandomId (pulumi-random v4.21.1: every input forces replacement)
+
+const RANDOM_ID_INPUTS = ["byteLength", "prefix", "keepers"];
+
+export const randomIdModel: Model = {
+    deleteBeforeReplace: false,
+    known: RANDOM_ID_INPUTS,
+    check: (inputs) => inputs,
+    diff(old, news) {
+        const changed = RANDOM_ID_INPUTS.filter(
+            (k) => containsUnknown(news[k]) || canonicalJson(news[k]) !== canonicalJson(old.inputs[k]),
+        );
+        return { changed, replace: changed };
+    },
+    async create(news) {
+        const bytes = randomBytes(news.byteLength);
+        const prefix = news.prefix ?? "";
+        return {
+            id: bytes.toString("base64url"),
+            outputs: {
+                ...news,
+                hex: prefix + bytes.toString("hex"),
+                b64Url: prefix + bytes.toString("base64url"),
+                b64Std: prefix + bytes.toString("base64"),
+                dec: prefix + BigInt(`0x${bytes.toString("hex")}`).toString(),
+            },
+        };
+    },
+    async update() {
+        throw new Error("RandomId has no update: every change replaces it");
+    },
+    async delete() {
+        // state only
+    },
+    previewOutputs: (news) => ({ ...news, hex: UNKNOWN, b64Url: UNKNOWN, b64Std: UNKNOWN, dec: UNKNOWN }),
+};
+
 export const MODELS: Record<string, Model> = {
     "docker:index/container:Container": containerModel,
     "docker:index/network:Network": networkModel,
@@ -1012,6 +1160,7 @@ export const MODELS: Record<string, Model> = {
     "docker:index/image:Image": imageModel,
     "command:local:Command": commandModel,
     "random:index/randomPassword:RandomPassword": randomPasswordModel,
+    "random:index/randomId:RandomId": randomIdModel,
 };
 
 export { DockerApiError };

@@ -237,6 +237,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
         let op: Operation = "create";
         let changed: string[] | undefined;
+        let providerReplaces = false;
         try {
             news = model.check(news, ctx);
             if (prev) {
@@ -249,6 +250,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                 const initReplace =
                     prev.initError !== undefined && reg.replaceOnChanges.some((p) => covers(p, "#initerror"));
                 changed = d.changed;
+                providerReplaces = d.replace.length > 0;
                 op =
                     replace.length > 0 || initReplace
                         ? "replace"
@@ -278,7 +280,10 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             if (op === "update") {
                 id = prev.id;
                 outputs = await model.update(old!, news, ctx);
-            } else if (op === "replace" && (reg.deleteBeforeReplace || model.deleteBeforeReplace)) {
+            } else if (
+                op === "replace" &&
+                (reg.deleteBeforeReplace || (model.deleteBeforeReplace && providerReplaces))
+            ) {
                 await model.delete(old!, ctx);
                 delete this.state.resources[key];
                 this.saveState();
