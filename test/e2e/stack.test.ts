@@ -25,7 +25,7 @@ import {
     type HarnessResult,
     type StackRun,
 } from "./harness/run";
-import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
+import { clearLeftovers, docker, lockEngine, removeTempDir, requireEngine, tempDir } from "./support";
 import { HARNESS_LABEL } from "./harness/models";
 
 const run$ = promisify(execFile);
@@ -63,6 +63,13 @@ async function containerIds(): Promise<Record<string, string | undefined>> {
     for (const name of CONTAINERS) out[name] = (await api.inspect("containers", name))?.Id;
     return out;
 }
+
+// One e2e file at a time on the engine (fixed names; the odin file restarts the engine).
+let unlock: (() => void) | undefined;
+beforeAll(async () => {
+    if (engine) unlock = await lockEngine();
+}, 30 * 60_000);
+afterAll(() => unlock?.());
 
 describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     let work: string;

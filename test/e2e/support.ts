@@ -1,6 +1,6 @@
 // Shared by the end-to-end tests (issue 5): engine detection with the CI rule, temp dirs, small clients.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -102,4 +102,43 @@ export function redisExchange(port: number, password: string, commandLine: strin
             `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join("")}`;
         sock.write(resp(["AUTH", password]) + resp(args));
     });
+}
+
+/**
+ * One e2e file at a time on the engine: the stacks use fixed container names, and the odin file restarts
+ * the engine. A lock directory held from a file's beforeAll to its afterAll (other files wait for it).
+ */
+export async function lockEngine(): Promise<() => void> {
+    const lock = path.join(tmpdir(), "mrs-e2e-engine.lock");
+    const deadline = Date.now() + 30 * 60_000;
+    for (;;) {
+        try {
+            mkdirSync(lock);
+            writeFileSync(path.join(lock, "pid"), String(process.pid));
+            return () => rmSync(lock, { recursive: true, force: true });
+        } catch {
+            // Held: by a live process, wait; by a dead one (a crashed run), take it over.
+            const holder = Number(readFileSyncSafe(path.join(lock, "pid")));
+            if (holder && !processAlive(holder)) rmSync(lock, { recursive: true, force: true });
+            else if (Date.now() > deadline) throw new Error(`the e2e engine lock ${lock} is still held by ${holder}`);
+            else await new Promise((r) => setTimeout(r, 500));
+        }
+    }
+}
+
+function readFileSyncSafe(file: string): string {
+    try {
+        return readFileSync(file, "utf8");
+    } catch {
+        return "";
+    }
+}
+
+function processAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
 }

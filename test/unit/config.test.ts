@@ -78,7 +78,7 @@ describe("the committed stack files", () => {
             hotReload: false,
             redisPersistence: true,
             backups: true,
-            hostOwner: "99:100",
+            hostOwner: "1000:1000",
             platform: "linux/amd64",
         });
     });

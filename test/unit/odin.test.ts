@@ -24,14 +24,14 @@ describe("odin stack", () => {
 
     test("keeps data under appdata, owned by Unraid's nobody:users", () => {
         expect(run.outputs.dataDir.value).toBe(dataDir);
-        expect(run.byName("data-mkdir").inputs.environment).toMatchObject({ DATA_DIR: dataDir, OWNER: "99:100" });
+        expect(run.byName("data-mkdir").inputs.environment).toMatchObject({ DATA_DIR: dataDir, OWNER: "1000:1000" });
         expect(container("postgres").volumes[0].hostPath).toBe(`${dataDir}/postgres`);
         expect(container("redis").volumes[0].hostPath).toBe(`${dataDir}/redis`);
         expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([
             `${dataDir}/output`,
             `${dataDir}/logs`,
         ]);
-        expect(container("app").user).toBe("99:100");
+        expect(container("app").user).toBe("1000:1000");
     });
 
     test("publishes no Postgres or Redis port", () => {
@@ -69,7 +69,7 @@ describe("odin stack", () => {
 
     test("backs up before migrating, into appdata/backups", () => {
         expect(run.byName("migrations-up").inputs.environment.HOST_BACKUP_DIR).toBe(`${dataDir}/backups`);
-        expect(run.byName("migrations-up").inputs.environment.MIGRATE_USER).toBe("99:100");
+        expect(run.byName("migrations-up").inputs.environment.MIGRATE_USER).toBe("1000:1000");
     });
 
     test("connection strings point inside the stack's network when nothing is published, and stay secret", () => {

@@ -1,6 +1,10 @@
 // TEST HARNESS (issue 5): a minimal client of the Docker Engine API over its Unix socket. Requests carry
 // their payload in the body, so that environment values (passwords) never appear on a command line.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
+import * as nodePath from "node:path";
 
 export class DockerApiError extends Error {
     constructor(
@@ -27,6 +31,50 @@ export function socketPathOf(host: string | undefined): string {
  * v5.0.0 provider/go.mod), api/common.go DefaultVersion.
  */
 export const CLIENT_API_VERSION = "1.51";
+
+const forwards = new Map<string, { socket: Promise<string>; child?: ChildProcess }>();
+
+/**
+ * A local socket for a Docker host: a unix:// host's own; for an ssh:// host, OpenSSH's forward of the remote
+ * engine's socket (`ssh -L local.sock:/var/run/docker.sock`), through the user's ssh and its ~/.ssh/config,
+ * as the provider's connection helper also goes through `ssh` (kreuzwerker v4.2.0, internal/provider/
+ * config.go, MakeClient: connhelper.GetConnectionHelperWithSSHOpts). One forward per host and process.
+ */
+export function engineSocket(host: string | undefined): Promise<string> {
+    const h = host && host !== "" ? host : (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock");
+    if (h.startsWith("unix://")) return Promise.resolve(h.slice("unix://".length));
+    if (!h.startsWith("ssh://")) throw new Error(`the e2e harness drives unix:// and ssh:// Docker hosts, not ${h}`);
+    let entry = forwards.get(h);
+    if (!entry) {
+        const url = new URL(h);
+        const local = nodePath.join(mkdtempSync(nodePath.join(tmpdir(), "mrs-ssh-fwd-")), "docker.sock");
+        const args = ["-nNT", "-o", "ExitOnForwardFailure=yes", "-L", `${local}:/var/run/docker.sock`];
+        if (url.port) args.push("-p", url.port);
+        args.push(url.username ? `${url.username}@${url.hostname}` : url.hostname);
+        const child = spawn("ssh", args, { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        const socket = new Promise<string>((resolve, reject) => {
+            const deadline = Date.now() + 15_000;
+            const poll = () => {
+                if (existsSync(local)) return resolve(local);
+                if (child.exitCode !== null || Date.now() > deadline)
+                    return reject(new Error(`ssh could not forward the engine's socket of ${h}: ${stderr.trim()}`));
+                setTimeout(poll, 50);
+            };
+            poll();
+        });
+        entry = { socket, child };
+        forwards.set(h, entry);
+    }
+    return entry.socket;
+}
+
+/** Ends the ssh forwards this process opened. */
+export function closeForwards(): void {
+    for (const { child } of forwards.values()) child?.kill();
+    forwards.clear();
+}
 
 export class DockerApi {
     private version?: Promise<string>;

@@ -18,7 +18,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Registration } from "../../support/registrations";
-import { DockerApi, socketPathOf } from "./dockerApi";
+import { DockerApi, engineSocket } from "./dockerApi";
 import { MODELS, PartialCreateError, containsUnknown, type Model, type ModelContext } from "./models";
 import { isSecretWrapper, secret, unwrapSecrets } from "./secrets";
 
@@ -115,7 +115,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         switch (args.token) {
             case "docker:index/getNetwork:getNetwork": {
                 // kreuzwerker v4.2.0, internal/provider/data_source_docker_network.go.
-                const net = await this.api(args.provider).inspect("networks", inputs.name);
+                const net = await (await this.api(args.provider)).inspect("networks", inputs.name);
                 if (!net) throw new Error(`Could not find docker network: ${inputs.name}`);
                 return {
                     id: net.Id,
@@ -166,12 +166,12 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
 
     // ---- the engine's steps
 
-    private context(host: string | undefined): ModelContext {
-        return { api: new DockerApi(socketPathOf(host)), projectDir: this.opts.projectDir, log };
+    private async context(host: string | undefined): Promise<ModelContext> {
+        return { api: new DockerApi(await engineSocket(host)), projectDir: this.opts.projectDir, log };
     }
 
-    private api(provider: string | undefined): DockerApi {
-        return this.context(this.hostOf(provider)).api;
+    private async api(provider: string | undefined): Promise<DockerApi> {
+        return (await this.context(this.hostOf(provider))).api;
     }
 
     private hostOf(provider: string | undefined): string | undefined {
@@ -194,7 +194,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             const id = `${args.name}_id`;
             // The provider reference the SDK passes to resources is `<urn>::<id>`; keep the host by id.
             this.providerHosts.set(id, inputs.host);
-            socketPathOf(inputs.host); // fails now for a host the harness cannot drive
+            await engineSocket(inputs.host); // fails now for a host the harness cannot drive
             return { id, state: args.inputs };
         }
         if (args.type.startsWith("pulumi:providers:")) return { id: `${args.name}_id`, state: args.inputs };
@@ -204,7 +204,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         const reg = this.registrations.get(key);
         if (!reg) throw new Error(`no registration recorded for ${key}`);
         const host = this.hostOf(args.provider);
-        const ctx = this.context(host);
+        const ctx = await this.context(host);
         const prev = this.state.resources[key];
         const start = Date.now() - this.t0;
         const record = (op: Operation, extra: Partial<OperationRecord> = {}) =>
@@ -372,7 +372,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             if (!entry.retainOnDelete)
                 await MODELS[entry.type].delete(
                     { id: entry.id, inputs: unwrapSecrets(entry.inputs), outputs: unwrapSecrets(entry.outputs) },
-                    this.context(entry.host),
+                    await this.context(entry.host),
                 );
         } catch (err) {
             record((err as Error).message);

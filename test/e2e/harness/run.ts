@@ -48,6 +48,8 @@ export interface StackRun {
     overrides?: Record<string, string | null>;
     /** Keys of `overrides` set as secrets (`pulumi config set --secret`). */
     secrets?: string[];
+    /** Environment of the run over the machine's (a test ssh client's PATH and HOME). */
+    env?: Record<string, string>;
 }
 
 /**
@@ -98,7 +100,7 @@ function runHarness(mode: HarnessSpec["mode"], run: StackRun): Promise<HarnessRe
     return new Promise((resolve, reject) => {
         const child = spawn(tsx, [path.join(__dirname, "up.ts")], {
             cwd: run.projectDir,
-            env: { ...process.env, MRS_HARNESS_SPEC: specFile },
+            env: { ...process.env, ...run.env, MRS_HARNESS_SPEC: specFile },
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stderr = "";

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import type { HarnessSpec, HarnessResult } from "./run";
 import { RealEngineMocks } from "./realEngineMocks";
+import { closeForwards } from "./dockerApi";
 import { unwrapSecrets } from "./secrets";
 import { interceptRegistrations } from "../../support/registrations";
 
@@ -66,6 +67,7 @@ async function main(): Promise<number> {
         }
     }
     mocks.saveState();
+    closeForwards();
     // wallMs is measured by the parent process around this one (run.ts).
     const result: Omit<HarnessResult, "wallMs"> = {
         ok: problems.length === 0,

@@ -1,0 +1,140 @@
+// TEST SUPPORT (issue 9): a Docker host reached over SSH, as the odin stack reaches the server. Debian's
+// OpenSSH server runs on 127.0.0.1 on a free port with a host key and a client key made for the run; a test
+// user in the `docker` group may use the engine (its socket), exactly as a server's deploy user would.
+// Clients get an ssh config of their own (the key, the pinned host key) through an `ssh` first on their PATH
+// that passes it with -F: OpenSSH reads ~/.ssh from the passwd entry, not $HOME, and the machine's own
+// config stays untouched. `ssh`, the docker CLI's ssh transport (`DOCKER_HOST=ssh://...`, which runs the
+// `ssh` on PATH) and the harness's socket forward all connect the way a user's machine does, through the
+// deploy user. Nothing here reaches the engine except through that SSH server.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import * as path from "node:path";
+import { freePort } from "../support/ports";
+
+export const SSH_USER = "mrs-e2e";
+
+export interface SshDockerHost {
+    /** The stack's `dockerHost`: ssh://mrs-e2e@127.0.0.1:PORT. */
+    dockerHost: string;
+    /** Environment for every client (the harness and the program's CLI steps): PATH with the ssh wrapper, HOME. */
+    env: Record<string, string>;
+    stop(): Promise<void>;
+}
+
+function must(cmd: string, args: string[]): string {
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
+    return r.stdout;
+}
+
+/** Whether this machine can run the SSH host (root, Debian's sshd, a docker group). */
+export function sshHostAvailable(): string | undefined {
+    if (process.getuid?.() !== 0) return "the SSH test host needs root (it runs sshd and adds a user)";
+    if (spawnSync("/usr/sbin/sshd", ["-V"]).error) return "sshd is not installed (apt-get install openssh-server)";
+    if (spawnSync("getent", ["group", "docker"]).status !== 0) return "there is no docker group (docker.io makes it)";
+    return undefined;
+}
+
+export async function startSshDockerHost(dir: string): Promise<SshDockerHost> {
+    mkdirSync(dir, { recursive: true });
+    // The deploy user: a login shell, in the docker group, nothing else.
+    if (spawnSync("id", [SSH_USER]).status !== 0) must("useradd", ["--create-home", "--shell", "/bin/sh", SSH_USER]);
+    // In the docker group; password "*": no password login, but not a locked account ("!"), which sshd
+    // refuses for every method when it does not use PAM.
+    must("usermod", ["-aG", "docker", "-p", "*", SSH_USER]);
+    const hostKey = path.join(dir, "host_ed25519");
+    const clientKey = path.join(dir, "client_ed25519");
+    must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
+    must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey]);
+    // The deploy user's own authorized_keys (sshd reads it as that user): this run's key only.
+    const userSsh = path.join("/home", SSH_USER, ".ssh");
+    mkdirSync(userSsh, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(userSsh, "authorized_keys"), readFileSync(`${clientKey}.pub`), { mode: 0o600 });
+    must("chown", ["-R", `${SSH_USER}:${SSH_USER}`, userSsh]);
+    const port = await freePort();
+    const config = path.join(dir, "sshd_config");
+    writeFileSync(
+        config,
+        [
+            `Port ${port}`,
+            "ListenAddress 127.0.0.1",
+            `HostKey ${hostKey}`,
+            `PidFile ${path.join(dir, "sshd.pid")}`,
+            "AuthorizedKeysFile .ssh/authorized_keys",
+            `AllowUsers ${SSH_USER}`,
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "AllowStreamLocalForwarding yes",
+            "LogLevel ERROR",
+            "",
+        ].join("\n"),
+    );
+    mkdirSync("/run/sshd", { recursive: true });
+    const sshd: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], {
+        stdio: ["ignore", "ignore", "pipe"],
+    });
+    let sshdLog = "";
+    sshd.stderr?.on("data", (c: Buffer) => (sshdLog += c.toString("utf8")));
+    await waitForPort(port, () => sshdLog);
+
+    const home = path.join(dir, "home");
+    mkdirSync(path.join(home, ".ssh"), { recursive: true, mode: 0o700 });
+    const hostPub = readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+    writeFileSync(path.join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`, { mode: 0o600 });
+    writeFileSync(
+        path.join(home, ".ssh", "config"),
+        [
+            "Host 127.0.0.1",
+            `  IdentityFile ${clientKey}`,
+            "  IdentitiesOnly yes",
+            "  StrictHostKeyChecking yes",
+            `  UserKnownHostsFile ${path.join(home, ".ssh", "known_hosts")}`,
+            "  BatchMode yes",
+            "",
+        ].join("\n"),
+        { mode: 0o600 },
+    );
+    const bin = path.join(dir, "bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+        path.join(bin, "ssh"),
+        `#!/bin/sh\nexec /usr/bin/ssh -F "${path.join(home, ".ssh", "config")}" "$@"\n`,
+        {
+            mode: 0o755,
+        },
+    );
+    const env = { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: home };
+    // The same check a user makes before deploying (README): `ssh user@host docker version` answers.
+    const check = spawnSync(
+        path.join(bin, "ssh"),
+        ["-p", String(port), `${SSH_USER}@127.0.0.1`, "docker", "version", "--format", "{{.Server.Version}}"],
+        { env: { ...process.env, ...env }, encoding: "utf8" },
+    );
+    if (check.status !== 0) throw new Error(`the SSH test host does not reach the engine: ${check.stderr}\n${sshdLog}`);
+    return {
+        dockerHost: `ssh://${SSH_USER}@127.0.0.1:${port}`,
+        env,
+        stop: async () => {
+            sshd.kill("SIGTERM");
+            await new Promise((r) => sshd.once("exit", r));
+        },
+    };
+}
+
+async function waitForPort(port: number, log: () => string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+        const ok = await new Promise<boolean>((resolve) => {
+            const s = connect(port, "127.0.0.1", () => {
+                s.destroy();
+                resolve(true);
+            });
+            s.on("error", () => resolve(false));
+        });
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`sshd did not listen on 127.0.0.1:${port}: ${log()}`);
+}
