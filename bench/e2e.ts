@@ -11,6 +11,17 @@
 //                               the pieces of the critical path, measured in the cold run
 //   critical_path_s             max(Postgres ready, app image built) + migrations + app ready
 //   cold_up_over_critical_path  how close the cold up comes to its critical path (goal <= 1.15)
+//   postgres_accepting_s, app_answering_s
+//                               the physical critical path of the same cold up, from outside, polled every
+//                               50 ms: Postgres accepts TCP on its published port, the app answers /health
+//   postgres_healthy_s, app_healthy_s
+//                               the same moments as the stack sees them, gated by the health probes
+//   probe_gated_over_physical   app_healthy_s / app_answering_s: what the probes' intervals cost
+//   odin_cold_up_ssh_s, odin_warm_rerun_ssh_s, odin_cold_up_local_s, odin_warm_rerun_local_s
+//                               the odin stack (runtime image) over SSH (test/e2e/sshHost.ts) and on the
+//                               local socket, one after the other (needs root and sshd, as the e2e tier)
+//   odin_ssh_over_local_cold, odin_ssh_over_local_warm
+//                               the SSH overhead as a ratio
 //
 // Needs what the e2e tests need: a Docker engine and the images (.ci/provision.sh). Not a test: it fails
 // only when a run fails.
@@ -18,7 +29,10 @@ import * as path from "node:path";
 import { freePort } from "../test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
-import { hotReloadLatency } from "../test/e2e/clients";
+import { hotReloadLatency, httpGet } from "../test/e2e/clients";
+import { connect } from "node:net";
+import { docker } from "../test/e2e/support";
+import { sshHostAvailable, startSshDockerHost } from "../test/e2e/sshHost";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 
@@ -44,7 +58,10 @@ async function main(): Promise<void> {
         },
     };
     try {
+        const started = Date.now();
+        const physical = watchPhysical(Number(run.overrides.postgresPort), Number(run.overrides.appPort), started);
         const cold = await pulumiUp(run);
+        physical.stop();
         ensureOk("cold up", cold);
         const warm = await pulumiUp(run);
         ensureOk("warm re-run", warm);
@@ -82,9 +99,114 @@ async function main(): Promise<void> {
             ["critical_path_s", s(critical), "s"],
             ["cold_up_over_critical_path", (cold.durationMs / critical).toFixed(3), "ratio"],
         ];
+        // The stack's view, on the same clock as the outside poller (the harness's times start after the
+        // process has started: add the difference).
+        const offset = cold.wallMs - cold.durationMs;
+        const pgHealthy = pgReady + offset;
+        const appHealthy = need("app-container").end + offset;
+        if (physical.postgres === undefined || physical.app === undefined)
+            throw new Error("the poller never saw Postgres accept a connection or the app answer");
+        lines.push(
+            ["postgres_accepting_s", s(physical.postgres), "s"],
+            ["postgres_healthy_s", s(pgHealthy), "s"],
+            ["app_answering_s", s(physical.app), "s"],
+            ["app_healthy_s", s(appHealthy), "s"],
+            ["probe_gated_over_physical", (appHealthy / physical.app).toFixed(3), "ratio"],
+        );
         for (const [name, value, unit] of lines) process.stdout.write(`${name}: ${value} ${unit}\n`);
     } finally {
         await pulumiDestroy(run).catch(() => undefined);
+        removeTempDir(work);
+    }
+    await odinOverSsh();
+}
+
+/** First moments, from outside, when Postgres accepts TCP and the app answers /health (polled every 50 ms). */
+function watchPhysical(pgPort: number, appPort: number, t0: number) {
+    const seen: { postgres?: number; app?: number; stop: () => void } = { stop: () => clearInterval(timer) };
+    let busy = false;
+    const timer = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        if (seen.postgres === undefined && (await tcpAccepts(pgPort))) seen.postgres = Date.now() - t0;
+        if (seen.app === undefined) {
+            const res = await httpGet(`http://127.0.0.1:${appPort}/health`, 500).catch(() => undefined);
+            if (res?.status === 200) seen.app = Date.now() - t0;
+        }
+        busy = false;
+    }, 50);
+    return seen;
+}
+
+function tcpAccepts(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const sock = connect(port, "127.0.0.1", () => {
+            sock.destroy();
+            resolve(true);
+        });
+        sock.on("error", () => resolve(false));
+        sock.setTimeout(500, () => {
+            sock.destroy();
+            resolve(false);
+        });
+    });
+}
+
+/** The odin stack's cold up and warm re-run over SSH and on the local socket. */
+async function odinOverSsh(): Promise<void> {
+    const problem = sshHostAvailable();
+    if (problem) {
+        process.stderr.write(`bench:e2e: odin over SSH not measured: ${problem}\n`);
+        return;
+    }
+    const work = tempDir("bench-odin");
+    const ssh = await startSshDockerHost(path.join(work, "ssh"));
+    const createdProxy = !(await docker().inspect("networks", "caddy"));
+    if (createdProxy) await docker().call("POST", "/networks/create", { Name: "caddy" });
+    const figures: Record<string, number> = {};
+    try {
+        for (const [via, dockerHost, env] of [
+            ["ssh", ssh.dockerHost, ssh.env],
+            ["local", "unix:///var/run/docker.sock", {}],
+        ] as const) {
+            await clearLeftovers(CONTAINERS, ["marvel-rivals-network"]);
+            const run = {
+                projectDir: path.join(__dirname, ".."),
+                stack: "odin",
+                workDir: path.join(work, `harness-${via}`),
+                env,
+                overrides: {
+                    dockerHost,
+                    dataDir: path.join(work, `appdata-${via}`),
+                    appPort: String(await freePort()),
+                },
+            };
+            try {
+                const cold = await pulumiUp(run);
+                ensureOk(`odin cold up (${via})`, cold);
+                const warm = await pulumiUp(run);
+                ensureOk(`odin warm re-run (${via})`, warm);
+                figures[`cold_${via}`] = cold.wallMs;
+                figures[`warm_${via}`] = warm.wallMs;
+            } finally {
+                await pulumiDestroy(run).catch(() => undefined);
+            }
+        }
+        for (const [name, value, unit] of [
+            ["odin_cold_up_ssh_s", s(figures.cold_ssh), "s"],
+            ["odin_warm_rerun_ssh_s", s(figures.warm_ssh), "s"],
+            ["odin_cold_up_local_s", s(figures.cold_local), "s"],
+            ["odin_warm_rerun_local_s", s(figures.warm_local), "s"],
+            ["odin_ssh_over_local_cold", (figures.cold_ssh / figures.cold_local).toFixed(3), "ratio"],
+            ["odin_ssh_over_local_warm", (figures.warm_ssh / figures.warm_local).toFixed(3), "ratio"],
+        ])
+            process.stdout.write(`${name}: ${value} ${unit}\n`);
+    } finally {
+        if (createdProxy) {
+            const net = await docker().inspect("networks", "caddy");
+            if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+        }
+        await ssh.stop();
         removeTempDir(work);
     }
 }
