@@ -101,6 +101,15 @@ async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }>
 
 /** The environment variables through which the program (and the provider) pick a Docker engine. */
 const DOCKER_ENV = ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_SSH_OPTS", "DOCKER_CONFIG"] as const;
+/** The Docker variables the program reads come from the test alone, never from the machine running it. */
+function isolateDockerEnv(dockerEnv: Partial<Record<(typeof DOCKER_ENV)[number], string>> = {}): void {
+    for (const key of DOCKER_ENV) {
+        if (dockerEnv[key] === undefined) delete process.env[key];
+        else process.env[key] = dockerEnv[key];
+    }
+    process.env.DOCKER_CONFIG ??= path.join(PROJECT_ROOT, "test", "no-docker-config");
+}
+
 /** Keys that a test sets as `pulumi config set --secret` would. */
 const SECRET_KEYS = ["dbPassword", "redisPassword", "marvelRivalsApiKey"];
 
@@ -113,12 +122,7 @@ export async function runProgram(
     overrides: Record<string, string | undefined> = {},
     dockerEnv: Partial<Record<(typeof DOCKER_ENV)[number], string>> = {},
 ): Promise<ProgramRun> {
-    // The Docker variables the program reads come from the test alone, never from the machine running it.
-    for (const key of DOCKER_ENV) {
-        if (dockerEnv[key] === undefined) delete process.env[key];
-        else process.env[key] = dockerEnv[key];
-    }
-    process.env.DOCKER_CONFIG ??= path.join(PROJECT_ROOT, "test", "no-docker-config");
+    isolateDockerEnv(dockerEnv);
     const { config, secretKeys } = loadStackConfig(stack, overrides, { secretOverrides: SECRET_KEYS });
     pulumi.runtime.setAllConfig(config, secretKeys);
     await pulumi.runtime.setMocks(new ProviderMocks(RUNNER_REPORT), "marvel-rivals-stats", stack, false);
@@ -144,4 +148,36 @@ export async function runProgram(
             return resources.filter((r) => r.type === type);
         },
     };
+}
+
+/**
+ * Runs index.ts under mocks that only record names, for a config the program should refuse: returns the
+ * error it threw and the resources it declared before that. Call it once per test file.
+ */
+export async function runRefusedProgram(
+    stack: string,
+    overrides: Record<string, string | undefined>,
+    secretOverrides: string[] = [],
+): Promise<{ error?: Error; registered: string[] }> {
+    isolateDockerEnv();
+    const { config, secretKeys } = loadStackConfig(stack, overrides, { secretOverrides });
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    const registered: string[] = [];
+    await pulumi.runtime.setMocks(
+        {
+            newResource: (args) => {
+                registered.push(args.name);
+                return { id: args.name, state: args.inputs };
+            },
+            call: () => ({}),
+        },
+        "marvel-rivals-stats",
+        stack,
+    );
+    try {
+        await import(path.join(PROJECT_ROOT, "index.ts"));
+    } catch (err) {
+        return { error: err as Error, registered };
+    }
+    return { registered };
 }

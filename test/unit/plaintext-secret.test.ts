@@ -3,29 +3,11 @@
 import { beforeAll, expect, test } from "vitest";
 
 let error: Error | undefined;
-const registered: string[] = [];
+let registered: string[] = [];
 
 beforeAll(async () => {
-    const pulumi = await import("@pulumi/pulumi");
-    const { loadStackConfig, PROJECT_ROOT } = await import("../support/stackConfig");
-    const { config, secretKeys } = loadStackConfig("odin", { marvelRivalsApiKey: "pasted-in-plain-text" });
-    pulumi.runtime.setAllConfig(config, [...secretKeys]);
-    await pulumi.runtime.setMocks(
-        {
-            newResource: (args) => {
-                registered.push(args.name);
-                return { id: args.name, state: args.inputs };
-            },
-            call: () => ({}),
-        },
-        "marvel-rivals-stats",
-        "odin",
-    );
-    try {
-        await import(`${PROJECT_ROOT}/index.ts`);
-    } catch (err) {
-        error = err as Error;
-    }
+    const { runRefusedProgram } = await import("../support/mockProgram");
+    ({ error, registered } = await runRefusedProgram("odin", { marvelRivalsApiKey: "pasted-in-plain-text" }));
 });
 
 test("a secret stored in plain text stops the run with the fix, without its value", () => {

@@ -2,38 +2,15 @@
 import { beforeAll, expect, test } from "vitest";
 
 let error: Error | undefined;
-const registered: string[] = [];
+let registered: string[] = [];
 
 beforeAll(async () => {
-    const pulumi = await import("@pulumi/pulumi");
-    const { loadStackConfig, PROJECT_ROOT } = await import("../support/stackConfig");
-    const { config, secretKeys } = loadStackConfig(
+    const { runRefusedProgram } = await import("../support/mockProgram");
+    ({ error, registered } = await runRefusedProgram(
         "dev",
-        {
-            appPort: "70000",
-            dbPassword: "short pw",
-            redisPassword: 'has"quote-and-long',
-            appport: "8001",
-        },
-        { secretOverrides: ["dbPassword", "redisPassword"] },
-    );
-    pulumi.runtime.setAllConfig(config, [...secretKeys]);
-    await pulumi.runtime.setMocks(
-        {
-            newResource: (args) => {
-                registered.push(args.name);
-                return { id: args.name, state: args.inputs };
-            },
-            call: () => ({}),
-        },
-        "marvel-rivals-stats",
-        "dev",
-    );
-    try {
-        await import(`${PROJECT_ROOT}/index.ts`);
-    } catch (err) {
-        error = err as Error;
-    }
+        { appPort: "70000", dbPassword: "short pw", redisPassword: 'has"quote-and-long', appport: "8001" },
+        ["dbPassword", "redisPassword"],
+    ));
 });
 
 test("a bad port, a misspelt key and bad secrets fail the run with every problem listed and no resource declared", () => {
