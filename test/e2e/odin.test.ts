@@ -5,7 +5,7 @@
 // bypasses SSH. Runtime image, 1000:1000 owner, backups before migrations, the existing caddy network, no
 // database port, restarts of Postgres and of the engine, a new migration, destroy and up again.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/ports";
@@ -37,7 +37,7 @@ function psql(sql: string): string {
     const r = spawnSync(
         "docker",
         ["exec", "marvel-rivals-postgres", "psql", "-X", "-tA", "-U", "marvel_stats", "-d", "marvel_rivals", "-c", sql],
-        { encoding: "utf8" },
+        { encoding: "utf8", timeout: 60_000 },
     );
     if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
     return r.stdout.trim();
@@ -87,19 +87,26 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             stack: "odin",
             workDir: path.join(work, "harness"),
             env: ssh.env,
-            overrides: { dockerHost: ssh.dockerHost, dataDir, appPort: String(appPort) },
+            // The app's port on 127.0.0.1 rather than every interface of the test machine.
+            overrides: { dockerHost: ssh.dockerHost, dataDir, appPort: String(appPort), appBindAddress: "127.0.0.1" },
         };
     }, LONG);
 
     afterAll(async () => {
-        if (run) await pulumiDestroy(run).catch(() => undefined);
-        await clearLeftovers(CONTAINERS, [NETWORK]).catch(() => undefined);
-        if (createdProxy) {
-            const net = await docker().inspect("networks", PROXY);
-            if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
-        }
-        await ssh?.stop();
-        removeTempDir(work);
+        // Each step on its own: one failing must not leave sshd, keys or a stopped engine behind.
+        const steps: (() => Promise<unknown>)[] = [
+            ensureEngineRunning,
+            async () => run && (await pulumiDestroy(run)),
+            () => clearLeftovers(CONTAINERS, [NETWORK]),
+            async () => {
+                const net = createdProxy ? await docker().inspect("networks", PROXY) : undefined;
+                if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+            },
+            async () => ssh?.stop(),
+            async () => removeTempDir(work),
+        ];
+        for (const step of steps)
+            await step().catch((err: Error) => process.stderr.write(`odin clean-up: ${err.message}\n`));
     }, LONG);
 
     it(
@@ -127,7 +134,10 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             const app = await docker().inspect("containers", "marvel-rivals-app");
             expect(app.Config.User).toBe("1000:1000");
             expect((await docker().inspect("images", app.Image)).Config.User).toBe("node");
-            seeded = spawnSync("docker", ["exec", "marvel-rivals-app", "seed"], { encoding: "utf8" }).stdout;
+            seeded = spawnSync("docker", ["exec", "marvel-rivals-app", "seed"], {
+                encoding: "utf8",
+                timeout: 120_000,
+            }).stdout;
             expect(seeded).toMatch(/inserted/);
         },
         LONG,
@@ -164,7 +174,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                     "-e",
                     "fetch('http://marvel-rivals-app:8000/health/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(2))",
                 ],
-                { encoding: "utf8" },
+                { encoding: "utf8", timeout: 120_000 },
             );
             expect(probe.status, probe.stderr).toBe(0);
         },
@@ -185,7 +195,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                     "-c",
                     "id -u; for p in typescript tsx vitest @types/pg; do if [ -e node_modules/$p ]; then echo $p; fi; done; find /app/dist -name '*.map' -o -name '*.test.*' -o -name '*.d.ts' | head -n 3; ls /app",
                 ],
-                { encoding: "utf8" },
+                { encoding: "utf8", timeout: 120_000 },
             );
             expect(look.status, look.stderr).toBe(0);
             const [uid, ...rest] = look.stdout.trim().split("\n");
@@ -210,7 +220,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             });
             expect(status.status, status.stderr).toBe(0);
             expect(JSON.parse(status.stdout).pending).toEqual([]);
-            const check = spawnSync("docker", ["exec", "marvel-rivals-app", "node", "/app/healthcheck.js"]);
+            const check = spawnSync("docker", ["exec", "marvel-rivals-app", "node", "/app/healthcheck.js"], {
+                timeout: 60_000,
+            });
             expect(check.status).toBe(0);
         },
         LONG,
@@ -266,6 +278,8 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             const up = await pulumiUp(run);
             expectOk(up);
             expect(opsByName(up)["migrations-up"].op).toBe("replace");
+            // The app's image carries the migrations (its readiness checks them): a new image, a new container.
+            expect(opsByName(up)["app-container"].op).toBe("replace");
             const dumps = readdirSync(path.join(dataDir, "backups")).filter((f) => !dumpsBefore.includes(f));
             expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["003_e2e_region.sql.gz"]);
             expect(psql("SELECT name FROM schema_migrations ORDER BY name")).toBe(
@@ -281,6 +295,8 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         "g. destroy, then up: the data and the (new) passwords work",
         async () => {
             const rows = psql("SELECT count(*) FROM match_participants");
+            const before = await pulumiUp(run);
+            expectOk(before);
             const down = await pulumiDestroy(run);
             expectOk(down);
             for (const name of CONTAINERS) expect(await docker().inspect("containers", name)).toBeUndefined();
@@ -289,32 +305,52 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expectOk(up);
             expect(psql("SELECT count(*) FROM match_participants")).toBe(rows);
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
+            // `destroy` dropped the generated passwords: new ones, which the kept database now takes.
+            expect(up.outputs.databaseUrl).not.toBe(before.outputs.databaseUrl);
         },
         LONG,
     );
 });
 
 /**
- * Stops dockerd (SIGTERM: containers are stopped as on a server's shutdown) and starts it again the way
- * .ci/provision.sh does, then waits for it to answer.
+ * Stops dockerd (SIGTERM: containers are stopped as on a server's shutdown) and starts it again: through
+ * systemd where it runs the engine, else the way .ci/provision.sh started it; then waits for it to answer.
  */
 async function restartEngine(): Promise<void> {
-    const pids = spawnSync("pgrep", ["-x", "dockerd"], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
-    if (pids.length !== 1) throw new Error(`expected one dockerd, found ${pids.length}`);
-    process.kill(Number(pids[0]), "SIGTERM");
-    await waitFor(
-        "dockerd to stop",
-        async () => (spawnSync("pgrep", ["-x", "dockerd"]).status !== 0 ? true : undefined),
-        120_000,
-    );
-    const child = spawn("sh", ["-c", "nohup dockerd >>/var/log/marvel-rivals-stats-dockerd.log 2>&1 </dev/null &"], {
+    if (spawnSync("systemctl", ["is-active", "--quiet", "docker"], { timeout: 10_000 }).status === 0) {
+        const r = spawnSync("systemctl", ["restart", "docker"], { encoding: "utf8", timeout: 180_000 });
+        if (r.status !== 0) throw new Error(`systemctl restart docker failed: ${r.stderr}`);
+    } else {
+        const pid = Number(readFileSync("/var/run/docker.pid", "utf8").trim());
+        process.kill(pid, "SIGTERM");
+        await waitFor("dockerd to stop", async () => (processGone(pid) ? true : undefined), 120_000);
+        startDockerd();
+    }
+    await waitFor("dockerd to answer", engineAnswers, 120_000);
+}
+
+function startDockerd(): void {
+    spawn("sh", ["-c", "nohup dockerd >>/var/log/marvel-rivals-stats-dockerd.log 2>&1 </dev/null &"], {
         detached: true,
         stdio: "ignore",
-    });
-    child.unref();
-    await waitFor(
-        "dockerd to answer",
-        async () => ((await docker().raw("GET", "/_ping", undefined, 2000)).status === 200 ? true : undefined),
-        120_000,
-    );
+    }).unref();
+}
+
+const engineAnswers = async () =>
+    (await docker().raw("GET", "/_ping", undefined, 2000)).status === 200 ? true : undefined;
+
+/** After a failed restart scenario: the engine must answer again for whatever runs next. */
+async function ensureEngineRunning(): Promise<void> {
+    if (await engineAnswers().catch(() => undefined)) return;
+    startDockerd();
+    await waitFor("dockerd to answer", engineAnswers, 120_000);
+}
+
+function processGone(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return false;
+    } catch {
+        return true;
+    }
 }

@@ -7,7 +7,7 @@
 // `ssh` on PATH) and the harness's socket forward all connect the way a user's machine does, through the
 // deploy user. Nothing here reaches the engine except through that SSH server.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
 import { freePort } from "../support/ports";
@@ -23,7 +23,7 @@ export interface SshDockerHost {
 }
 
 function must(cmd: string, args: string[]): string {
-    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr || r.stdout}`);
     return r.stdout;
 }
@@ -47,11 +47,12 @@ export async function startSshDockerHost(dir: string): Promise<SshDockerHost> {
     const clientKey = path.join(dir, "client_ed25519");
     must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
     must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", clientKey]);
-    // The deploy user's own authorized_keys (sshd reads it as that user): this run's key only.
-    const userSsh = path.join("/home", SSH_USER, ".ssh");
-    mkdirSync(userSsh, { recursive: true, mode: 0o700 });
-    writeFileSync(path.join(userSsh, "authorized_keys"), readFileSync(`${clientKey}.pub`), { mode: 0o600 });
-    must("chown", ["-R", `${SSH_USER}:${SSH_USER}`, userSsh]);
+    // This run's key only, in the run's own directory (never under the user's home): sshd reads it as the
+    // deploy user, so the directories on the way are made traversable and the file readable.
+    const authorizedKeys = path.join(dir, "authorized_keys");
+    writeFileSync(authorizedKeys, readFileSync(`${clientKey}.pub`), { mode: 0o644 });
+    for (let d = dir; d !== path.dirname(d) && d !== "/tmp"; d = path.dirname(d))
+        chmodSync(d, statSync(d).mode | 0o011);
     const port = await freePort();
     const config = path.join(dir, "sshd_config");
     writeFileSync(
@@ -61,7 +62,9 @@ export async function startSshDockerHost(dir: string): Promise<SshDockerHost> {
             "ListenAddress 127.0.0.1",
             `HostKey ${hostKey}`,
             `PidFile ${path.join(dir, "sshd.pid")}`,
-            "AuthorizedKeysFile .ssh/authorized_keys",
+            `AuthorizedKeysFile ${authorizedKeys}`,
+            // The run's files live in a temp directory that sshd's ownership checks would refuse.
+            "StrictModes no",
             `AllowUsers ${SSH_USER}`,
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
@@ -77,50 +80,57 @@ export async function startSshDockerHost(dir: string): Promise<SshDockerHost> {
     });
     let sshdLog = "";
     sshd.stderr?.on("data", (c: Buffer) => (sshdLog += c.toString("utf8")));
-    await waitForPort(port, () => sshdLog);
-
-    const home = path.join(dir, "home");
-    mkdirSync(path.join(home, ".ssh"), { recursive: true, mode: 0o700 });
-    const hostPub = readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
-    writeFileSync(path.join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`, { mode: 0o600 });
-    writeFileSync(
-        path.join(home, ".ssh", "config"),
-        [
-            "Host 127.0.0.1",
-            `  IdentityFile ${clientKey}`,
-            "  IdentitiesOnly yes",
-            "  StrictHostKeyChecking yes",
-            `  UserKnownHostsFile ${path.join(home, ".ssh", "known_hosts")}`,
-            "  BatchMode yes",
-            "",
-        ].join("\n"),
-        { mode: 0o600 },
-    );
-    const bin = path.join(dir, "bin");
-    mkdirSync(bin, { recursive: true });
-    writeFileSync(
-        path.join(bin, "ssh"),
-        `#!/bin/sh\nexec /usr/bin/ssh -F "${path.join(home, ".ssh", "config")}" "$@"\n`,
-        {
-            mode: 0o755,
-        },
-    );
-    const env = { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: home };
-    // The same check a user makes before deploying (README): `ssh user@host docker version` answers.
-    const check = spawnSync(
-        path.join(bin, "ssh"),
-        ["-p", String(port), `${SSH_USER}@127.0.0.1`, "docker", "version", "--format", "{{.Server.Version}}"],
-        { env: { ...process.env, ...env }, encoding: "utf8" },
-    );
-    if (check.status !== 0) throw new Error(`the SSH test host does not reach the engine: ${check.stderr}\n${sshdLog}`);
-    return {
-        dockerHost: `ssh://${SSH_USER}@127.0.0.1:${port}`,
-        env,
-        stop: async () => {
+    const stop = async () => {
+        // The deploy user's sessions (the harness's forwards, the CLI's dial-stdio) end with it.
+        spawnSync("pkill", ["-u", SSH_USER], { timeout: 10_000 });
+        if (sshd.exitCode === null && sshd.signalCode === null) {
+            const exited = new Promise((r) => sshd.once("exit", r));
             sshd.kill("SIGTERM");
-            await new Promise((r) => sshd.once("exit", r));
-        },
+            await exited;
+        }
     };
+    try {
+        await waitForPort(port, () => sshdLog);
+        const home = path.join(dir, "home");
+        mkdirSync(path.join(home, ".ssh"), { recursive: true, mode: 0o700 });
+        const hostPub = readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+        writeFileSync(path.join(home, ".ssh", "known_hosts"), `[127.0.0.1]:${port} ${hostPub}\n`, { mode: 0o600 });
+        writeFileSync(
+            path.join(home, ".ssh", "config"),
+            [
+                "Host 127.0.0.1",
+                `  IdentityFile ${clientKey}`,
+                "  IdentitiesOnly yes",
+                "  StrictHostKeyChecking yes",
+                `  UserKnownHostsFile ${path.join(home, ".ssh", "known_hosts")}`,
+                "  BatchMode yes",
+                "",
+            ].join("\n"),
+            { mode: 0o600 },
+        );
+        const bin = path.join(dir, "bin");
+        mkdirSync(bin, { recursive: true });
+        writeFileSync(
+            path.join(bin, "ssh"),
+            `#!/bin/sh\nexec /usr/bin/ssh -F "${path.join(home, ".ssh", "config")}" "$@"\n`,
+            {
+                mode: 0o755,
+            },
+        );
+        const env = { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`, HOME: home };
+        // The same check a user makes before deploying (README): `ssh user@host docker version` answers.
+        const check = spawnSync(
+            path.join(bin, "ssh"),
+            ["-p", String(port), `${SSH_USER}@127.0.0.1`, "docker", "version", "--format", "{{.Server.Version}}"],
+            { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 },
+        );
+        if (check.status !== 0)
+            throw new Error(`the SSH test host does not reach the engine: ${check.stderr}\n${sshdLog}`);
+        return { dockerHost: `ssh://${SSH_USER}@127.0.0.1:${port}`, env, stop };
+    } catch (err) {
+        await stop();
+        throw err;
+    }
 }
 
 async function waitForPort(port: number, log: () => string): Promise<void> {

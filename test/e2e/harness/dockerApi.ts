@@ -1,7 +1,7 @@
 // TEST HARNESS (issue 5): a minimal client of the Docker Engine API over its Unix socket. Requests carry
 // their payload in the body, so that environment values (passwords) never appear on a command line.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import * as nodePath from "node:path";
@@ -32,7 +32,9 @@ export function socketPathOf(host: string | undefined): string {
  */
 export const CLIENT_API_VERSION = "1.51";
 
-const forwards = new Map<string, { socket: Promise<string>; child?: ChildProcess }>();
+const forwards = new Map<string, { socket: Promise<string>; child?: ChildProcess; dir: string }>();
+// However the process ends, its forwards end with it.
+process.on("exit", () => closeForwards());
 
 /**
  * A local socket for a Docker host: a unix:// host's own; for an ssh:// host, OpenSSH's forward of the remote
@@ -47,7 +49,8 @@ export function engineSocket(host: string | undefined): Promise<string> {
     let entry = forwards.get(h);
     if (!entry) {
         const url = new URL(h);
-        const local = nodePath.join(mkdtempSync(nodePath.join(tmpdir(), "mrs-ssh-fwd-")), "docker.sock");
+        const dir = mkdtempSync(nodePath.join(tmpdir(), "mrs-ssh-fwd-"));
+        const local = nodePath.join(dir, "docker.sock");
         const args = ["-nNT", "-o", "ExitOnForwardFailure=yes", "-L", `${local}:/var/run/docker.sock`];
         if (url.port) args.push("-p", url.port);
         args.push(url.username ? `${url.username}@${url.hostname}` : url.hostname);
@@ -64,7 +67,7 @@ export function engineSocket(host: string | undefined): Promise<string> {
             };
             poll();
         });
-        entry = { socket, child };
+        entry = { socket, child, dir };
         forwards.set(h, entry);
     }
     return entry.socket;
@@ -72,7 +75,10 @@ export function engineSocket(host: string | undefined): Promise<string> {
 
 /** Ends the ssh forwards this process opened. */
 export function closeForwards(): void {
-    for (const { child } of forwards.values()) child?.kill();
+    for (const { child, dir } of forwards.values()) {
+        child?.kill();
+        rmSync(dir, { recursive: true, force: true });
+    }
     forwards.clear();
 }
 
