@@ -12,12 +12,24 @@ export interface PoolOptions {
     max?: number;
 }
 
+/** A transaction left open on a connection is ended by the server after this long (the app holds none). */
+const IDLE_IN_TRANSACTION_MS = 10_000;
+/** The client gives up this long after the server should have: only a dead network gets that far. */
+const CLIENT_MARGIN_MS = 1000;
+
 export function createPool(databaseUrl: string, logger: FastifyBaseLogger, options: PoolOptions = {}): pg.Pool {
+    const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
     const pool = new pg.Pool({
         connectionString: databaseUrl,
         max: options.max ?? 10,
         connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
-        query_timeout: options.queryTimeoutMs ?? 5000,
+        // The server bounds each statement, and its wait for locks, to the request's query time: a client-side
+        // timeout alone gives up on a query that PostgreSQL goes on running (or waiting for a lock), so timed-out
+        // requests would pile up backends beyond the pool's size. The client's own timeout is the backstop.
+        statement_timeout: queryTimeoutMs,
+        lock_timeout: queryTimeoutMs,
+        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+        query_timeout: queryTimeoutMs + CLIENT_MARGIN_MS,
         idleTimeoutMillis: 30_000,
         application_name: "marvel-rivals-stats-app",
     });
@@ -58,7 +70,12 @@ export function reasonCategory(err: unknown): ReasonCategory {
     const e = err as { code?: unknown; message?: unknown };
     const code = typeof e?.code === "string" ? e.code : "";
     const message = typeof e?.message === "string" ? e.message : "";
-    if (code === "ETIMEDOUT" || code === "57014" || /timeout|timed out|did not answer within/i.test(message)) {
+    if (
+        code === "ETIMEDOUT" ||
+        code === "57014" ||
+        code === "55P03" ||
+        /timeout|timed out|did not answer within/i.test(message)
+    ) {
         return "timeout";
     }
     if (code === "28P01" || code === "28000" || /WRONGPASS|NOAUTH|authentication failed/i.test(message)) {
@@ -79,12 +96,13 @@ export function reasonCategory(err: unknown): ReasonCategory {
 /**
  * True when a pg error means "the database is not there right now" rather than "this query is wrong":
  * anything without an SQLSTATE (ECONNREFUSED, timeouts, "Connection terminated"), or SQLSTATE classes
- * 08 (connection exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown).
+ * 08 (connection exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown, and
+ * 57014, a statement cancelled by statement_timeout), and 55P03 (a lock not granted within lock_timeout).
  */
 export function isUnavailable(err: unknown): boolean {
     const code = (err as { code?: unknown })?.code;
     if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true;
-    return code.startsWith("08") || code.startsWith("53") || code.startsWith("57");
+    return code.startsWith("08") || code.startsWith("53") || code.startsWith("57") || code === "55P03";
 }
 
 /** SQLSTATE 42P01: the table is not there, so the migrations have not been applied. */
