@@ -50,7 +50,16 @@ export class Redis extends pulumi.ComponentResource {
         // in `command` (kreuzwerker v4.2.0, internal/provider/resource_docker_container_funcs.go,
         // resourceDockerContainerCreate: "values for command may not be empty"); Redis reads `""` in its
         // config as the empty value.
-        const config = ["requirepass $REDIS_PASSWORD", ...(args.persistence ? [] : ['save ""'])];
+        // A cache: bounded, and evicting the least recently used keys when full, instead of refusing writes
+        // or growing until the host runs out. Three quarters of the container's limit when it has one (Redis
+        // needs room beyond its data), else 128 MB.
+        const maxMemoryMb = args.memoryLimitMb ? Math.floor(args.memoryLimitMb * 0.75) : 128;
+        const config = [
+            "requirepass $REDIS_PASSWORD",
+            `maxmemory ${maxMemoryMb}mb`,
+            "maxmemory-policy allkeys-lru",
+            ...(args.persistence ? [] : ['save ""']),
+        ];
         const persistence = args.persistence
             ? ["--appendonly", "yes", "--appendfsync", "everysec"]
             : ["--appendonly", "no"];

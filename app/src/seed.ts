@@ -2,6 +2,7 @@
 // that every run produces the same rows. Inserts use ON CONFLICT DO NOTHING on the primary keys, so a
 // second run changes nothing (issue 4: "running it twice changes nothing").
 import type pg from "pg";
+import { RANK_TIERS } from "./stats";
 
 type Role = "vanguard" | "duelist" | "strategist";
 
@@ -37,7 +38,8 @@ const HEROES: { name: string; role: Role; strength: number }[] = [
     { name: "Invisible Woman", role: "strategist", strength: 0.2 },
 ];
 
-export const SEED_RANK_TIERS = ["Bronze", "Silver", "Gold", "Platinum", "Diamond", "Grandmaster", "Celestial"] as const;
+// The tiers the sample players get: real tiers (stats.ts), all but the two highest.
+export const SEED_RANK_TIERS = RANK_TIERS.slice(0, 7);
 export const SEED_PLAYERS = 42;
 export const SEED_MATCHES = 120;
 const TEAM_SIZE = 6;

@@ -22,6 +22,27 @@ export interface HeroesResult {
 
 export type CacheState = "hit" | "miss" | "unavailable";
 
+/**
+ * The rank tiers of Marvel Rivals, lowest first: the values players.rank_tier holds and `?rank=` accepts.
+ * A closed set, so that a caller cannot make a cache key (and a query) of anything it likes.
+ */
+export const RANK_TIERS = [
+    "Bronze",
+    "Silver",
+    "Gold",
+    "Platinum",
+    "Diamond",
+    "Grandmaster",
+    "Celestial",
+    "Eternity",
+    "One Above All",
+] as const;
+export type RankTier = (typeof RANK_TIERS)[number];
+
+export function isRankTier(value: string): value is RankTier {
+    return (RANK_TIERS as readonly string[]).includes(value);
+}
+
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
 
 export async function queryHeroes(pool: pg.Pool, rank: string | null): Promise<HeroesResult> {
@@ -60,14 +81,18 @@ export function heroesCacheKey(rank: string | null): string {
     return rank === null ? "mrs:heroes:v1:all" : `mrs:heroes:v1:rank=${rank}`;
 }
 
+/** Database work in flight per cache key: concurrent misses of one key share one query and one SET. */
+const inFlight = new Map<string, Promise<{ result: HeroesResult; cache: CacheState }>>();
+
 /**
  * Hero stats from Redis when there, else from PostgreSQL (then stored for `ttlSeconds`). Redis failing
  * never fails the request: the answer then comes from the database and says `cache: "unavailable"`.
+ * A cold key is computed once however many requests miss it together (single flight, per process).
  */
 export async function heroesWithCache(
     pool: pg.Pool,
     redis: Redis,
-    rank: string | null,
+    rank: RankTier | null,
     ttlSeconds: number,
     log: FastifyBaseLogger,
 ): Promise<{ result: HeroesResult; cache: CacheState }> {
@@ -84,15 +109,25 @@ export async function heroesWithCache(
     } else {
         cache = "unavailable";
     }
-    const result = await queryHeroes(pool, rank);
-    if (cache === "miss") {
-        try {
-            await redis.set(key, JSON.stringify(result), "EX", ttlSeconds);
-        } catch (err) {
-            log.warn({ err }, "Redis SET failed; the answer is not cached");
+    const pending = inFlight.get(key);
+    if (pending) return pending;
+    const work = (async () => {
+        const result = await queryHeroes(pool, rank);
+        if (cache === "miss") {
+            try {
+                await redis.set(key, JSON.stringify(result), "EX", ttlSeconds);
+            } catch (err) {
+                log.warn({ err }, "Redis SET failed; the answer is not cached");
+            }
         }
+        return { result, cache };
+    })();
+    inFlight.set(key, work);
+    try {
+        return await work;
+    } finally {
+        inFlight.delete(key);
     }
-    return { result, cache };
 }
 
 export const SUMMARY_TABLES = [

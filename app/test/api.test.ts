@@ -142,6 +142,42 @@ describe("GET /api/heroes", () => {
         );
     });
 
+    it("refuses a tier that does not exist with 400 naming the tiers, and caches nothing for it", async () => {
+        await redis.flushall();
+        for (const rank of ["-1", " ", "Gold OR 1-1", "gold"]) {
+            const res = await app.inject(`/api/heroes?rank=${encodeURIComponent(rank)}`);
+            expect(res.statusCode, rank).toBe(400);
+            expect(res.json()).toEqual({
+                error: "Bad Request",
+                message:
+                    "rank must be one of Bronze, Silver, Gold, Platinum, Diamond, Grandmaster, Celestial, Eternity, One Above All",
+            });
+        }
+        expect(await redis.keys("mrs:heroes:*")).toEqual([]);
+    });
+
+    it("computes a cold key once for a stampede of 50 concurrent requests (one query, one cached answer)", async () => {
+        await redis.flushall();
+        const pool = app.pool;
+        const original = pool.query.bind(pool);
+        let heroQueries = 0;
+        (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+            if (typeof args[0] === "string" && args[0].includes("FROM match_participants")) heroQueries++;
+            return (original as (...a: unknown[]) => unknown)(...args);
+        };
+        try {
+            const answers = await Promise.all(
+                Array.from({ length: 50 }, () => app.inject("/api/heroes?rank=Platinum")),
+            );
+            expect(answers.every((r) => r.statusCode === 200)).toBe(true);
+            expect(new Set(answers.map((r) => JSON.stringify(r.json().heroes))).size).toBe(1);
+        } finally {
+            (pool as unknown as { query: unknown }).query = original;
+        }
+        expect(heroQueries).toBe(1);
+        expect(await redis.keys("mrs:heroes:*")).toEqual(["mrs:heroes:v1:rank=Platinum"]);
+    });
+
     it("keeps one cache entry per rank", async () => {
         await redis.flushall();
         await app.inject("/api/heroes");

@@ -243,6 +243,13 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                     ).toBe(true);
             });
 
+            // Redis is a bounded cache (the dev run's redisMemoryMb is 128: 96 MB of data).
+            expect(await dockerExec("marvel-rivals-redis", "redis-cli", "CONFIG", "GET", "maxmemory")).toBe(
+                "maxmemory\n100663296\n",
+            );
+            expect(await dockerExec("marvel-rivals-redis", "redis-cli", "CONFIG", "GET", "maxmemory-policy")).toBe(
+                "maxmemory-policy\nallkeys-lru\n",
+            );
             const seeded = await dockerExec("marvel-rivals-app", "seed");
             expect(seeded).toMatch(/inserted/);
             seededCounts = await rowCounts(databaseUrl, TABLES);

@@ -98,7 +98,7 @@ describe("dev stack", () => {
         expect(redis.command).toEqual([
             "sh",
             "-c",
-            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nsave ""\nEOF',
+            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nmaxmemory 128mb\nmaxmemory-policy allkeys-lru\nsave ""\nEOF',
             "redis-server",
             "--appendonly",
             "no",

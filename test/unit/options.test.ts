@@ -50,3 +50,8 @@ test("memory limits come with swap unlimited (-1), the one value Docker stores a
     for (const name of ["postgres-container", "redis-container", "app-container"])
         expect(run.byName(name).inputs.memorySwap, name).toBe(-1);
 });
+
+test("Redis is a bounded cache: three quarters of its container's limit, least recently used keys evicted", () => {
+    const script = run.byName("redis-container").inputs.command[2];
+    expect(script).toContain("\nmaxmemory 48mb\nmaxmemory-policy allkeys-lru\n");
+});

@@ -2,7 +2,7 @@
 // pool reconnects by itself); a missing table means the migrations were not applied, and says so.
 import type { FastifyInstance, FastifyReply, FastifyBaseLogger } from "fastify";
 import { isMissingTable, isUnavailable, reasonCategory } from "../db";
-import { heroesWithCache, querySummary } from "../stats";
+import { RANK_TIERS, heroesWithCache, isRankTier, querySummary } from "../stats";
 
 function databaseFailure(err: unknown, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply | never {
     if (isMissingTable(err)) {
@@ -39,6 +39,12 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
         },
         async (request, reply) => {
             const rank = request.query.rank ?? null;
+            if (rank !== null && !isRankTier(rank)) {
+                return reply.code(400).send({
+                    error: "Bad Request",
+                    message: `rank must be one of ${RANK_TIERS.join(", ")}`,
+                });
+            }
             try {
                 const { result, cache } = await heroesWithCache(
                     app.pool,
