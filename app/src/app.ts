@@ -8,6 +8,7 @@ import { connectInBackground, createRedis } from "./redis";
 import { healthRoutes } from "./routes/health";
 import { apiRoutes } from "./routes/api";
 import { errSerializer } from "./logging";
+import { STATUS_CODES } from "node:http";
 
 declare module "fastify" {
     interface FastifyInstance {
@@ -58,19 +59,17 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
         const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
         // The request's identity only: the raw request would put every header (Authorization, Cookie) in the
-        // log. request.log already carries the request id.
-        request.log[status >= 500 ? "error" : "info"](
-            { err, req: { method: request.method, url: request.url } },
-            "request failed",
-        );
-        // Only client errors carry their message back; a 500 says nothing about the internals.
+        // log. request.log already carries the request id. A client error is one line, without a stack: it
+        // is the client's mistake, not the service's.
+        const req = { method: request.method, url: request.url };
+        if (status >= 500) request.log.error({ err, req }, "request failed");
+        else request.log.info({ req, statusCode: status, reason: err.message }, "request refused");
+        // The HTTP reason phrase names the error; only client errors carry their message back, a 500 says
+        // nothing about the internals.
+        const error = STATUS_CODES[status] ?? "Error";
         void reply
             .code(status)
-            .send(
-                status < 500
-                    ? { error: err.name, message: err.message, statusCode: status }
-                    : { error: "Internal Server Error", statusCode: status },
-            );
+            .send(status < 500 ? { error, message: err.message, statusCode: status } : { error, statusCode: status });
     });
 
     app.register(healthRoutes);

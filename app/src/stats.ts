@@ -77,8 +77,22 @@ export async function queryHeroes(pool: pg.Pool, rank: string | null): Promise<H
     return { rank, generatedAt: new Date().toISOString(), heroes };
 }
 
+const HEROES_KEY_PREFIX = "mrs:heroes:";
+
 export function heroesCacheKey(rank: string | null): string {
-    return rank === null ? "mrs:heroes:v1:all" : `mrs:heroes:v1:rank=${rank}`;
+    return rank === null ? `${HEROES_KEY_PREFIX}v1:all` : `${HEROES_KEY_PREFIX}v1:rank=${rank}`;
+}
+
+/** Drops every cached heroes answer (after the data changed under them); returns how many keys went. */
+export async function invalidateHeroesCache(redis: Redis): Promise<number> {
+    let removed = 0;
+    let cursor = "0";
+    do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${HEROES_KEY_PREFIX}*`, "COUNT", 100);
+        if (keys.length > 0) removed += await redis.del(...keys);
+        cursor = next;
+    } while (cursor !== "0");
+    return removed;
 }
 
 /** Database work in flight per cache key: concurrent misses of one key share one query and one SET. */

@@ -1,5 +1,7 @@
 // The HTTP API against a real PostgreSQL (migrated by the real runner, seeded by the real seed) and a real
 // Redis. Expected figures are computed here from the generated seed data, independently of the SQL.
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Redis from "ioredis";
 import type { FastifyInstance } from "fastify";
@@ -10,6 +12,7 @@ import {
     eventually,
     migratedDatabase,
     MIGRATIONS_DIR,
+    REPO_ROOT,
     startStack,
     testConfig,
     withPool,
@@ -104,7 +107,11 @@ describe("GET /api/heroes", () => {
     it("refuses a malformed rank with 400 and says why", async () => {
         const res = await app.inject("/api/heroes?rank=%27%3B%20DROP");
         expect(res.statusCode).toBe(400);
-        expect(res.json().message).toBe('querystring/rank must match pattern "^[A-Za-z0-9 _-]+$"');
+        expect(res.json()).toEqual({
+            error: "Bad Request",
+            message: 'querystring/rank must match pattern "^[A-Za-z0-9 _-]+$"',
+            statusCode: 400,
+        });
     });
 
     it("misses the cache first, then answers from Redis until the TTL runs out", async () => {
@@ -252,13 +259,46 @@ describe("the error handler", () => {
         try {
             const teapot = await probe.inject("/probe/teapot");
             expect(teapot.statusCode).toBe(418);
-            expect(teapot.json()).toEqual({ error: "Error", message: "short and stout", statusCode: 418 });
+            expect(teapot.json()).toEqual({ error: "I'm a Teapot", message: "short and stout", statusCode: 418 });
             const crash = await probe.inject("/probe/crash");
             expect(crash.statusCode).toBe(500);
             expect(crash.json()).toEqual({ error: "Internal Server Error", statusCode: 500 });
             expect(crash.body).not.toContain("hunter2");
         } finally {
             await probe.close();
+        }
+    });
+});
+
+describe("the seed command", () => {
+    it("leaves no stale cached answer: /api/heroes shows the new rows at once", async () => {
+        const url = await migratedDatabase(stack.postgres, "seedcache");
+        const fresh = buildApp(testConfig(url, stack.redis.url, { HEROES_CACHE_TTL_SECONDS: "60" }), {
+            logger: false,
+            migrationsDir: MIGRATIONS_DIR,
+        });
+        await fresh.ready();
+        try {
+            expect(await eventually(async () => fresh.redis.status === "ready", 5000)).toBe(true);
+            await redis.flushall();
+            expect((await fresh.inject("/api/heroes")).json()).toMatchObject({ heroes: [], cache: "miss" });
+            expect((await fresh.inject("/api/heroes")).json()).toMatchObject({ heroes: [], cache: "hit" });
+            const run = spawnSync(
+                process.execPath,
+                [resolve(REPO_ROOT, "node_modules/tsx/dist/cli.mjs"), resolve(REPO_ROOT, "app/src/cli/seed.ts")],
+                {
+                    env: { ...process.env, DATABASE_URL: url, REDIS_URL: stack.redis.url },
+                    encoding: "utf8",
+                    timeout: 60_000,
+                },
+            );
+            expect(run.status, run.stderr).toBe(0);
+            expect(run.stdout).toContain("seed: heroes cache cleared (1 cached answer)");
+            const after = (await fresh.inject("/api/heroes")).json();
+            expect(after.cache).toBe("miss");
+            expect(after.heroes.length).toBeGreaterThan(0);
+        } finally {
+            await fresh.close();
         }
     });
 });

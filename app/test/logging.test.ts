@@ -58,8 +58,17 @@ describe("logs", () => {
         const all = lines.join("");
         expect(all).not.toContain("secret-token-xyz");
         expect(all).not.toContain("cookie-value-xyz");
-        const failed = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "request failed");
-        expect(failed).toMatchObject({ req: { method: "GET", url: "/api/heroes?rank=%3Bdrop" }, err: {} });
-        expect(failed.reqId).toEqual(expect.any(String));
+        // A client error is one line at info, without a stack (issue 12).
+        const refused = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "request refused");
+        expect(refused).toHaveLength(1);
+        expect(refused[0]).toMatchObject({
+            level: 30,
+            req: { method: "GET", url: "/api/heroes?rank=%3Bdrop" },
+            statusCode: 400,
+            reason: 'querystring/rank must match pattern "^[A-Za-z0-9 _-]+$"',
+        });
+        expect(refused[0]).not.toHaveProperty("err");
+        expect(refused[0].reqId).toEqual(expect.any(String));
+        expect(all).not.toContain('"stack"');
     });
 });

@@ -1,9 +1,34 @@
 // `seed`: inserts the deterministic sample data (src/seed.ts). Reads DATABASE_URL; exit 0 on success,
-// 1 with one clear line on any failure. Running it again inserts nothing.
+// 1 with one clear line on any failure. Running it again inserts nothing. With REDIS_URL (as in the app's
+// container) it then drops the cached /api/heroes answers, which the new rows made stale.
 import pg from "pg";
+import Redis from "ioredis";
 import { ConfigError, loadDatabaseUrl } from "../config";
 import { isMissingTable, shortReason } from "../db";
 import { seed } from "../seed";
+import { invalidateHeroesCache } from "../stats";
+
+/** Drops the heroes cache; a Redis that cannot be reached is a warning (the answers expire by their TTL). */
+async function clearCache(redisUrl: string): Promise<void> {
+    const redis = new Redis(redisUrl, {
+        lazyConnect: true,
+        connectTimeout: 2000,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => null,
+    });
+    redis.on("error", () => undefined); // reported below, once
+    try {
+        await redis.connect();
+        const removed = await invalidateHeroesCache(redis);
+        process.stdout.write(`seed: heroes cache cleared (${removed} cached answer${removed === 1 ? "" : "s"})\n`);
+    } catch (err) {
+        process.stderr.write(
+            `seed: warning: could not clear the heroes cache (${shortReason(err)}); cached answers stay until they expire\n`,
+        );
+    } finally {
+        redis.disconnect();
+    }
+}
 
 async function main(): Promise<number> {
     let databaseUrl: string;
@@ -28,6 +53,7 @@ async function main(): Promise<number> {
         for (const [table, { total, inserted }] of Object.entries(report)) {
             process.stdout.write(`seed: ${table}: ${inserted} inserted, ${total - inserted} already present\n`);
         }
+        if (process.env.REDIS_URL) await clearCache(process.env.REDIS_URL);
         return 0;
     } catch (err) {
         const where = new URL(databaseUrl);
