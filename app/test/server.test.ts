@@ -105,7 +105,7 @@ describe("the running service", () => {
             const logged = await eventually(
                 async () =>
                     bad.output().includes('"msg":"Redis is still unreachable"') &&
-                    bad.output().includes('"msg":"request failed"'),
+                    bad.output().includes('"msg":"request refused"'),
                 10_000,
             );
             expect(logged, bad.output()).toBe(true);
