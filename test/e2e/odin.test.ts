@@ -12,7 +12,7 @@ import { freePort } from "../support/ports";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
-import { clearLeftovers, docker, lockEngine, removeTempDir, requireEngine, tempDir } from "./support";
+import { clearLeftovers, docker, lockEngine, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 const NETWORK = "marvel-rivals-network";
@@ -323,7 +323,7 @@ async function restartEngine(): Promise<void> {
     } else {
         const pid = Number(readFileSync("/var/run/docker.pid", "utf8").trim());
         process.kill(pid, "SIGTERM");
-        await waitFor("dockerd to stop", async () => (processGone(pid) ? true : undefined), 120_000);
+        await waitFor("dockerd to stop", async () => (processAlive(pid) ? undefined : true), 120_000);
         startDockerd();
     }
     await waitFor("dockerd to answer", engineAnswers, 120_000);
@@ -344,13 +344,4 @@ async function ensureEngineRunning(): Promise<void> {
     if (await engineAnswers().catch(() => undefined)) return;
     startDockerd();
     await waitFor("dockerd to answer", engineAnswers, 120_000);
-}
-
-function processGone(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return false;
-    } catch {
-        return true;
-    }
 }

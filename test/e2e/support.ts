@@ -140,7 +140,7 @@ function readFileSyncSafe(file: string): string {
     }
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
     try {
         process.kill(pid, 0);
         return true;
