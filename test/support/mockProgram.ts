@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { PROJECT_ROOT, loadStackConfig } from "./stackConfig";
 import { interceptRegistrations, type Registration } from "./registrations";
+import { containsSecret, unwrapSecrets } from "./secrets";
 
 export interface Registered extends Registration {
     /** Plain inputs, secret wrappers removed (secrecy is recorded separately in `secretInputs`). */
@@ -67,29 +68,8 @@ export const RUNNER_REPORT = JSON.stringify({
     backup: null,
 });
 
-// The signature Pulumi's wire format puts on a secret value.
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d";
-function containsSecret(value: unknown): boolean {
-    if (Array.isArray(value)) return value.some(containsSecret);
-    if (value && typeof value === "object") {
-        const obj = value as Record<string, unknown>;
-        return obj[SPECIAL_SIG_KEY] === SECRET_SIG || Object.values(obj).some(containsSecret);
-    }
-    return false;
-}
 function secretKeysOf(raw: Record<string, unknown>): string[] {
     return Object.keys(raw).filter((key) => containsSecret(raw[key]));
-}
-/** The plain value, secret wrappers removed (secrecy is recorded separately in `secretInputs`). */
-function unwrap(value: unknown): any {
-    if (Array.isArray(value)) return value.map(unwrap);
-    if (value && typeof value === "object") {
-        const obj = value as Record<string, unknown>;
-        if (obj[SPECIAL_SIG_KEY] === SECRET_SIG) return unwrap(obj.value);
-        return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrap(v)]));
-    }
-    return value;
 }
 
 async function resolve(o: unknown): Promise<{ value: unknown; secret: boolean }> {
@@ -129,7 +109,7 @@ export async function runProgram(
 
     const resources: Registered[] = [];
     interceptRegistrations("marvel-rivals-stats", stack, (r) =>
-        resources.push({ ...r, inputs: unwrap(r.rawInputs), secretInputs: secretKeysOf(r.rawInputs) }),
+        resources.push({ ...r, inputs: unwrapSecrets(r.rawInputs), secretInputs: secretKeysOf(r.rawInputs) }),
     );
 
     const program = await import(path.join(PROJECT_ROOT, "index.ts"));

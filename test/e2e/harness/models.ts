@@ -13,8 +13,8 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
-import { DockerApi, DockerApiError } from "./dockerApi";
-import { canonicalJson, secret } from "./secrets";
+import type { DockerApi } from "./dockerApi";
+import { canonicalJson, secret } from "../../support/secrets";
 
 /** Label put on every container the harness creates, so that a crashed run's leftovers can be found. */
 export const HARNESS_LABEL = "marvel-rivals-stats.e2e-harness";
@@ -1162,5 +1162,3 @@ export const MODELS: Record<string, Model> = {
     "random:index/randomPassword:RandomPassword": randomPasswordModel,
     "random:index/randomId:RandomId": randomIdModel,
 };
-
-export { DockerApiError };

@@ -20,7 +20,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Registration } from "../../support/registrations";
 import { DockerApi, engineSocket } from "./dockerApi";
 import { MODELS, PartialCreateError, containsUnknown, type Model, type ModelContext } from "./models";
-import { isSecretWrapper, secret, unwrapSecrets } from "./secrets";
+import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../support/secrets";
 
 export { HARNESS_LABEL } from "./models";
 
@@ -394,10 +394,4 @@ function covers(path: string, key: string): boolean {
     const m = /^([^.[]+)((?:\[\*\]|\.\*)*)$/.exec(path);
     if (!m) throw new Error(`replaceOnChanges path ${path}: only a key followed by wildcards is emulated`);
     return m[1] === "*" || m[1] === key;
-}
-
-function containsSecret(v: unknown): boolean {
-    if (isSecretWrapper(v)) return true;
-    if (Array.isArray(v)) return v.some(containsSecret);
-    return !!v && typeof v === "object" && Object.values(v).some(containsSecret);
 }

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { HarnessSpec, HarnessResult } from "./run";
 import { RealEngineMocks } from "./realEngineMocks";
 import { closeForwards } from "./dockerApi";
-import { unwrapSecrets } from "./secrets";
+import { unwrapSecrets } from "../../support/secrets";
 import { interceptRegistrations } from "../../support/registrations";
 
 async function main(): Promise<number> {

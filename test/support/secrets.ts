@@ -1,4 +1,5 @@
-// TEST HARNESS (issue 5): Pulumi's wire form of secrets, as the mock monitor hands inputs to `newResource`.
+// TEST SUPPORT: Pulumi's wire form of secrets, as the mock monitor hands inputs to `newResource` (the unit
+// tests' mocks and the e2e harness both read it).
 // A secret value arrives as { [SIG_KEY]: SECRET_SIG, value }; state returned in that same form stays secret
 // (pulumi/pulumi sdk/nodejs/runtime/rpc.ts, specialSigKey and specialSecretSig).
 import { createHash } from "node:crypto";
@@ -8,6 +9,13 @@ export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 export function isSecretWrapper(v: unknown): v is { value: unknown } {
     return typeof v === "object" && v !== null && (v as any)[SIG_KEY] === SECRET_SIG;
+}
+
+/** Whether a value holds a secret anywhere inside it. */
+export function containsSecret(v: unknown): boolean {
+    if (isSecretWrapper(v)) return true;
+    if (Array.isArray(v)) return v.some(containsSecret);
+    return !!v && typeof v === "object" && Object.values(v).some(containsSecret);
 }
 
 /** Deep copy with every secret wrapper replaced by its plain value. */
