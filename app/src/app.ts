@@ -4,7 +4,8 @@ import type pg from "pg";
 import type Redis from "ioredis";
 import type { Config } from "./config";
 import { createPool } from "./db";
-import { connectInBackground, createRedis } from "./redis";
+import { connectInBackground, createRedis, type RedisCache } from "./redis";
+import { Outage } from "./outage";
 import { healthRoutes } from "./routes/health";
 import { apiRoutes } from "./routes/api";
 import { errSerializer } from "./logging";
@@ -15,6 +16,10 @@ declare module "fastify" {
         config: Config;
         pool: pg.Pool;
         redis: Redis;
+        /** The Redis client as requests use it: bypassed while Redis does not answer (src/redis.ts). */
+        cache: RedisCache;
+        /** One log line per database outage (src/outage.ts), shared by the API and the health checks. */
+        databaseOutage: Outage;
         /** Explicit migrations directory; undefined = the runner's defaultMigrationsDir(), resolved on first use. */
         migrationsDir: string | undefined;
     }
@@ -44,17 +49,27 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
         // (src/db.ts) and Redis's command timeout (src/redis.ts), so close() waits at most that long.
         requestTimeout: 15_000,
         // Keep-alive connections that are idle are closed at once on shutdown; busy ones finish first.
+        // src/server.ts drains before it calls close(), so that requests already written on such a connection
+        // are answered (with `Connection: close`) instead of reset.
         forceCloseConnections: "idle",
     });
 
     // Listeners are attached inside createPool/createRedis, before anything uses them.
+    const databaseOutage = new Outage(app.log, {
+        dependency: "database",
+        level: "error",
+        still: "the database is still unavailable",
+        back: "the database is available again",
+    });
     const pool = createPool(config.databaseUrl, app.log);
-    const redis = createRedis(config.redisUrl, app.log);
+    const cache = createRedis(config.redisUrl, app.log);
     app.decorate("config", config);
     app.decorate("pool", pool);
-    app.decorate("redis", redis);
+    app.decorate("redis", cache.client);
+    app.decorate("cache", cache);
+    app.decorate("databaseOutage", databaseOutage);
     app.decorate("migrationsDir", options.migrationsDir);
-    connectInBackground(redis);
+    connectInBackground(cache.client);
 
     app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
         const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500;
@@ -76,19 +91,31 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
     app.register(apiRoutes);
 
     // Node's server.close() only closes the keep-alive connections that are idle at that moment; one that
-    // finishes a request later would stay open until its keep-alive timeout and hold the shutdown. So
-    // from the start of close() every response says `Connection: close`.
-    let closing = false;
-    app.addHook("preClose", async () => {
-        closing = true;
-    });
-    app.addHook("onSend", async (_request, reply) => {
-        if (closing) reply.header("connection", "close");
-    });
+    // finishes a request later would stay open until its keep-alive timeout and hold the shutdown. So from
+    // the start of close() (or of the drain before it, src/server.ts) every response says `Connection: close`.
+    app.addHook("preClose", async () => announceClose(app));
 
     // Runs after the server stopped accepting and in-flight requests finished (app.close()).
     app.addHook("onClose", async () => {
-        await Promise.allSettled([pool.end(), redis.quit().catch(() => redis.disconnect())]);
+        cache.close();
+        await Promise.allSettled([pool.end(), cache.client.quit().catch(() => cache.client.disconnect())]);
     });
     return app;
+}
+
+const announced = new WeakSet<FastifyInstance>();
+
+/**
+ * From now on every response of `app` carries `Connection: close`, so that clients open a new connection
+ * (to the next instance) instead of reusing this one. A listener added on the raw server at that moment,
+ * not a hook on every response: an onSend hook cost about 11% of /health's throughput (issue 12).
+ */
+export function announceClose(app: FastifyInstance): void {
+    if (announced.has(app)) return;
+    announced.add(app);
+    app.server.prependListener("request", (_req, res) => res.setHeader("connection", "close"));
+    // A request already in flight answers without that header, and its connection would then sit idle for
+    // the keep-alive timeout (72 s) and hold close() that long: Node sets a connection's idle timeout from
+    // server.keepAliveTimeout when a response finishes, so from now on that is at once.
+    app.server.keepAliveTimeout = 1;
 }

@@ -1,9 +1,13 @@
-// The dependency checks behind /health/db, /health/redis and /health/ready. Each one logs the real error
+// The dependency checks behind /health/db, /health/redis and /health/ready. Each one reports the real error
+// to the dependency's outage log (one line per outage, src/outage.ts: the checks run every few seconds)
 // and returns a fixed reason category for the JSON body (reasonCategory: no pg message, no host or role).
 import type pg from "pg";
-import type Redis from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
-import { reasonCategory } from "./db";
+import { isUnavailable, reasonCategory } from "./db";
+import type { Outage } from "./outage";
+import { defaultMigrationsDir } from "./migrate/files";
+import { listPending } from "./migrate/history";
+import type { RedisCache } from "./redis";
 import { withTimeout } from "./timeout";
 
 /**
@@ -19,7 +23,7 @@ function elapsed(start: bigint): number {
     return Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100;
 }
 
-export async function checkDatabase(pool: pg.Pool, log: FastifyBaseLogger): Promise<CheckResult> {
+export async function checkDatabase(pool: pg.Pool, outage: Outage): Promise<CheckResult> {
     const start = process.hrtime.bigint();
     try {
         // pool.query releases its client in every case, and destroys it when the query failed. query_timeout
@@ -27,25 +31,26 @@ export async function checkDatabase(pool: pg.Pool, log: FastifyBaseLogger): Prom
         const query = { text: "SELECT 1", query_timeout: CHECK_TIMEOUT_MS } as pg.QueryConfig;
         // withTimeout also bounds the wait for a connection, which query_timeout does not cover.
         await withTimeout(pool.query(query), CHECK_TIMEOUT_MS, "PostgreSQL");
+        outage.recovered();
         return { ok: true, latencyMs: elapsed(start) };
     } catch (err) {
-        log.warn({ err }, "database check failed");
-        return { ok: false, error: reasonCategory(err) };
+        const reason = reasonCategory(err);
+        outage.failed(err, `the database is unavailable: ${reason}`);
+        return { ok: false, error: reason };
     }
 }
 
-export async function checkRedis(redis: Redis, log: FastifyBaseLogger): Promise<CheckResult> {
+export async function checkRedis(cache: RedisCache): Promise<CheckResult> {
     const start = process.hrtime.bigint();
-    if (redis.status !== "ready") {
-        // The client's own error listener has logged why; the body says what state it is in.
-        return { ok: false, error: `not connected (client status: ${redis.status})` };
-    }
+    // A disconnected or suspended cache is not asked: the body says what state it is in, at once.
+    if (!cache.usable) return { ok: false, error: cache.state };
     try {
-        const reply = await withTimeout(redis.ping(), CHECK_TIMEOUT_MS, "Redis");
+        const reply = await withTimeout(cache.client.ping(), CHECK_TIMEOUT_MS, "Redis");
         if (reply !== "PONG") throw new Error(`unexpected PING reply ${JSON.stringify(reply)}`);
+        cache.succeeded();
         return { ok: true, latencyMs: elapsed(start) };
     } catch (err) {
-        log.warn({ err }, "Redis check failed");
+        cache.failed(err);
         return { ok: false, error: reasonCategory(err) };
     }
 }
@@ -55,23 +60,22 @@ export type MigrationsResult = { ok: true; pending: [] } | { ok: false; pending?
 export async function checkMigrations(
     pool: pg.Pool,
     migrationsDir: string | undefined,
+    outage: Outage,
     log: FastifyBaseLogger,
 ): Promise<MigrationsResult> {
     try {
-        // Loaded on first use: the runner brings umzug (~200 ms, ~6 MB), which liveness and the API never
-        // need, and the server listens sooner without it (hot reload in the dev stage, issue 4).
-        // Loading it counts against the budget too.
+        // The history table's reader only (src/migrate/history.ts): umzug stays out of the server process.
         const pending = await withTimeout(
-            import("./migrate").then(({ listPending, defaultMigrationsDir }) =>
-                listPending(pool, migrationsDir ?? defaultMigrationsDir()),
-            ),
+            listPending(pool, migrationsDir ?? defaultMigrationsDir()),
             CHECK_TIMEOUT_MS,
             "the migration check",
         );
         if (pending.length === 0) return { ok: true, pending: [] };
         return { ok: false, pending, error: `${pending.length} migration(s) pending: run \`migrate up\`` };
     } catch (err) {
-        log.warn({ err, migrationsDir }, "migration check failed");
+        // The database being away is its outage's line; anything else (an unreadable directory) is logged.
+        if (isUnavailable(err)) outage.failed(err, `the database is unavailable: ${reasonCategory(err)}`);
+        else log.warn({ err, migrationsDir }, "migration check failed");
         return { ok: false, error: reasonCategory(err) };
     }
 }

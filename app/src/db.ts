@@ -50,7 +50,8 @@ export function shortReason(err: unknown): string {
     return (firstLine.length > 200 ? `${firstLine.slice(0, 200)}...` : firstLine) + code;
 }
 
-export type ReasonCategory = "timeout" | "authentication failed" | "database does not exist" | "unreachable" | "error";
+export type ReasonCategory =
+    "timeout" | "authentication failed" | "database does not exist" | "too many connections" | "unreachable" | "error";
 
 const NETWORK_CODES = new Set([
     "ECONNREFUSED",
@@ -82,6 +83,7 @@ export function reasonCategory(err: unknown): ReasonCategory {
         return "authentication failed";
     }
     if (code === "3D000") return "database does not exist";
+    if (code === "53300" || /max ?clients|too many (connections|clients)/i.test(message)) return "too many connections";
     if (
         NETWORK_CODES.has(code) ||
         code.startsWith("08") ||
@@ -94,15 +96,24 @@ export function reasonCategory(err: unknown): ReasonCategory {
 }
 
 /**
- * True when a pg error means "the database is not there right now" rather than "this query is wrong":
+ * True when a pg error means "the database is not usable right now" rather than "this query is wrong":
  * anything without an SQLSTATE (ECONNREFUSED, timeouts, "Connection terminated"), or SQLSTATE classes
- * 08 (connection exception), 53 (insufficient resources) and 57 (operator intervention, e.g. shutdown, and
- * 57014, a statement cancelled by statement_timeout), and 55P03 (a lock not granted within lock_timeout).
+ * 08 (connection exception), 28 (invalid authorization: a wrong password or a role that may not log in),
+ * 53 (insufficient resources: 53300 too many connections), 57 (operator intervention, e.g. shutdown, and
+ * 57014, a statement cancelled by statement_timeout), 3D000 (the database does not exist) and 55P03 (a lock
+ * not granted within lock_timeout). Every one of them is an operator's problem that the client cannot fix.
  */
 export function isUnavailable(err: unknown): boolean {
     const code = (err as { code?: unknown })?.code;
     if (typeof code !== "string" || !/^[0-9A-Z]{5}$/.test(code)) return true;
-    return code.startsWith("08") || code.startsWith("53") || code.startsWith("57") || code === "55P03";
+    return (
+        code.startsWith("08") ||
+        code.startsWith("28") ||
+        code.startsWith("53") ||
+        code.startsWith("57") ||
+        code === "3D000" ||
+        code === "55P03"
+    );
 }
 
 /** SQLSTATE 42P01: the table is not there, so the migrations have not been applied. */

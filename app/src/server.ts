@@ -1,10 +1,17 @@
 // The only entry point that listens and handles signals.
 import "./compile-cache";
 import { ConfigError, describeConfig, loadConfig, type Config } from "./config";
-import { buildApp } from "./app";
+import { announceClose, buildApp } from "./app";
 
 /** Bound on shutdown (issue 4: close the pool and Redis within 10 s); Docker's default stop timeout is 10 s too. */
 const SHUTDOWN_GRACE_MS = 9_000;
+/**
+ * Time between SIGTERM and close(), during which everything is served as usual but with `Connection: close`.
+ * A request that a client had already written on an idle keep-alive connection when SIGTERM came is read
+ * and answered in that time; close() would otherwise destroy the idle connection under it (Node's
+ * server.close() closes idle connections) and the client would see a reset.
+ */
+const DRAIN_MS = 500;
 
 async function main(): Promise<void> {
     let config: Config;
@@ -29,22 +36,29 @@ async function main(): Promise<void> {
     const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) return;
         stopping = true;
-        app.log.info({ signal }, "stopping: no new connections, draining requests, then closing PostgreSQL and Redis");
+        app.log.info(
+            { signal },
+            "stopping: answering with Connection: close, then no new connections, draining requests, closing PostgreSQL and Redis",
+        );
         const timer = setTimeout(() => {
             app.log.error(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting anyway`);
             process.exit(1);
         }, SHUTDOWN_GRACE_MS);
         timer.unref();
-        app.close().then(
-            () => {
-                app.log.info("stopped cleanly");
-                process.exit(0);
-            },
-            (err: unknown) => {
-                app.log.error({ err }, "shutdown failed");
-                process.exit(1);
-            },
-        );
+        announceClose(app);
+        const drained = new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
+        drained
+            .then(() => app.close())
+            .then(
+                () => {
+                    app.log.info("stopped cleanly");
+                    process.exit(0);
+                },
+                (err: unknown) => {
+                    app.log.error({ err }, "shutdown failed");
+                    process.exit(1);
+                },
+            );
     };
     process.on("SIGTERM", shutdown);
     process.on("SIGINT", shutdown);

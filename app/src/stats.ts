@@ -1,7 +1,7 @@
 // The stats queries behind /api: hero win rates (cached in Redis) and table row counts.
 import type pg from "pg";
 import type Redis from "ioredis";
-import type { FastifyBaseLogger } from "fastify";
+import type { RedisCache } from "./redis";
 import { wilsonInterval } from "./wilson";
 
 export interface HeroStat {
@@ -100,41 +100,40 @@ const inFlight = new Map<string, Promise<{ result: HeroesResult; cache: CacheSta
 
 /**
  * Hero stats from Redis when there, else from PostgreSQL (then stored for `ttlSeconds`). Redis failing
- * never fails the request: the answer then comes from the database and says `cache: "unavailable"`.
+ * never fails the request: the answer then comes from the database and says `cache: "unavailable"`; a
+ * Redis that does not answer is bypassed without waiting until it does (RedisCache).
  * A cold key is computed once however many requests miss it together (single flight, per process).
  */
 export async function heroesWithCache(
     pool: pg.Pool,
-    redis: Redis,
+    cache: RedisCache,
     rank: RankTier | null,
     ttlSeconds: number,
-    log: FastifyBaseLogger,
 ): Promise<{ result: HeroesResult; cache: CacheState }> {
     const key = heroesCacheKey(rank);
-    let cache: CacheState = "miss";
-    if (redis.status === "ready") {
+    let state: CacheState = "unavailable";
+    if (cache.usable) {
         try {
-            const hit = await redis.get(key);
+            const hit = await cache.client.get(key);
+            cache.succeeded();
             if (hit !== null) return { result: JSON.parse(hit) as HeroesResult, cache: "hit" };
+            state = "miss";
         } catch (err) {
-            log.warn({ err }, "Redis GET failed; answering from PostgreSQL");
-            cache = "unavailable";
+            cache.failed(err);
         }
-    } else {
-        cache = "unavailable";
     }
     const pending = inFlight.get(key);
     if (pending) return pending;
     const work = (async () => {
         const result = await queryHeroes(pool, rank);
-        if (cache === "miss") {
+        if (state === "miss" && cache.usable) {
             try {
-                await redis.set(key, JSON.stringify(result), "EX", ttlSeconds);
+                await cache.client.set(key, JSON.stringify(result), "EX", ttlSeconds);
             } catch (err) {
-                log.warn({ err }, "Redis SET failed; the answer is not cached");
+                cache.failed(err);
             }
         }
-        return { result, cache };
+        return { result, cache: state };
     })();
     inFlight.set(key, work);
     try {

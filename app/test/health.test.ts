@@ -177,7 +177,7 @@ describe("failure reasons", () => {
 });
 
 describe("readiness budget", () => {
-    it("answers 503 naming the database within 3 s (healthcheck.js's timeout) when the database answers slowly", async () => {
+    it("answers 503 naming the database within 3 s (a proxy probe's timeout) when the database answers slowly", async () => {
         const url = new URL(await migratedDatabase(stack.postgres, "slow"));
         const proxy = await slowProxy(Number(url.port), 1600);
         url.port = String(proxy.port);

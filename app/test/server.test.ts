@@ -2,6 +2,7 @@
 // Redis and the database going away and coming back, and SIGTERM with a request in flight.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnection } from "node:net";
+import { once } from "node:events";
 import { join } from "node:path";
 import Redis from "ioredis";
 import pg from "pg";
@@ -30,6 +31,11 @@ async function start(extra: Record<string, string> = {}): Promise<ServerProcess>
     const ready = await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000, 50);
     if (!ready) throw new Error(`server never became ready; output:\n${server.output()}`);
     return server;
+}
+
+/** The container's HEALTHCHECK (app/healthcheck.js) against `server`. */
+function healthcheck(server: ServerProcess) {
+    return runNode(join(__dirname, "../healthcheck.js"), { PORT: new URL(server.url).port }, 10_000);
 }
 
 beforeAll(async () => {
@@ -118,19 +124,21 @@ describe("the running service", () => {
         }
     });
 
-    it("with Redis down: liveness 200, /health/redis and readiness 503, /api answers from the database; then recovers", async () => {
+    it("with Redis down: liveness and the container's healthcheck pass, /health/redis 503, readiness degraded but 200, /api answers from the database; then recovers", async () => {
         await stack.redis.stop();
         try {
             expect((await get(`${server.url}/health`)).status).toBe(200);
+            expect((await healthcheck(server)).code).toBe(0);
             const redis = await get(`${server.url}/health/redis`);
             expect(redis.status).toBe(503);
             expect(redis.body).toMatchObject({ status: "error", dependency: "redis" });
+            // The API serves without its cache: the proxy keeps sending traffic.
             const ready = await get(`${server.url}/health/ready`);
-            expect(ready.status).toBe(503);
+            expect(ready.status).toBe(200);
             expect(ready.body).toMatchObject({
-                status: "not ready",
-                failed: ["redis"],
-                checks: { redis: { ok: false } },
+                status: "degraded",
+                degraded: ["redis"],
+                checks: { redis: { ok: false }, database: { ok: true }, migrations: { ok: true } },
             });
             const heroes = await get(`${server.url}/api/heroes?rank=Silver`);
             expect(heroes.status).toBe(200);
@@ -139,9 +147,10 @@ describe("the running service", () => {
         } finally {
             await stack.redis.start();
         }
-        expect(await eventually(async () => (await get(`${server.url}/health/ready`)).status === 200, 10_000)).toBe(
+        expect(await eventually(async () => (await get(`${server.url}/health/redis`)).status === 200, 10_000)).toBe(
             true,
         );
+        expect((await get(`${server.url}/health/ready`)).body.status).toBe("ready");
         expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("miss");
         expect((await get(`${server.url}/api/heroes?rank=Silver`)).body.cache).toBe("hit");
         expect(server.child.exitCode).toBeNull();
@@ -162,6 +171,8 @@ describe("the running service", () => {
             expect(ready.status).toBe(503);
             expect(ready.body.failed).toEqual(["database", "migrations"]);
             expect((await get(`${server.url}/health/db`)).status).toBe(503);
+            // Liveness: restarting the app would not bring the database back.
+            expect((await healthcheck(server)).code).toBe(0);
             expect(server.child.exitCode).toBeNull();
         } finally {
             await stack.postgres.start();
@@ -224,6 +235,36 @@ describe("the running service", () => {
         expect(sessions.rows[0].n).toBe(0);
         expect(String(await admin.client("LIST"))).not.toContain("name=marvel-rivals-stats-app");
         admin.disconnect();
+    });
+});
+
+describe("SIGTERM on a keep-alive connection", () => {
+    it("a request written just after SIGTERM on an idle keep-alive connection is answered, with Connection: close", async () => {
+        const s = await start();
+        const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(s.url).port) });
+        await once(socket, "connect");
+        let received = "";
+        socket.on("data", (d: Buffer) => (received += d.toString()));
+        const ended = new Promise<string>((resolve) => {
+            socket.once("close", () => resolve("closed"));
+            socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        });
+        const request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        socket.write(request);
+        expect(await eventually(async () => received.includes('{"status":"ok"}'), 5000, 10)).toBe(true);
+        expect(received.toLowerCase()).toContain("connection: keep-alive");
+        const first = received;
+
+        // The connection is idle now. SIGTERM, and once the server says it is stopping, the next request.
+        s.child.kill("SIGTERM");
+        expect(await eventually(async () => s.output().includes('"msg":"stopping:'), 5000, 5)).toBe(true);
+        socket.write(request);
+        expect(await ended).toBe("closed");
+        const second = received.slice(first.length);
+        expect(second, `answer after SIGTERM: ${JSON.stringify(second)}`).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(second.toLowerCase()).toContain("connection: close");
+        expect(second).toContain('{"status":"ok"}');
+        expect(await s.exited, s.output()).toBe(0);
     });
 });
 

@@ -10,6 +10,10 @@ export interface TestRedis {
     url: string;
     stop(): Promise<void>;
     start(): Promise<void>;
+    /** SIGSTOP: the process stops answering while its sockets stay open (a hung Redis). */
+    freeze(): void;
+    /** SIGCONT after freeze(). */
+    thaw(): void;
 }
 
 function redisBinary(): string {
@@ -66,8 +70,22 @@ export async function startRedis(): Promise<TestRedis> {
         await new Promise<void>((resolve) => {
             c.once("exit", () => resolve());
             c.kill("SIGTERM");
+            // A frozen process only acts on the SIGTERM once it runs again.
+            c.kill("SIGCONT");
         });
     };
+    const signal = (name: NodeJS.Signals) => {
+        if (!child || child.exitCode !== null) throw new Error("redis-server is not running");
+        child.kill(name);
+    };
     await start();
-    return { port, password, url: `redis://:${password}@127.0.0.1:${port}`, stop, start };
+    return {
+        port,
+        password,
+        url: `redis://:${password}@127.0.0.1:${port}`,
+        stop,
+        start,
+        freeze: () => signal("SIGSTOP"),
+        thaw: () => signal("SIGCONT"),
+    };
 }

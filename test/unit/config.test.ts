@@ -76,7 +76,7 @@ describe("the committed stack files", () => {
             redisPublish: undefined,
             externalNetworks: ["caddy"],
             hotReload: false,
-            redisPersistence: true,
+            redisPersistence: false,
             backups: true,
             hostOwner: "1000:1000",
             platform: "linux/amd64",

@@ -4,13 +4,8 @@ import { Umzug, type UmzugStorage } from "umzug";
 import { backupDatabase } from "./backup";
 import { connectWithRetry, parseDatabaseUrl, type Target } from "./connect";
 import { MigrateError } from "./errors";
-import {
-    compareMigrationNames,
-    defaultMigrationsDir,
-    HISTORY_TABLE,
-    readMigrations,
-    type MigrationFile,
-} from "./files";
+import { defaultMigrationsDir, readMigrations, type MigrationFile } from "./files";
+import { ensureHistoryTable, HISTORY, readHistory, type HistoryRow } from "./history";
 import { acquireLock, releaseLock } from "./lock";
 import { lineAndColumn, splitStatements } from "./sql";
 
@@ -55,34 +50,6 @@ export interface RunResult {
     migrations: MigrationState[];
     pending: string[];
     backup: string | null;
-}
-
-interface HistoryRow {
-    name: string;
-    checksum: string;
-    applied_at: Date;
-}
-
-const HISTORY = `public.${HISTORY_TABLE}`;
-
-async function historyTableExists(db: Pick<ClientBase, "query">): Promise<boolean> {
-    const r = await db.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [HISTORY]);
-    return r.rows[0]?.ok === true;
-}
-
-async function readHistory(db: Pick<ClientBase, "query">): Promise<HistoryRow[]> {
-    if (!(await historyTableExists(db))) return [];
-    const r = await db.query<HistoryRow>(`SELECT name, checksum, applied_at FROM ${HISTORY}`);
-    // In apply order (numeric), which down reverses: ORDER BY name put 1000_x before 999_y.
-    return r.rows.sort((a, b) => compareMigrationNames(a.name, b.name));
-}
-
-/** Names of migration files not yet recorded as applied. Takes no lock; a missing history table means all. */
-export async function listPendingIn(db: Pick<ClientBase, "query">, names: string[]): Promise<string[]> {
-    if (!(await historyTableExists(db))) return names;
-    const r = await db.query<{ name: string }>(`SELECT name FROM ${HISTORY}`);
-    const applied = new Set(r.rows.map((row) => row.name));
-    return names.filter((n) => !applied.has(n));
 }
 
 function states(files: MigrationFile[], history: HistoryRow[]): MigrationState[] {
@@ -291,15 +258,6 @@ function buildUmzug(files: MigrationFile[], session: Session, client: ClientBase
         context: {},
         logger: undefined,
     });
-}
-
-async function ensureHistoryTable(client: ClientBase): Promise<void> {
-    await client.query(`CREATE TABLE IF NOT EXISTS ${HISTORY} (
-        name        TEXT PRIMARY KEY,
-        checksum    TEXT NOT NULL,
-        applied_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-        duration_ms INTEGER NOT NULL
-    )`);
 }
 
 interface Prepared {

@@ -1,12 +1,15 @@
-// The stats API. A database outage answers 503 with a JSON body naming it (the process stays up and the
-// pool reconnects by itself); a missing table means the migrations were not applied, and says so.
-import type { FastifyInstance, FastifyReply, FastifyBaseLogger } from "fastify";
+// The stats API. A database that is not usable (down, refusing the password, missing, out of connections,
+// too slow) answers 503 with a JSON body naming it, and is logged once per outage (src/outage.ts); the
+// process stays up and the pool reconnects by itself. A missing table means the migrations were not
+// applied, and says so. Anything else is a bug and a 500.
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { isMissingTable, isUnavailable, reasonCategory } from "../db";
+import type { Outage } from "../outage";
 import { RANK_TIERS, heroesWithCache, isRankTier, querySummary } from "../stats";
 
-function databaseFailure(err: unknown, reply: FastifyReply, log: FastifyBaseLogger): FastifyReply | never {
+function databaseFailure(err: unknown, reply: FastifyReply, outage: Outage): FastifyReply | never {
     if (isMissingTable(err)) {
-        log.error({ err }, "a table is missing: the migrations have not been applied");
+        outage.failed(err, "a table is missing: the migrations have not been applied");
         return reply.code(503).send({
             error: "Service Unavailable",
             dependency: "database",
@@ -14,11 +17,12 @@ function databaseFailure(err: unknown, reply: FastifyReply, log: FastifyBaseLogg
         });
     }
     if (isUnavailable(err)) {
-        log.error({ err }, "the database is unavailable");
+        const reason = reasonCategory(err);
+        outage.failed(err, `the database is unavailable: ${reason}`);
         return reply.code(503).send({
             error: "Service Unavailable",
             dependency: "database",
-            message: `the database is unavailable: ${reasonCategory(err)}`,
+            message: `the database is unavailable: ${reason}`,
         });
     }
     throw err;
@@ -48,23 +52,25 @@ export async function apiRoutes(app: FastifyInstance): Promise<void> {
             try {
                 const { result, cache } = await heroesWithCache(
                     app.pool,
-                    app.redis,
+                    app.cache,
                     rank,
                     app.config.heroesCacheTtlSeconds,
-                    request.log,
                 );
+                if (cache !== "hit") app.databaseOutage.recovered();
                 return { ...result, cached: cache === "hit", cache, ttlSeconds: app.config.heroesCacheTtlSeconds };
             } catch (err) {
-                return databaseFailure(err, reply, request.log);
+                return databaseFailure(err, reply, app.databaseOutage);
             }
         },
     );
 
     app.get("/api/stats/summary", async (request, reply) => {
         try {
-            return { tables: await querySummary(app.pool) };
+            const tables = await querySummary(app.pool);
+            app.databaseOutage.recovered();
+            return { tables };
         } catch (err) {
-            return databaseFailure(err, reply, request.log);
+            return databaseFailure(err, reply, app.databaseOutage);
         }
     });
 }
