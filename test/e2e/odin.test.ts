@@ -20,6 +20,11 @@ const PROXY = "caddy";
 const APP_IMAGE = "marvel-rivals-stats-app:odin";
 const OWNER = { uid: 1000, gid: 1000 }; // Pulumi.odin.yaml's hostOwner, as the user's plan asks
 const LONG = 20 * 60_000;
+/** The repository's migrations, in order. */
+const REPO_MIGRATIONS = readdirSync(path.join(__dirname, "../../migrations"))
+    .filter((f) => /^\d+_[a-z0-9_]+\.sql$/.test(f))
+    .map((f) => f.slice(0, -".sql".length))
+    .sort();
 
 const engine = requireEngine();
 const sshProblem = engine ? sshHostAvailable() : undefined;
@@ -272,7 +277,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     it(
         "f. a new migration file: a backup first, the migration applied, the app ready on the new image",
         async () => {
-            const file = path.join(run.projectDir, "migrations", "003_e2e_region.sql");
+            const file = path.join(run.projectDir, "migrations", "900_e2e_region.sql");
             writeFileSync(file, "ALTER TABLE players ADD COLUMN e2e_region TEXT;\n");
             const dumpsBefore = readdirSync(path.join(dataDir, "backups"));
             const up = await pulumiUp(run);
@@ -281,9 +286,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             // The app's image carries the migrations (its readiness checks them): a new image, a new container.
             expect(opsByName(up)["app-container"].op).toBe("replace");
             const dumps = readdirSync(path.join(dataDir, "backups")).filter((f) => !dumpsBefore.includes(f));
-            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["003_e2e_region.sql.gz"]);
-            expect(psql("SELECT name FROM schema_migrations ORDER BY name")).toBe(
-                "001_initial_schema\n002_add_indexes\n003_e2e_region",
+            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900_e2e_region.sql.gz"]);
+            expect(psql("SELECT name FROM migration_runner.history ORDER BY name")).toBe(
+                [...REPO_MIGRATIONS, "900_e2e_region"].join("\n"),
             );
             expect(psql("SELECT count(*) > 0 FROM match_participants")).toBe("t");
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);

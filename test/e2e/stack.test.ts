@@ -33,8 +33,13 @@ const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-riv
 const NETWORK = "marvel-rivals-network";
 const APP_IMAGE = "marvel-rivals-stats-app:dev";
 const TABLES = ["players", "matches", "match_participants", "character_stats", "synergy_stats", "collection_metadata"];
-const MIGRATIONS = ["001_initial_schema", "002_add_indexes"];
-const BROKEN = "003_e2e_broken";
+/** The repository's migrations, in order (what a first `up` applies). */
+const MIGRATIONS = readdirSync(path.join(__dirname, "../../migrations"))
+    .filter((f) => /^\d+_[a-z0-9_]+\.sql$/.test(f))
+    .map((f) => f.slice(0, -".sql".length))
+    .sort();
+/** Numbered past any real migration, so the repository's next one never collides with it. */
+const BROKEN = "900_e2e_broken";
 const BROKEN_SQL = `CREATE TABLE e2e_should_not_exist (id INTEGER);\nSELECT * FROM e2e_no_such_table;\n`;
 const LONG = 15 * 60_000;
 
@@ -49,7 +54,7 @@ async function dockerExec(container: string, ...argv: string[]): Promise<string>
 async function appliedInDb(url: string): Promise<{ name: string; applied_at: Date }[]> {
     return withDb(
         url,
-        async (db) => (await db.query("SELECT name, applied_at FROM schema_migrations ORDER BY name")).rows,
+        async (db) => (await db.query("SELECT name, applied_at FROM migration_runner.history ORDER BY name")).rows,
     );
 }
 

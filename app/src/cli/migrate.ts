@@ -1,16 +1,30 @@
 /**
- * Migration CLI (issue 3): `migrate up [--to NAME] | down [--to NAME] | status | create NAME`.
- * Reads DATABASE_URL. Human output on stderr; with --json exactly one JSON document on stdout (also on
- * failure, with an `error` member). Exit 0 on success, 1 on any failure, 2 on bad usage.
+ * Migration CLI (issue 3): `migrate up [--to NAME] | down [--to NAME] | status | resolve NAME --applied|--retry
+ * | create NAME`. Reads DATABASE_URL. Human output on stderr; with --json exactly one JSON document on
+ * stdout (also on failure, with an `error` member). Exit 0 on success, 1 on any failure and when `status`
+ * finds something that needs attention (a failed, drifted or missing file, an INVALID index), 2 on bad usage.
  */
 import { parseArgs } from "node:util";
-import { createMigration, defaultMigrationsDir, down, MigrateError, status, up, type RunResult } from "../migrate";
+import {
+    createMigration,
+    defaultMigrationsDir,
+    down,
+    MigrateError,
+    problemsOf,
+    resolve,
+    status,
+    up,
+    type RunResult,
+} from "../migrate";
 import { redact } from "../migrate/errors";
 
 const USAGE = `usage: migrate <command> [options]
   up [--to NAME]        apply pending migrations (up to and including NAME)
   down [--to NAME]      revert the last migration (back to and including NAME; --to 0 reverts all)
-  status                list applied (time, checksum ok|drifted|missing) and pending migrations
+  status                list applied (time, checksum ok|drifted|missing), failed and pending migrations and
+                        INVALID indexes; exits 1 when any of them needs attention
+  resolve NAME --applied   after fixing the database by hand: record a failed no-transaction file as applied
+  resolve NAME --retry     clear a failed file's mark: the next up runs the whole file again
   create NAME           write the next NNN_NAME.sql and NNN_NAME.down.sql
 options:
   --json                    one JSON document on stdout
@@ -19,7 +33,9 @@ options:
   --advisory-lock-timeout SECONDS   wait this long for another runner to finish (default 60)
   --backup-dir DIR          pg_dump into DIR before changing anything (env MIGRATE_BACKUP_DIR)
   --migrations-dir DIR      default: env MIGRATIONS_DIR, else the nearest migrations/ directory
-environment: DATABASE_URL (required), PG_DUMP (pg_dump to use for backups)`;
+  --history-table S.T       the runner's history (env MIGRATIONS_HISTORY_TABLE; default migration_runner.history)
+environment: DATABASE_URL (required), PG_DUMP (pg_dump to use for backups)
+from the repository: npm run -s migrate -- <command> (-s: without npm's banner, so --json is clean)`;
 
 class UsageError extends Error {}
 
@@ -53,9 +69,17 @@ function lockTimeout(value: string | undefined): number {
 }
 
 function humanStatus(r: RunResult, err: (line: string) => void): void {
-    for (const m of r.migrations) err(`applied  ${m.name}  ${m.appliedAt}  ${m.checksum}`);
+    for (const m of r.migrations) {
+        if (m.status === "failed")
+            err(`FAILED   ${m.name}  ${m.appliedAt}  statement ${m.failedStatement ?? "?"}: ${m.error ?? ""}`);
+        else err(`applied  ${m.name}  ${m.appliedAt}  ${m.checksum}`);
+    }
     for (const p of r.pending) err(`pending  ${p}`);
-    err(`${r.migrations.length} applied, ${r.pending.length} pending`);
+    for (const i of r.invalidIndexes) err(`INVALID  index ${i}`);
+    const failed = r.migrations.filter((m) => m.status === "failed").length;
+    err(
+        `${r.migrations.length - failed} applied, ${failed > 0 ? `${failed} failed, ` : ""}${r.pending.length} pending (history: ${r.historyTable})`,
+    );
 }
 
 export async function main(argv: string[], out = process.stdout, errOut = process.stderr): Promise<number> {
@@ -74,6 +98,9 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
                 "advisory-lock-timeout": { type: "string" },
                 "backup-dir": { type: "string" },
                 "migrations-dir": { type: "string" },
+                "history-table": { type: "string" },
+                applied: { type: "boolean", default: false },
+                retry: { type: "boolean", default: false },
                 help: { type: "boolean", short: "h", default: false },
             },
         });
@@ -93,10 +120,17 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             err(`created ${files.down}`);
             return 0;
         }
-        if (!["up", "down", "status"].includes(command)) {
+        if (!["up", "down", "status", "resolve"].includes(command)) {
             throw new UsageError(command === "" ? "no command given" : `unknown command "${command}"`);
         }
+        const resolveName = command === "resolve" ? rest.shift() : undefined;
         if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+        if (command === "resolve" && (resolveName === undefined || values.applied === values.retry)) {
+            throw new UsageError("resolve takes a migration NAME and exactly one of --applied or --retry");
+        }
+        if (command !== "resolve" && (values.applied || values.retry)) {
+            throw new UsageError("--applied and --retry belong to resolve");
+        }
         if (values.to !== undefined && command === "status") throw new UsageError("--to applies to up and down only");
         const backupDir = values["backup-dir"] ?? (process.env.MIGRATE_BACKUP_DIR || undefined);
         const opts = {
@@ -106,12 +140,22 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             lockTimeoutMs: lockTimeout(values["lock-timeout"]),
             advisoryLockTimeoutSeconds: number("advisory-lock-timeout", values["advisory-lock-timeout"], 60),
             backupDir,
+            historyTable: values["history-table"],
             log: err,
         };
-        const result = command === "up" ? await up(opts) : command === "down" ? await down(opts) : await status(opts);
-        if (command === "status") humanStatus(result, err);
-        if (json) out.write(`${JSON.stringify(result)}\n`);
-        return 0;
+        const result =
+            command === "up"
+                ? await up(opts)
+                : command === "down"
+                  ? await down(opts)
+                  : command === "resolve"
+                    ? await resolve({ ...opts, name: resolveName!, as: values.applied ? "applied" : "retry" })
+                    : await status(opts);
+        const problems = problemsOf(result);
+        if (command === "status" || command === "resolve") humanStatus(result, err);
+        for (const p of problems) err(`attention: ${p}`);
+        if (json) out.write(`${JSON.stringify({ ...result, problems })}\n`);
+        return command === "status" && problems.length > 0 ? 1 : 0;
     } catch (e) {
         if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
             err(`migrate: ${(e as Error).message}`);

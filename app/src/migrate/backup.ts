@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
+import { accessSync, constants, createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -77,6 +77,15 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
             { cause: err },
         );
     }
+    try {
+        accessSync(opts.dir, constants.W_OK | constants.X_OK);
+    } catch (err) {
+        const uid = typeof process.getuid === "function" ? ` by uid ${process.getuid()}` : "";
+        throw new MigrateError(
+            `the backup directory ${opts.dir} is not writable${uid} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix its owner or permissions, or point --backup-dir elsewhere; nothing was changed`,
+            { cause: err },
+        );
+    }
     const file = join(opts.dir, `${utcStamp()}-before-${opts.label}.sql.gz`);
     const partial = `${file}.partial`;
     const env: NodeJS.ProcessEnv = {
@@ -113,6 +122,8 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
             (e: Error) => e,
         );
         const [result, writeError] = await Promise.all([exited, written]);
+        // A failed write stops pg_dump too (a broken pipe): the write is the cause, not pg_dump.
+        if (writeError) throw writeError;
         if (result.error) {
             throw new MigrateError(
                 `backup failed: cannot run ${pgDump}: ${result.error.message}; install a pg_dump >= 16 (Debian: postgresql-client-17 from trixie, or .ci/pg-dump.sh) and set PG_DUMP to its path, or turn backups off; nothing was changed`,
@@ -130,7 +141,6 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
                     : `backup failed: ${pgDump} ${how}: ${msg}; fix pg_dump (it must be >= the server's major version) and run again; nothing was changed`,
             );
         }
-        if (writeError) throw writeError;
         renameSync(partial, file);
         return file;
     } catch (err) {

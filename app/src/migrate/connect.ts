@@ -28,14 +28,24 @@ export function parseDatabaseUrl(url: string | undefined): Target {
     if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
         throw new MigrateError(`DATABASE_URL must start with postgres:// or postgresql://, not ${u.protocol}//`);
     }
-    const decode = (s: string) => decodeURIComponent(s);
+    const decode = (s: string, part: string) => {
+        try {
+            return decodeURIComponent(s);
+        } catch {
+            // A raw % (a password like "50%off"): decodeURIComponent throws URIError, and so would pg.
+            throw new MigrateError(
+                `DATABASE_URL: the ${part} holds a % that does not start a %XX escape; percent-encode it (write % as %25, @ as %40, : as %3A, / as %2F)`,
+            );
+        }
+    };
     return {
         url,
-        host: u.searchParams.get("host") ?? (decode(u.hostname) || "localhost"),
+        host: u.searchParams.get("host") ?? (decode(u.hostname, "host") || "localhost"),
         port: Number(u.port || "5432"),
-        user: decode(u.username) || process.env.USER || "postgres",
-        password: u.password ? decode(u.password) : undefined,
-        database: decode(u.pathname.replace(/^\//, "")) || decode(u.username) || "postgres",
+        user: decode(u.username, "user name") || process.env.USER || "postgres",
+        password: u.password ? decode(u.password, "password") : undefined,
+        database:
+            decode(u.pathname.replace(/^\//, ""), "database name") || decode(u.username, "user name") || "postgres",
         sslmode: u.searchParams.get("sslmode") ?? undefined,
     };
 }

@@ -29,11 +29,24 @@ export class MigrateError extends Error {
     }
 }
 
-/** Replaces every occurrence of `secret` (and its URL-encoded form) in `text`. */
+function escapeRegExp(s: string): string {
+    return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Removes passwords where they appear as passwords: the password part of any URL (`scheme://user:***@`),
+ * and `password=...` / `PGPASSWORD=...` connection parameters, whatever their value; and `secret` (with
+ * its URL-encoded form) where it stands as a whole token, i.e. not inside an ordinary word. A password
+ * such as `p` or `on` therefore leaves "permission denied" and "connection" readable.
+ */
 export function redact(text: string, secret: string | undefined): string {
-    if (!secret) return text;
-    let out = text.split(secret).join("***");
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret) out = out.split(encoded).join("***");
+    let out = text
+        // (The placeholder of our own messages, postgres://USER:PASSWORD@HOST, stays.)
+        .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)(?!PASSWORD@)[^\s@]*@/gi, "$1***@")
+        .replace(/\b((?:PG)?password\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s;,&]+)/gi, "$1***");
+    if (!secret) return out;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+        out = out.replace(new RegExp(`(^|[^A-Za-z0-9_])${escapeRegExp(form)}(?![A-Za-z0-9_])`, "g"), "$1***");
+    }
     return out;
 }

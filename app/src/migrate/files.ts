@@ -3,10 +3,11 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { dirname, join, resolve } from "node:path";
 import { MigrateError } from "./errors";
 import { stripComments } from "./sql";
+import { DEFAULT_HISTORY_TABLE } from "./historyName";
 
 /** A migration on disk: `NNN_name.sql`, with an optional `NNN_name.down.sql` beside it. */
 export interface MigrationFile {
-    /** File name without `.sql`, e.g. `001_initial_schema`; the key in schema_migrations. */
+    /** File name without `.sql`, e.g. `001_initial_schema`; the key in the runner's history table. */
     name: string;
     number: number;
     path: string;
@@ -22,7 +23,13 @@ const UP_FILE = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.sql$/;
 const DOWN_FILE = /^(\d{3,})_([a-z0-9][a-z0-9_]*)\.down\.sql$/;
 const DIRECTIVE = /^--\s*migrate:(\S+)\s*$/;
 export const NO_TRANSACTION = "no-transaction";
-export const HISTORY_TABLE = "schema_migrations";
+/**
+ * Names that look meant as migrations but would not be applied: any case of `.sql` (`.SQL`), a number
+ * first (`004-add.sql`, `4_add.sql`, `004_add.sql.bak`, `004_add.txt`). Refused by name: skipping them
+ * would report "nothing pending" for a file its author thinks will run.
+ */
+const NEAR_MISS = /\.sql$/i;
+const NUMBERED = /^\d+[_\-. ]/;
 
 /**
  * The migrations directory: env `MIGRATIONS_DIR` if set, else the nearest `migrations/` walking up from
@@ -47,8 +54,14 @@ export function defaultMigrationsDir(): string {
 
 function listSqlFiles(dir: string): string[] {
     try {
-        return readdirSync(dir).filter((f) => f.endsWith(".sql"));
+        const all = readdirSync(dir);
+        for (const f of all) {
+            if (f.endsWith(".sql")) continue;
+            if (NEAR_MISS.test(f) || NUMBERED.test(f)) throw badName(dir, f);
+        }
+        return all.filter((f) => f.endsWith(".sql"));
     } catch (err) {
+        if (err instanceof MigrateError) throw err;
         throw new MigrateError(
             `cannot read the migrations directory ${dir}: ${(err as Error).message}; pass the right directory (MIGRATIONS_DIR)`,
             { cause: err },
@@ -71,7 +84,7 @@ export function compareMigrationNames(a: string, b: string): number {
 
 function badName(dir: string, f: string): MigrateError {
     return new MigrateError(
-        `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
+        `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`,
         { file: f },
     );
 }
@@ -103,17 +116,24 @@ function directiveOf(file: string, sql: string): boolean {
     );
 }
 
-function checkNoHistoryWrites(file: string, sql: string): void {
-    if (stripComments(sql).toLowerCase().includes(HISTORY_TABLE)) {
+/** Refuses a file that mentions the runner's history: its schema (unless public) or the table itself. */
+function checkNoHistoryWrites(file: string, sql: string, historyTable: string): void {
+    const [schema, table] = historyTable.split(".") as [string, string];
+    const text = stripComments(sql).toLowerCase().replace(/"/g, "");
+    const word = schema === "public" ? table : schema;
+    if (new RegExp(`(^|[^\\w$])${word}($|[^\\w$])`).test(text)) {
         throw new MigrateError(
-            `${file} mentions ${HISTORY_TABLE}: that table belongs to the migration runner, migrations must not touch it; remove the reference`,
+            `${file} mentions ${word}: the runner keeps its history in ${historyTable}, and migrations must not touch it; remove the reference`,
             { file },
         );
     }
 }
 
-/** Reads and validates every migration file in `dir`, in apply order. */
-export function readMigrations(dir: string): MigrationFile[] {
+/**
+ * Reads and validates every migration file in `dir`, in apply order. `historyTable` (schema.table): the
+ * runner's history, which no file may mention.
+ */
+export function readMigrations(dir: string, historyTable = DEFAULT_HISTORY_TABLE): MigrationFile[] {
     const names = listSqlFiles(dir);
     const ups: MigrationFile[] = [];
     const downs = new Map<string, string>();
@@ -128,7 +148,7 @@ export function readMigrations(dir: string): MigrationFile[] {
         const path = join(dir, f);
         const bytes = readFileSync(path);
         const sql = bytes.toString("utf8");
-        checkNoHistoryWrites(f, sql);
+        checkNoHistoryWrites(f, sql, historyTable);
         ups.push({
             name: f.slice(0, -".sql".length),
             number: Number(up[1]),
@@ -157,7 +177,7 @@ export function readMigrations(dir: string): MigrationFile[] {
             });
         }
         const sql = readFileSync(join(dir, f), "utf8");
-        checkNoHistoryWrites(f, sql);
+        checkNoHistoryWrites(f, sql, historyTable);
         m.down = { path: join(dir, f), sql, noTransaction: directiveOf(f, sql) };
     }
     return ups;

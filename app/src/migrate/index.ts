@@ -5,4 +5,15 @@
 export { MigrateError } from "./errors";
 export { createMigration, defaultMigrationsDir, readMigrations, type MigrationFile } from "./files";
 export { listPending } from "./history";
-export { down, status, up, type MigrationRun, type MigrationState, type RunOptions, type RunResult } from "./runner";
+export { DEFAULT_HISTORY_TABLE, historyTableName } from "./historyName";
+export {
+    down,
+    problemsOf,
+    resolve,
+    status,
+    up,
+    type MigrationRun,
+    type MigrationState,
+    type RunOptions,
+    type RunResult,
+} from "./runner";

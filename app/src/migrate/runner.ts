@@ -5,9 +5,17 @@ import { backupDatabase } from "./backup";
 import { connectWithRetry, parseDatabaseUrl, type Target } from "./connect";
 import { MigrateError } from "./errors";
 import { defaultMigrationsDir, readMigrations, type MigrationFile } from "./files";
-import { ensureHistoryTable, HISTORY, readHistory, type HistoryRow } from "./history";
+import { ensureHistoryTable, readHistory, type HistoryRow } from "./history";
+import { historyTableName, quoted } from "./historyName";
 import { acquireLock, releaseLock } from "./lock";
-import { lineAndColumn, splitStatements } from "./sql";
+import {
+    isCopyFromStdin,
+    lineAndColumn,
+    splitStatements,
+    statementLine,
+    transactionControl,
+    type Statement,
+} from "./sql";
 
 export interface RunOptions {
     /** Default: env DATABASE_URL. */
@@ -28,6 +36,8 @@ export interface RunOptions {
     to?: string;
     /** Human progress lines (one per migration, a summary). Default: none. */
     log?: (line: string) => void;
+    /** schema.table of the runner's history. Default: env MIGRATIONS_HISTORY_TABLE, else migration_runner.history. */
+    historyTable?: string;
 }
 
 export interface MigrationRun {
@@ -37,19 +47,49 @@ export interface MigrationRun {
 
 export interface MigrationState {
     name: string;
+    /** When it was recorded: applied, or failed. */
     appliedAt: string;
-    /** `missing`: recorded as applied, but its file is gone. */
+    /** `missing`: recorded, but its file is gone. */
     checksum: "ok" | "drifted" | "missing";
+    /** `failed`: a `-- migrate:no-transaction` file stopped half-way; `up` refuses until it is resolved. */
+    status: "applied" | "failed";
+    /** For a failed file: the 1-based statement that failed and PostgreSQL's error. */
+    failedStatement?: number;
+    error?: string;
 }
 
 export interface RunResult {
-    command: "up" | "down" | "status";
+    command: "up" | "down" | "status" | "resolve";
     applied: MigrationRun[];
     reverted: MigrationRun[];
-    /** Every applied migration after the run, in order. */
+    /** Every recorded migration after the run (applied or failed), in order. */
     migrations: MigrationState[];
     pending: string[];
     backup: string | null;
+    /** Indexes PostgreSQL marks INVALID (a failed CREATE INDEX CONCURRENTLY leaves one): schema.name. */
+    invalidIndexes: string[];
+    /** Where the history is kept (schema.table). */
+    historyTable: string;
+}
+
+/** What needs a person's attention in a result: drifted, missing or failed files, INVALID indexes. */
+export function problemsOf(r: RunResult): string[] {
+    const out: string[] = [];
+    for (const m of r.migrations) {
+        if (m.status === "failed") {
+            out.push(
+                `${m.name}.sql failed at statement ${m.failedStatement ?? "?"} (${m.appliedAt}): ${m.error ?? "no error recorded"}; resolve it with \`migrate resolve ${m.name} --applied\` after fixing the database by hand, or \`--retry\` to run the whole file again`,
+            );
+        }
+        if (m.checksum === "drifted") out.push(`${m.name}.sql was changed after it was applied`);
+        if (m.checksum === "missing") out.push(`${m.name}.sql is recorded but its file is gone`);
+    }
+    for (const i of r.invalidIndexes) {
+        out.push(
+            `index ${i} is INVALID (a failed CREATE INDEX CONCURRENTLY); drop it (DROP INDEX CONCURRENTLY ${i}) and build it again`,
+        );
+    }
+    return out;
 }
 
 function states(files: MigrationFile[], history: HistoryRow[]): MigrationState[] {
@@ -60,8 +100,21 @@ function states(files: MigrationFile[], history: HistoryRow[]): MigrationState[]
             name: h.name,
             appliedAt: h.applied_at.toISOString(),
             checksum: f === undefined ? "missing" : f.checksum === h.checksum ? "ok" : "drifted",
+            status: h.status,
+            ...(h.status === "failed"
+                ? { failedStatement: h.failed_statement ?? undefined, error: h.error ?? undefined }
+                : {}),
         };
     });
+}
+
+async function invalidIndexes(db: Pick<ClientBase, "query">): Promise<string[]> {
+    const r = await db.query<{ name: string }>(
+        `SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_catalog.pg_index i
+           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE NOT i.indisvalid ORDER BY 1`,
+    );
+    return r.rows.map((row) => row.name);
 }
 
 function pendingOf(files: MigrationFile[], history: HistoryRow[]): MigrationFile[] {
@@ -69,8 +122,15 @@ function pendingOf(files: MigrationFile[], history: HistoryRow[]): MigrationFile
     return files.filter((f) => !applied.has(f.name));
 }
 
-/** Refuses drifted, missing and out-of-order migrations: the checks every mutating command makes first. */
+/** Refuses failed, drifted, missing and out-of-order migrations: the checks every mutating command makes first. */
 function checkConsistency(dir: string, files: MigrationFile[], history: HistoryRow[]): void {
+    const failed = history.find((h) => h.status === "failed");
+    if (failed) {
+        throw new MigrateError(
+            `${failed.name}.sql failed at statement ${failed.failed_statement ?? "?"} on ${failed.applied_at.toISOString()} (${failed.error ?? "no error recorded"}) and ran without a transaction, so the statements before it stay applied; nothing was run now; fix the database by hand, then \`migrate resolve ${failed.name} --applied\` (record it as applied without running it), or undo what it did and \`migrate resolve ${failed.name} --retry\` (the next up runs the whole file again)`,
+            { file: `${failed.name}.sql` },
+        );
+    }
     for (const s of states(files, history)) {
         if (s.checksum === "drifted") {
             throw new MigrateError(
@@ -98,38 +158,125 @@ function checkConsistency(dir: string, files: MigrationFile[], history: HistoryR
     }
 }
 
-interface Describable {
+/**
+ * How a file runs, decided from its statements before anything of the run executes: the body to send (a
+ * file wrapped in its own BEGIN; ... COMMIT; runs its inside, in the runner's transaction) or the
+ * statements one by one (`-- migrate:no-transaction`). Transaction control the runner cannot honour and
+ * COPY ... FROM STDIN are refused here, with nothing executed.
+ */
+interface FilePlan {
+    /** File name, e.g. `003_x.sql` or `003_x.down.sql`. */
     file: string;
+    /** The migration's name (the history key). */
+    name: string;
+    checksum: string;
     sql: string;
     noTransaction: boolean;
-    lockTimeoutMs: number;
+    /** Transactional: the text sent as one query, and where it starts in the file. */
+    body: Statement;
+    /** No-transaction: the statements in order. */
+    statements: Statement[];
 }
 
-function describeFailure(err: unknown, what: Describable, offset: number): MigrateError {
+function refuse(file: string, sql: string, stmt: Statement, why: string): MigrateError {
+    const line = statementLine(sql, stmt);
+    return new MigrateError(`${file} line ${line}: ${why}; nothing was run`, { file, line });
+}
+
+function planFile(file: string, name: string, checksum: string, sql: string, noTransaction: boolean): FilePlan {
+    const statements = splitStatements(sql);
+    for (const stmt of statements) {
+        if (isCopyFromStdin(stmt.text)) {
+            throw refuse(
+                file,
+                sql,
+                stmt,
+                "COPY ... FROM STDIN needs its rows sent through the copy protocol, which a migration file cannot do; write the rows as INSERT ... VALUES, or COPY from a file the server can read (COPY ... FROM '/path', superuser or pg_read_server_files)",
+            );
+        }
+    }
+    const control = statements.map((stmt) => ({ stmt, kind: transactionControl(stmt.text) }));
+    const plan = { file, name, checksum, sql, noTransaction, statements, body: { text: sql, offset: 0 } };
+    if (noTransaction) {
+        // Statements run one at a time on one connection, so BEGIN ... COMMIT blocks work as in psql; one
+        // left open would hold its locks past the file, and two-phase commit is not for migrations.
+        let open: Statement | null = null;
+        for (const { stmt, kind } of control) {
+            if (kind === "PREPARE TRANSACTION" || kind === "COMMIT PREPARED") {
+                throw refuse(file, sql, stmt, `${kind} (two-phase commit) is not supported in a migration`);
+            }
+            if (kind === "BEGIN" || kind === "START TRANSACTION") open = stmt;
+            else if (kind === "COMMIT" || kind === "END" || kind === "ROLLBACK" || kind === "ABORT") open = null;
+        }
+        if (open)
+            throw refuse(file, sql, open, "this transaction is never committed or rolled back; end it in the file");
+        return plan;
+    }
+    const kinds = control.filter((c) => c.kind !== null);
+    if (kinds.length === 0) return plan;
+    // golang-migrate's style: the whole file in its own BEGIN; ... COMMIT;. The runner's transaction is
+    // the same thing, so the inside runs in it (with the history row).
+    const first = control[0];
+    const last = control.at(-1);
+    const wrapped =
+        kinds.length === 2 &&
+        first !== undefined &&
+        last !== undefined &&
+        (first.kind === "BEGIN" || first.kind === "START TRANSACTION") &&
+        (last.kind === "COMMIT" || last.kind === "END");
+    if (wrapped) {
+        const start = first.stmt.offset + first.stmt.text.length + 1;
+        return { ...plan, body: { text: sql.slice(start, last.stmt.offset), offset: start } };
+    }
+    const culprit = kinds.find((c) => !(c === first && kinds.length === 2)) ?? kinds[0]!;
+    throw refuse(
+        file,
+        sql,
+        culprit.stmt,
+        `${culprit.kind} inside a file the runner wraps in one transaction (with its history row) would commit or end part of it on its own; remove it (a file may be wrapped whole in BEGIN; ... COMMIT;), split the file, or make its first line -- migrate:no-transaction`,
+    );
+}
+
+function describeFailure(
+    err: unknown,
+    plan: FilePlan,
+    stmt: Statement,
+    lockTimeoutMs: number,
+    outcome: string,
+): MigrateError {
     const e = err as Partial<DatabaseError> & Error;
     const parts: string[] = [];
     let line: number | undefined;
     let column: number | undefined;
     if (e.position !== undefined) {
-        ({ line, column } = lineAndColumn(what.sql, offset + Number(e.position)));
+        ({ line, column } = lineAndColumn(plan.sql, stmt.offset + Number(e.position)));
+    } else if (plan.noTransaction) {
+        line = statementLine(plan.sql, stmt);
     }
-    parts.push(`${what.file} failed${line !== undefined ? ` at line ${line}, column ${column}` : ""}: ${e.message}`);
+    parts.push(
+        `${plan.file} failed${line !== undefined ? ` at line ${line}${column !== undefined ? `, column ${column}` : ""}` : ""}: ${e.message}`,
+    );
     if (e.code) parts[0] += ` (SQLSTATE ${e.code})`;
     if (e.detail) parts.push(`detail: ${e.detail}`);
     if (e.hint) parts.push(`hint: ${e.hint}`);
     if (e.where) parts.push(`where: ${e.where}`);
     if (e.code === "55P03") {
         parts.push(
-            `another session holds a lock this migration needs and lock_timeout is ${what.lockTimeoutMs} ms; retry when the database is quieter or raise --lock-timeout`,
+            `another session holds a lock this migration needs and lock_timeout is ${lockTimeoutMs} ms; retry when the database is quieter or raise --lock-timeout`,
         );
     }
-    parts.push(
-        what.noTransaction
-            ? "it ran without a transaction (-- migrate:no-transaction): statements before the failing one stay applied, and it is not recorded as applied; make the file safe to re-run, then run again"
-            : "rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again",
-    );
-    return new MigrateError(parts.join("; "), { file: what.file, sqlState: e.code, line, column, cause: err });
+    parts.push(outcome);
+    return new MigrateError(parts.join("; "), { file: plan.file, sqlState: e.code, line, column, cause: err });
 }
+
+/**
+ * What every file starts from, and what the runner's own bookkeeping runs under: the connection's own
+ * role and settings. A file's SET ROLE, search_path, session_replication_role or statement_timeout never
+ * reaches the next file or the history row. (DISCARD ALL would do this too, but it also releases the
+ * migration's advisory lock.) RESET ALL skips role and session_authorization, hence the first two.
+ */
+const RESET_SETTINGS = "SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL";
+const RESET_SESSION = `${RESET_SETTINGS}; CLOSE ALL; UNLISTEN *; DEALLOCATE ALL; DISCARD TEMP; DISCARD SEQUENCES; DISCARD PLANS`;
 
 /**
  * Runs one file at a time on the runner's dedicated connection. A transactional file runs inside
@@ -144,43 +291,99 @@ class Session {
     constructor(
         private readonly client: ClientBase,
         private readonly lockTimeoutMs: number,
+        private readonly history: string,
         private readonly log: (line: string) => void,
     ) {}
 
-    async run(file: string, sql: string, noTransaction: boolean): Promise<void> {
-        const what = { file, sql, noTransaction, lockTimeoutMs: this.lockTimeoutMs };
+    async run(plan: FilePlan, direction: "up" | "down"): Promise<void> {
         this.startedAt = performance.now();
-        if (!noTransaction) {
+        if (!plan.noTransaction) {
             await this.client.query("BEGIN");
             this.inTransaction = true;
             // The transaction's id identifies it whatever the file SETs: transaction_timestamp()::text did
             // not (SET LOCAL TimeZone or DateStyle changes how it prints). pg_current_xact_id() assigns the
             // id now; the history row needs one anyway.
             const r = await this.client.query<{ xid: string }>(
-                "SELECT set_config('lock_timeout', $1, true), pg_current_xact_id()::text AS xid",
+                "SELECT pg_catalog.set_config('lock_timeout', $1, true), pg_catalog.pg_current_xact_id()::text AS xid",
                 [`${this.lockTimeoutMs}ms`],
             );
             this.txId = r.rows[0]?.xid ?? null;
             try {
-                await this.client.query(sql);
+                await this.client.query(plan.body.text);
             } catch (err) {
                 await this.rollback();
-                throw describeFailure(err, what, 0);
+                throw describeFailure(
+                    err,
+                    plan,
+                    plan.body,
+                    this.lockTimeoutMs,
+                    "rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again",
+                );
             }
             return;
         }
-        await this.client.query("SELECT set_config('lock_timeout', $1, false)", [`${this.lockTimeoutMs}ms`]);
-        try {
-            for (const stmt of splitStatements(sql)) {
-                try {
-                    await this.client.query(stmt.text);
-                } catch (err) {
-                    throw describeFailure(err, what, stmt.offset);
-                }
+        await this.client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [`${this.lockTimeoutMs}ms`]);
+        let block: { index: number; stmt: Statement } | null = null;
+        for (const [index, stmt] of plan.statements.entries()) {
+            const kind = transactionControl(stmt.text);
+            try {
+                await this.client.query(stmt.text);
+            } catch (err) {
+                throw await this.failedWithoutTransaction(err, plan, direction, index, stmt, block);
             }
-        } finally {
-            await this.client.query("RESET lock_timeout").catch(() => undefined);
+            if (kind === "BEGIN" || kind === "START TRANSACTION") block = { index, stmt };
+            else if (kind !== null && kind !== "SAVEPOINT" && kind !== "RELEASE") block = null;
         }
+        await this.client.query(RESET_SESSION);
+    }
+
+    /**
+     * A no-transaction file stopped at `stmt`: what ran before it stays (except an open BEGIN block, rolled
+     * back here), so the file is recorded as failed with the statement and the error, and `up` refuses it
+     * until someone resolves it. Says exactly what happened, and which INVALID indexes exist now.
+     */
+    private async failedWithoutTransaction(
+        err: unknown,
+        plan: FilePlan,
+        direction: "up" | "down",
+        index: number,
+        stmt: Statement,
+        block: { index: number; stmt: Statement } | null,
+    ): Promise<MigrateError> {
+        const n = index + 1;
+        if (block) await this.client.query("ROLLBACK").catch(() => undefined);
+        await this.client.query(RESET_SESSION).catch(() => undefined);
+        const message = (err as Error).message;
+        const kept =
+            index === 0
+                ? "no statement before it ran"
+                : block
+                  ? `statements 1 to ${block.index} stay applied; statements ${block.index + 1} to ${index} (the BEGIN block at line ${statementLine(plan.sql, block.stmt)}) were rolled back with it`
+                  : `statements 1 to ${index} stay applied`;
+        let recorded: string;
+        try {
+            await this.client.query(
+                `INSERT INTO ${quoted(this.history)} AS h (name, checksum, applied_at, duration_ms, status, failed_statement, error)
+                 VALUES ($1, $2, pg_catalog.clock_timestamp(), $3, 'failed', $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET status = 'failed', failed_statement = $4, error = $5, applied_at = pg_catalog.clock_timestamp()`,
+                [plan.name, plan.checksum, Math.round(performance.now() - this.startedAt), n, message],
+            );
+            recorded = `${plan.name} is recorded as failed (${direction === "down" ? "while reverting" : "statement " + n}), and \`up\` refuses it until you resolve it: fix the database by hand, then \`migrate resolve ${plan.name} --applied\` (records it as applied), or undo what ran and \`migrate resolve ${plan.name} --retry\` (the next up runs the whole file again)`;
+        } catch (recordErr) {
+            recorded = `recording the failure also failed (${(recordErr as Error).message}): check the database by hand before running again`;
+        }
+        const invalid = await invalidIndexes(this.client).catch(() => []);
+        const indexes =
+            invalid.length > 0
+                ? `; INVALID index(es) now in the database (a failed CREATE INDEX CONCURRENTLY leaves one): ${invalid.join(", ")}; drop each with DROP INDEX CONCURRENTLY before retrying`
+                : "";
+        return describeFailure(
+            err,
+            plan,
+            stmt,
+            this.lockTimeoutMs,
+            `statement ${n} of ${plan.statements.length}; it ran without a transaction (-- migrate:no-transaction): ${kept}; ${recorded}${indexes}`,
+        );
     }
 
     /** Writes (or deletes) the history row and commits the file's transaction with it. */
@@ -191,20 +394,26 @@ class Session {
     ): Promise<void> {
         try {
             if (this.inTransaction) {
-                // After a COMMIT or ROLLBACK in the file this runs in another transaction, with another id.
-                const r = await this.client.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid");
+                // Transaction control is refused before a file runs; a COMMIT hidden where the splitter does
+                // not look (a procedure's body) would still end the runner's transaction: caught here.
+                const r = await this.client.query<{ xid: string }>(
+                    "SELECT pg_catalog.pg_current_xact_id()::text AS xid",
+                );
                 if (r.rows[0]?.xid !== this.txId) {
                     throw new MigrateError(
-                        `${file} ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): its statements may be committed (COMMIT) or discarded (ROLLBACK), and the file is NOT recorded as ${verb}; check what it left in the database, remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction`,
+                        `${file} ended the runner's transaction (a COMMIT or ROLLBACK ran inside it, e.g. in a procedure it called): its statements may be committed or discarded, and the file is NOT recorded as ${verb}; check what it left in the database and remove transaction control from it`,
                         { file },
                     );
                 }
+                // The file's SET ROLE or search_path must not decide where or as whom the row is written.
+                await this.client.query(RESET_SETTINGS);
             }
             const q = history(Math.round(performance.now() - this.startedAt));
             await this.client.query(q.text, q.values);
             if (this.inTransaction) {
                 await this.client.query("COMMIT");
                 this.inTransaction = false;
+                await this.client.query(RESET_SESSION);
             }
             const name = file.replace(/(\.down)?\.sql$/, "");
             const durationMs = Math.round(performance.now() - this.startedAt);
@@ -220,39 +429,53 @@ class Session {
         if (!this.inTransaction) return;
         this.inTransaction = false;
         await this.client.query("ROLLBACK").catch(() => undefined);
+        await this.client.query(RESET_SESSION).catch(() => undefined);
     }
 }
 
-function buildUmzug(files: MigrationFile[], session: Session, client: ClientBase): Umzug<object> {
-    const byName = new Map(files.map((f) => [f.name, f]));
+function upPlan(f: MigrationFile): FilePlan {
+    return planFile(`${f.name}.sql`, f.name, f.checksum, f.sql, f.noTransaction);
+}
+
+function downPlan(f: MigrationFile): FilePlan {
+    // Checked before anything runs (in down's plan); kept here so nothing ever "reverts" silently.
+    if (!f.down) throw new MigrateError(`${f.name}.sql has no ${f.name}.down.sql; write one to revert it`);
+    return planFile(`${f.name}.down.sql`, f.name, f.checksum, f.down.sql, f.down.noTransaction);
+}
+
+/**
+ * umzug orders the files, calls them and the storage; each file's run and its history row are ours
+ * (Session), because umzug's storage is written after its migration resolves, outside any transaction.
+ */
+function buildUmzug(
+    plans: Map<string, FilePlan>,
+    session: Session,
+    client: ClientBase,
+    history: string,
+): Umzug<object> {
     const storage: UmzugStorage<object> = {
         async executed() {
-            return (await readHistory(client)).map((h) => h.name);
+            return (await readHistory(client, history)).map((h) => h.name);
         },
         async logMigration({ name }) {
-            const f = byName.get(name)!;
-            await session.finish(`${name}.sql`, "applied", (durationMs) => ({
-                text: `INSERT INTO ${HISTORY} (name, checksum, applied_at, duration_ms) VALUES ($1, $2, clock_timestamp(), $3)`,
-                values: [name, f.checksum, durationMs],
+            const plan = plans.get(name)!;
+            await session.finish(plan.file, "applied", (durationMs) => ({
+                text: `INSERT INTO ${quoted(history)} (name, checksum, applied_at, duration_ms) VALUES ($1, $2, pg_catalog.clock_timestamp(), $3)`,
+                values: [name, plan.checksum, durationMs],
             }));
         },
         async unlogMigration({ name }) {
             await session.finish(`${name}.down.sql`, "reverted", () => ({
-                text: `DELETE FROM ${HISTORY} WHERE name = $1`,
+                text: `DELETE FROM ${quoted(history)} WHERE name = $1`,
                 values: [name],
             }));
         },
     };
     return new Umzug<object>({
-        migrations: files.map((f) => ({
-            name: f.name,
-            path: f.path,
-            up: () => session.run(`${f.name}.sql`, f.sql, f.noTransaction),
-            down: async () => {
-                // Checked before anything runs (planDown); kept here so umzug never "reverts" silently.
-                if (!f.down) throw new MigrateError(`${f.name}.sql has no ${f.name}.down.sql; write one to revert it`);
-                await session.run(`${f.name}.down.sql`, f.down.sql, f.down.noTransaction);
-            },
+        migrations: [...plans.values()].map((plan) => ({
+            name: plan.name,
+            up: () => session.run(plan, "up"),
+            down: () => session.run(plan, "down"),
         })),
         storage,
         context: {},
@@ -264,6 +487,7 @@ interface Prepared {
     dir: string;
     files: MigrationFile[];
     target: Target;
+    history: string;
     log: (line: string) => void;
 }
 
@@ -276,16 +500,27 @@ function prepare(opts: RunOptions): Prepared {
         );
     }
     const dir = opts.migrationsDir ?? defaultMigrationsDir();
+    const history = historyTableName(opts.historyTable);
     return {
         dir,
-        files: readMigrations(dir),
+        history,
+        files: readMigrations(dir, history),
         target: parseDatabaseUrl(opts.databaseUrl ?? process.env.DATABASE_URL),
         log: opts.log ?? (() => undefined),
     };
 }
 
-function emptyResult(command: RunResult["command"]): RunResult {
-    return { command, applied: [], reverted: [], migrations: [], pending: [], backup: null };
+function emptyResult(command: RunResult["command"], historyTable: string): RunResult {
+    return {
+        command,
+        applied: [],
+        reverted: [],
+        migrations: [],
+        pending: [],
+        backup: null,
+        invalidIndexes: [],
+        historyTable,
+    };
 }
 
 async function serverVersionNum(client: ClientBase): Promise<number> {
@@ -295,26 +530,28 @@ async function serverVersionNum(client: ClientBase): Promise<number> {
 
 /**
  * Connects (with retry), takes the migration lock, checks the history against the files, then runs
- * `plan` (which returns the migrations to run and how to hand them to umzug). Lock and connection are
- * released in `finally`, whatever happens.
+ * `plan` (which returns the migrations to run) through umzug. Every file of the run is planned (and
+ * refused, if it must be) before anything runs or is backed up. Lock and connection are released in
+ * `finally`, whatever happens.
  */
 async function mutate(
     command: "up" | "down",
     opts: RunOptions,
     plan: (files: MigrationFile[], history: HistoryRow[]) => MigrationFile[],
 ): Promise<RunResult> {
-    const { dir, files, target, log } = prepare(opts);
-    const result = emptyResult(command);
+    const { dir, files, target, history: table, log } = prepare(opts);
+    const result = emptyResult(command, table);
     const client: Client = await connectWithRetry(target, opts.waitSeconds ?? 30);
     const lockTimeoutMs = opts.lockTimeoutMs ?? 5000;
-    const session = new Session(client, lockTimeoutMs, log);
+    const session = new Session(client, lockTimeoutMs, table, log);
     let locked = false;
     try {
         await acquireLock(client, opts.advisoryLockTimeoutSeconds ?? 60, log);
         locked = true;
-        const history = await readHistory(client);
+        const history = await readHistory(client, table);
         checkConsistency(dir, files, history);
         const todo = plan(files, history);
+        const plans = new Map(todo.map((f) => [f.name, command === "up" ? upPlan(f) : downPlan(f)]));
         if (todo.length > 0 && opts.backupDir) {
             const label = command === "up" ? todo[0]!.name : `down-${todo[0]!.name}`;
             result.backup = await backupDatabase({
@@ -329,8 +566,8 @@ async function mutate(
             log(`backup written to ${result.backup}`);
         }
         // Only now, after the backup: a failed backup must leave the database untouched.
-        if (todo.length > 0) await ensureHistoryTable(client);
-        const umzug = buildUmzug(files, session, client);
+        if (todo.length > 0) await ensureHistoryTable(client, table, log);
+        const umzug = buildUmzug(plans, session, client, table);
         try {
             if (command === "up") await umzug.up({ migrations: todo.map((m) => m.name) });
             else await umzug.down({ migrations: todo.map((m) => m.name) });
@@ -339,14 +576,14 @@ async function mutate(
             const cause = (err as { cause?: unknown }).cause;
             throw cause instanceof MigrateError ? cause : err;
         }
-        return await finishResult(result, session, client, files, log);
+        return await finishResult(result, session, client, files, table, log);
     } catch (err) {
         await session.rollback();
         const failure =
             err instanceof MigrateError
                 ? err
                 : new MigrateError(`migration ${command} failed: ${(err as Error).message}`, { cause: err });
-        await finishResult(result, session, client, files, () => undefined).catch(() => undefined);
+        await finishResult(result, session, client, files, table, () => undefined).catch(() => undefined);
         failure.result = result;
         throw failure;
     } finally {
@@ -360,13 +597,15 @@ async function finishResult(
     session: Session,
     client: ClientBase,
     files: MigrationFile[],
+    table: string,
     log: (line: string) => void,
 ): Promise<RunResult> {
     if (result.command === "up") result.applied = session.done;
     else result.reverted = session.done;
-    const history = await readHistory(client);
+    const history = await readHistory(client, table);
     result.migrations = states(files, history);
     result.pending = pendingOf(files, history).map((f) => f.name);
+    result.invalidIndexes = await invalidIndexes(client);
     const count = result.command === "up" ? `applied ${result.applied.length}` : `reverted ${result.reverted.length}`;
     log(`${count}, ${result.pending.length} pending`);
     return result;
@@ -415,17 +654,66 @@ export function down(opts: RunOptions = {}): Promise<RunResult> {
     });
 }
 
-/** Applied migrations (with time and checksum state) and pending ones. Takes no lock, changes nothing. */
+/**
+ * Applied (and failed) migrations with time and checksum state, pending ones, INVALID indexes. Takes no
+ * lock, changes nothing; problemsOf(result) says what needs attention.
+ */
 export async function status(opts: RunOptions = {}): Promise<RunResult> {
-    const { files, target } = prepare(opts);
+    const { files, target, history: table } = prepare(opts);
     const client = await connectWithRetry(target, opts.waitSeconds ?? 30);
     try {
-        const history = await readHistory(client);
-        const result = emptyResult("status");
+        const history = await readHistory(client, table);
+        const result = emptyResult("status", table);
         result.migrations = states(files, history);
         result.pending = pendingOf(files, history).map((f) => f.name);
+        result.invalidIndexes = await invalidIndexes(client);
         return result;
     } finally {
+        await client.end().catch(() => undefined);
+    }
+}
+
+/**
+ * Ends the failed state of a `-- migrate:no-transaction` file, after a person fixed the database:
+ * `applied` records it as applied as it is on disk now (nothing runs); `retry` removes the mark, so the
+ * next `up` runs the whole file again. Under the migration lock; refuses a file that is not marked failed.
+ */
+export async function resolve(opts: RunOptions & { name: string; as: "applied" | "retry" }): Promise<RunResult> {
+    const { files, target, history: table, log } = prepare(opts);
+    const client = await connectWithRetry(target, opts.waitSeconds ?? 30);
+    let locked = false;
+    try {
+        await acquireLock(client, opts.advisoryLockTimeoutSeconds ?? 60, log);
+        locked = true;
+        const history = await readHistory(client, table);
+        const row = history.find((h) => h.name === opts.name);
+        if (!row || row.status !== "failed") {
+            const failed = history.filter((h) => h.status === "failed").map((h) => h.name);
+            throw new MigrateError(
+                `${opts.name} is not marked failed (${row ? "it is applied" : "it is not in the history"}); nothing was changed; failed: ${failed.join(", ") || "none"}`,
+            );
+        }
+        if (opts.as === "applied") {
+            const file = files.find((f) => f.name === opts.name);
+            if (!file)
+                throw new MigrateError(`${opts.name}.sql is not in the migrations directory; nothing was changed`);
+            await client.query(
+                `UPDATE ${quoted(table)} SET status = 'applied', checksum = $2, failed_statement = NULL, error = NULL, applied_at = pg_catalog.clock_timestamp() WHERE name = $1`,
+                [opts.name, file.checksum],
+            );
+            log(`${opts.name} recorded as applied (nothing was run)`);
+        } else {
+            await client.query(`DELETE FROM ${quoted(table)} WHERE name = $1`, [opts.name]);
+            log(`${opts.name} is pending again: the next up runs the whole file`);
+        }
+        const result = emptyResult("resolve", table);
+        const after = await readHistory(client, table);
+        result.migrations = states(files, after);
+        result.pending = pendingOf(files, after).map((f) => f.name);
+        result.invalidIndexes = await invalidIndexes(client);
+        return result;
+    } finally {
+        if (locked) await releaseLock(client).catch(() => undefined);
         await client.end().catch(() => undefined);
     }
 }

@@ -193,7 +193,7 @@ describe("backups", () => {
         expect(
             await withClient(
                 url,
-                async (c) => (await c.query(`SELECT to_regclass('schema_migrations') AS t`)).rows[0].t,
+                async (c) => (await c.query(`SELECT to_regclass('migration_runner.history') AS t`)).rows[0].t,
             ),
         ).toBeNull();
     });

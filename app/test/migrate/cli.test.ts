@@ -46,8 +46,11 @@ describe("migrate CLI", () => {
             "applied",
             "backup",
             "command",
+            "historyTable",
+            "invalidIndexes",
             "migrations",
             "pending",
+            "problems",
             "reverted",
         ]);
         expect(report).toMatchObject({ command: "up", pending: [], backup: null, reverted: [] });
@@ -74,7 +77,7 @@ describe("migrate CLI", () => {
             pending: [],
         });
         expect(st.stderr).toMatch(
-            /^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending\n$/,
+            /^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending \(history: migration_runner\.history\)\n$/,
         );
     });
 

@@ -56,8 +56,8 @@ export async function snapshot(url: string, dataTables: string[] = []): Promise<
                   WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`,
             ),
             indexes: await q(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`),
-            history: (await q(`SELECT to_regclass('public.schema_migrations') IS NOT NULL AS ok`))[0].ok
-                ? await q(`SELECT name, checksum FROM schema_migrations ORDER BY name`)
+            history: (await q(`SELECT to_regclass('migration_runner.history') IS NOT NULL AS ok`))[0].ok
+                ? await q(`SELECT name, checksum, status FROM migration_runner.history ORDER BY name`)
                 : null,
         };
         for (const t of dataTables) out[`rows:${t}`] = await q(`SELECT * FROM ${t} ORDER BY 1`);
@@ -67,7 +67,10 @@ export async function snapshot(url: string, dataTables: string[] = []): Promise<
 
 export async function historyNames(url: string): Promise<string[]> {
     return withClient(url, async (c) => {
-        const r = await c.query<{ name: string }>(`SELECT name FROM schema_migrations ORDER BY name`);
+        if ((await c.query(`SELECT to_regclass('migration_runner.history') AS t`)).rows[0].t === null) return [];
+        const r = await c.query<{ name: string }>(
+            `SELECT name FROM migration_runner.history WHERE status = 'applied' ORDER BY name`,
+        );
         return r.rows.map((x) => x.name);
     });
 }

@@ -108,18 +108,23 @@ describe("a failing migration", () => {
         ).toBeNull();
     });
 
-    it("that ends the runner's transaction itself is reported, not recorded", async () => {
+    it("with a COMMIT or ROLLBACK of its own is refused before anything runs, naming the line", async () => {
         const url = await pg.createDatabase();
-        const dir = migrationsDir({ "001_commits.sql": "CREATE TABLE t (id INTEGER);\nCOMMIT;\n" });
+        const dir = migrationsDir({
+            "001_commits.sql": "CREATE TABLE t (id INTEGER);\nCOMMIT;\nCREATE TABLE u (id INTEGER);\n",
+        });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            "001_commits.sql ended the runner's transaction (it contains COMMIT, ROLLBACK or BEGIN): its statements may be committed (COMMIT) or discarded (ROLLBACK), and the file is NOT recorded as applied; check what it left in the database, remove transaction control from the file (the runner wraps it), or make its first line -- migrate:no-transaction",
+            "001_commits.sql line 2: COMMIT inside a file the runner wraps in one transaction (with its history row) would commit or end part of it on its own; remove it (a file may be wrapped whole in BEGIN; ... COMMIT;), split the file, or make its first line -- migrate:no-transaction; nothing was run",
         );
         expect(await historyNames(url)).toEqual([]);
+        expect(
+            await withClient(url, async (c) => (await c.query("SELECT to_regclass('t') AS t")).rows[0].t),
+        ).toBeNull();
         const url2 = await pg.createDatabase();
         const rolls = migrationsDir({ "001_rolls_back.sql": "CREATE TABLE t (id INTEGER);\nROLLBACK;\n" });
         const err2 = await rejection(up({ databaseUrl: url2, migrationsDir: rolls }));
-        expect(err2.message).toMatch(/^001_rolls_back\.sql ended the runner's transaction /);
+        expect(err2.message).toMatch(/^001_rolls_back\.sql line 2: ROLLBACK inside a file the runner wraps/);
         expect(await historyNames(url2)).toEqual([]);
     });
 });
@@ -181,7 +186,12 @@ describe("two runners at once", () => {
             expect(err.message).toBe(
                 `another migration runner still holds the migration lock after 0.5 s: backend pid ${pid} (application "stuck-deploy", from 127.0.0.1); let it finish (or end that session if it is stuck) and run again, or raise --advisory-lock-timeout`,
             );
-            expect(await historyNames(url).catch(() => "no history table")).toEqual("no history table");
+            expect(
+                await withClient(
+                    url,
+                    async (c) => (await c.query("SELECT to_regnamespace('migration_runner') AS s")).rows[0].s,
+                ),
+            ).toBeNull();
         } finally {
             await holder.end();
         }
@@ -256,7 +266,7 @@ describe("order", () => {
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "2-create-b.sql": "SELECT 1;\n" });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            `2-create-b.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`,
+            `2-create-b.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`,
         );
     });
 });
@@ -267,7 +277,7 @@ describe("listPending (the app's readiness)", () => {
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"] });
         await up({ databaseUrl: url, migrationsDir: dir });
         writeFileSync(join(dir, "003_AddRegion.sql"), "ALTER TABLE a ADD COLUMN region TEXT;\n");
-        const expected = `003_AddRegion.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (lower-case name, digits and _); rename it, or move it out of the migrations directory`;
+        const expected = `003_AddRegion.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`;
         const err = await withClient(url, (c) => rejection(listPending(c, dir)));
         expect(err).toBeInstanceOf(MigrateError);
         expect(err.message).toBe(expected);
@@ -319,7 +329,7 @@ describe("-- migrate:no-transaction", () => {
         });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            '001_nt.sql failed at line 3, column 13: relation "nope" does not exist (SQLSTATE 42P01); it ran without a transaction (-- migrate:no-transaction): statements before the failing one stay applied, and it is not recorded as applied; make the file safe to re-run, then run again',
+            '001_nt.sql failed at line 3, column 13: relation "nope" does not exist (SQLSTATE 42P01); statement 2 of 2; it ran without a transaction (-- migrate:no-transaction): statements 1 to 1 stay applied; 001_nt is recorded as failed (statement 2), and `up` refuses it until you resolve it: fix the database by hand, then `migrate resolve 001_nt --applied` (records it as applied), or undo what ran and `migrate resolve 001_nt --retry` (the next up runs the whole file again)',
         );
         expect(await historyNames(url)).toEqual([]);
         // As the message says: the statement before the failing one stays.
@@ -400,9 +410,8 @@ describe("down", () => {
         const rest = await down({ databaseUrl: url, migrationsDir: dir, to: "001_create_a" });
         expect(rest.reverted.map((m) => m.name)).toEqual(["002_create_b", "001_create_a"]);
         expect(rest.migrations).toEqual([]);
-        expect(await snapshot(url)).toMatchObject({
-            relations: [{ relname: "schema_migrations" }, { relname: "schema_migrations_pkey" }],
-        });
+        // public holds nothing any more: the history lives in its own schema.
+        expect(await snapshot(url)).toMatchObject({ relations: [], history: [] });
 
         // Round trip: everything applies again.
         expect((await up({ databaseUrl: url, migrationsDir: dir })).applied).toHaveLength(3);
@@ -464,14 +473,15 @@ describe("create", () => {
 });
 
 describe("migrations never touch the history table", () => {
-    it("refuses a file that mentions schema_migrations outside comments", async () => {
+    it("refuses a file that mentions the runner's schema outside comments", async () => {
         const url = await pg.createDatabase();
         const dir = migrationsDir({
-            "001_sneaky.sql": "-- schema_migrations in a comment is fine\nDELETE FROM schema_migrations;\n",
+            "001_sneaky.sql":
+                "-- migration_runner.history in a comment is fine\nDELETE FROM migration_runner.history;\n",
         });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            "001_sneaky.sql mentions schema_migrations: that table belongs to the migration runner, migrations must not touch it; remove the reference",
+            "001_sneaky.sql mentions migration_runner: the runner keeps its history in migration_runner.history, and migrations must not touch it; remove the reference",
         );
     });
 });
