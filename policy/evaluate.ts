@@ -1,0 +1,91 @@
+// `npm run policy -- <stack> [--set key=value ...]`: evaluates the policy pack (rules.ts) against the
+// stack's resource graph without the Pulumi CLI: the real index.ts runs under the unit tier's mocks over
+// the real stack config (test/support/mockProgram.ts), and every policy sees each resource's type, name,
+// URN, inputs and options as the engine would hand them over. Exits 1 naming the rule and the resource on
+// a mandatory violation, 2 on bad usage. `--set` tries a change first (e.g. --set postgresPort=5432).
+import { runProgram } from "../test/support/mockProgram";
+import { policies, type Resource } from "./rules";
+
+export interface Violation {
+    policy: string;
+    enforcementLevel: string;
+    message: string;
+    urn: string | undefined;
+}
+
+/** Runs every policy over `resources`; the violations they report. */
+export function evaluate(resources: Resource[]): Violation[] {
+    const violations: Violation[] = [];
+    for (const policy of policies) {
+        const args = {
+            resources,
+            stackTags: new Map<string, string>(),
+            getConfig: () => ({}),
+            notApplicable: (reason?: string): never => {
+                throw new Error(`${policy.name} is not applicable: ${reason ?? ""}`);
+            },
+        };
+        void policy.validateStack(args as never, (message, urn) =>
+            violations.push({
+                policy: policy.name,
+                enforcementLevel: policy.enforcementLevel ?? "mandatory",
+                message,
+                urn,
+            }),
+        );
+    }
+    return violations;
+}
+
+/** The program's resources for `stack` (with config `overrides`), as policies see them. */
+export async function stackResources(stack: string, overrides: Record<string, string> = {}): Promise<Resource[]> {
+    const run = await runProgram(stack, overrides);
+    return run.resources.map((r) => ({
+        type: r.type,
+        name: r.name,
+        urn: r.urn,
+        props: r.inputs,
+        opts: { additionalSecretOutputs: r.additionalSecretOutputs },
+    }));
+}
+
+async function main(argv: string[]): Promise<number> {
+    const [stack, ...rest] = argv;
+    const overrides: Record<string, string> = {};
+    for (let i = 0; i < rest.length; i++) {
+        const m = rest[i] === "--set" ? /^([A-Za-z]\w*)=(.*)$/.exec(rest[i + 1] ?? "") : null;
+        if (!m) {
+            process.stderr.write(
+                `policy: unexpected argument ${JSON.stringify(rest[i])}\nusage: npm run policy -- <stack> [--set key=value ...]\n`,
+            );
+            return 2;
+        }
+        overrides[m[1]!] = m[2]!;
+        i++;
+    }
+    if (!stack || stack.startsWith("-")) {
+        process.stderr.write("usage: npm run policy -- <stack> [--set key=value ...]   (stacks: dev, odin)\n");
+        return 2;
+    }
+    const resources = await stackResources(stack, overrides);
+    const violations = evaluate(resources);
+    for (const v of violations) {
+        const resource = v.urn ? v.urn.split("::").at(-1) : "the stack";
+        process.stdout.write(`${v.enforcementLevel} violation of ${v.policy} (${resource}): ${v.message}\n`);
+    }
+    const mandatory = violations.filter((v) => v.enforcementLevel === "mandatory").length;
+    process.stdout.write(
+        `policy: ${policies.length} policies over ${resources.length} resources of stack ${stack}: ${mandatory === 0 ? "no mandatory violation" : `${mandatory} mandatory violation(s)`}\n`,
+    );
+    return mandatory === 0 ? 0 : 1;
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (err: unknown) => {
+            process.stderr.write(`policy: ${err instanceof Error ? err.message : String(err)}\n`);
+            process.exit(2);
+        },
+    );
+}

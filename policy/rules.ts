@@ -1,0 +1,198 @@
+// The stack's mandatory rules, as @pulumi/policy policies. They read only what the engine hands a policy
+// (each resource's type, name, inputs and options) and what the program itself declares: the data
+// directory is the DATA_DIR of the host-directories step, "the server" is a Docker provider reached over
+// SSH or TCP (odin). So the same rules hold for any stack, with no second copy of the stack config.
+import type { PolicyResource, ReportViolation, StackValidationPolicy } from "@pulumi/policy";
+
+export const CONTAINER = "docker:index/container:Container";
+export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
+export const BUILT_IMAGE = "docker:index/image:Image";
+export const DOCKER_PROVIDER = "pulumi:providers:docker";
+export const COMMAND = "command:local:Command";
+
+/** Internal ports of the stores whose data must never be reachable from the LAN. */
+const STORE_PORTS: Record<number, string> = { 5432: "PostgreSQL", 6379: "Redis" };
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** What the rules need to know of a resource: the subset of PolicyResource the evaluator also provides. */
+export type Resource = Pick<PolicyResource, "type" | "name" | "urn" | "props"> & {
+    opts: Pick<PolicyResource["opts"], "additionalSecretOutputs">;
+};
+
+interface Port {
+    internal: number;
+    external?: number;
+    ip?: string;
+}
+interface Volume {
+    hostPath?: string;
+    containerPath?: string;
+    readOnly?: boolean;
+}
+
+/** The engine the containers run on is another machine (the server): a Docker host over ssh:// or tcp://. */
+export function remoteEngine(resources: Resource[]): boolean {
+    return resources.some((r) => r.type === DOCKER_PROVIDER && /^(ssh|tcp):\/\//.test(String(r.props.host ?? "")));
+}
+
+/** The stack's data directory: the DATA_DIR of the step that creates the host directories. */
+export function dataDirOf(resources: Resource[]): string | undefined {
+    const step = resources.find((r) => r.type === COMMAND && typeof r.props.environment?.DATA_DIR === "string");
+    return step?.props.environment.DATA_DIR;
+}
+
+const containers = (resources: Resource[]) => resources.filter((r) => r.type === CONTAINER);
+
+export const noStorePortOnLan: StackValidationPolicy = {
+    name: "no-database-port-on-lan",
+    description:
+        "No PostgreSQL (5432) or Redis (6379) port is published on a non-loopback address, and none at all on the server.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report: ReportViolation) => {
+        const remote = remoteEngine(args.resources);
+        for (const c of containers(args.resources)) {
+            for (const p of (c.props.ports ?? []) as Port[]) {
+                const store = STORE_PORTS[p.internal];
+                if (!store) continue;
+                const ip = p.ip ?? "0.0.0.0";
+                if (remote) {
+                    report(
+                        `${c.name} publishes ${store}'s port ${p.internal} (as ${ip}:${p.external ?? "?"}) on the server; remove postgresPort/redisPort from the stack config and reach it through \`docker exec\` or an SSH tunnel`,
+                        c.urn,
+                    );
+                } else if (!LOOPBACK.test(ip)) {
+                    report(
+                        `${c.name} publishes ${store}'s port ${p.internal} on ${ip}, reachable from the network; bind it to 127.0.0.1 (postgresBindAddress/redisBindAddress)`,
+                        c.urn,
+                    );
+                }
+            }
+        }
+    },
+};
+
+export const dataMountsUnderDataDir: StackValidationPolicy = {
+    name: "data-mounts-under-data-dir",
+    description:
+        "Every writable bind mount of a container is under the stack's data directory (read-only mounts, such as the dev stack's source, are not data).",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        const dataDir = dataDirOf(args.resources);
+        if (dataDir === undefined) {
+            report("the stack has no host-directories step (no DATA_DIR): cannot tell where data belongs");
+            return;
+        }
+        const root = dataDir.replace(/\/+$/, "");
+        for (const c of containers(args.resources)) {
+            for (const v of (c.props.volumes ?? []) as Volume[]) {
+                if (!v.hostPath || v.readOnly) continue;
+                if (v.hostPath !== root && !v.hostPath.startsWith(`${root}/`)) {
+                    report(
+                        `${c.name} mounts ${v.hostPath} at ${v.containerPath} writable, outside the data directory ${root}; put it under ${root} (HostDirectories) or mount it read-only`,
+                        c.urn,
+                    );
+                }
+            }
+        }
+    },
+};
+
+const RESTART = new Set(["always", "unless-stopped", "on-failure"]);
+
+export const serverContainersRotateLogsAndRestart: StackValidationPolicy = {
+    name: "server-log-rotation-and-restart",
+    description:
+        "On the server, every long-running container logs through json-file with max-size and max-file, and has a restart policy.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        if (!remoteEngine(args.resources)) return;
+        for (const c of containers(args.resources)) {
+            const opts = (c.props.logOpts ?? {}) as Record<string, string>;
+            if (c.props.logDriver !== "json-file" || !opts["max-size"] || !opts["max-file"]) {
+                report(
+                    `${c.name} logs through ${c.props.logDriver ?? "the engine's default driver"} without json-file rotation (max-size and max-file); the server's disk fills up; use containerDefaults (components/common.ts)`,
+                    c.urn,
+                );
+            }
+            if (!RESTART.has(String(c.props.restart ?? "no"))) {
+                report(
+                    `${c.name} has restart policy "${c.props.restart ?? "no"}": it stays down after a crash or a reboot of the server; use unless-stopped (containerDefaults)`,
+                    c.urn,
+                );
+            }
+        }
+    },
+};
+
+/** A reference pinned to something other than `latest`: `name:tag` with tag != latest, or `name@sha256:...`. */
+export function pinned(ref: string): boolean {
+    if (/@sha256:[0-9a-f]{64}$/.test(ref) || /^sha256:[0-9a-f]{64}$/.test(ref)) return true;
+    const tag = /:([\w][\w.-]{0,127})$/.exec(ref.slice(ref.lastIndexOf("/") + 1))?.[1];
+    return tag !== undefined && tag !== "latest";
+}
+
+export const imagesPinned: StackValidationPolicy = {
+    name: "images-pinned",
+    description: "Every image is pinned: a tag other than latest, a digest, or an image ID.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        for (const r of args.resources) {
+            const ref =
+                r.type === REMOTE_IMAGE
+                    ? r.props.name
+                    : r.type === BUILT_IMAGE
+                      ? r.props.imageName
+                      : r.type === CONTAINER
+                        ? r.props.image
+                        : undefined;
+            if (typeof ref === "string" && !pinned(ref)) {
+                report(
+                    `${r.name} uses ${ref}, which is not pinned; name a version tag (not latest) or a digest`,
+                    r.urn,
+                );
+            }
+        }
+    },
+};
+
+const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY)/i;
+/** A URL with a password in it: scheme://user:password@host. */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:[^@\s]+@/i;
+
+/** The names of a container's variables that carry a credential. */
+export function credentialVariables(envs: unknown): string[] {
+    if (!Array.isArray(envs)) return [];
+    return envs
+        .map(String)
+        .map((e) => [e.slice(0, Math.max(0, e.indexOf("="))), e.slice(e.indexOf("=") + 1)] as const)
+        .filter(
+            ([key, value]) => key !== "" && value !== "" && (SECRET_NAME.test(key) || URL_WITH_PASSWORD.test(value)),
+        )
+        .map(([key]) => key);
+}
+
+export const noPlaintextSecretInEnv: StackValidationPolicy = {
+    name: "no-plaintext-secret-in-env",
+    description:
+        "A container whose environment carries a credential keeps that environment secret in the state (additionalSecretOutputs: envs).",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        for (const c of containers(args.resources)) {
+            const secrets = credentialVariables(c.props.envs);
+            if (secrets.length > 0 && !(c.opts.additionalSecretOutputs ?? []).includes("envs")) {
+                report(
+                    `${c.name} carries ${secrets.join(", ")} in its environment, which the state would keep in plaintext; pass them as secrets and add additionalSecretOutputs: ["envs"]`,
+                    c.urn,
+                );
+            }
+        }
+    },
+};
+
+export const policies: StackValidationPolicy[] = [
+    noStorePortOnLan,
+    dataMountsUnderDataDir,
+    serverContainersRotateLogsAndRestart,
+    imagesPinned,
+    noPlaintextSecretInEnv,
+];

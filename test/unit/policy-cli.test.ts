@@ -1,0 +1,33 @@
+// `npm run policy -- <stack>` as a reviewer runs it: exit 0 on the stacks as they are, exit 1 naming the
+// rule and the resource when a change breaks a mandatory rule.
+import { describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+
+const REPO = resolve(__dirname, "../..");
+const policy = (...args: string[]) =>
+    spawnSync("npm", ["run", "-s", "policy", "--", ...args], { cwd: REPO, encoding: "utf8", timeout: 120_000 });
+
+describe("npm run policy", () => {
+    it("passes the dev stack as it is", () => {
+        const r = policy("dev");
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe("policy: 5 policies over 22 resources of stack dev: no mandatory violation\n");
+    }, 120_000);
+
+    it("fails a Postgres port published on the LAN, naming the rule and the resource", () => {
+        const r = policy("dev", "--set", "postgresBindAddress=0.0.0.0");
+        expect(r.status).toBe(1);
+        expect(r.stdout).toBe(
+            "mandatory violation of no-database-port-on-lan (postgres-container): postgres-container publishes PostgreSQL's port 5432 on 0.0.0.0, reachable from the network; bind it to 127.0.0.1 (postgresBindAddress/redisBindAddress)\n" +
+                "policy: 5 policies over 22 resources of stack dev: 1 mandatory violation(s)\n",
+        );
+    }, 120_000);
+
+    it("exits 2 on bad usage", () => {
+        const r = policy("dev", "--frobnicate");
+        expect(r.status).toBe(2);
+        expect(r.stderr).toContain("usage: npm run policy -- <stack> [--set key=value ...]");
+    }, 120_000);
+});
