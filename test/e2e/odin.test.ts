@@ -272,7 +272,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     it(
         "f. a new migration file: a backup first, the migration applied, the app ready on the new image",
         async () => {
-            const file = path.join(run.projectDir, "migrations", "003_e2e_region.sql");
+            const file = path.join(run.projectDir, "migrations", "004_e2e_region.sql");
             writeFileSync(file, "ALTER TABLE players ADD COLUMN e2e_region TEXT;\n");
             const dumpsBefore = readdirSync(path.join(dataDir, "backups"));
             const up = await pulumiUp(run);
@@ -281,9 +281,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             // The app's image carries the migrations (its readiness checks them): a new image, a new container.
             expect(opsByName(up)["app-container"].op).toBe("replace");
             const dumps = readdirSync(path.join(dataDir, "backups")).filter((f) => !dumpsBefore.includes(f));
-            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["003_e2e_region.sql.gz"]);
+            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["004_e2e_region.sql.gz"]);
             expect(psql("SELECT name FROM schema_migrations ORDER BY name")).toBe(
-                "001_initial_schema\n002_add_indexes\n003_e2e_region",
+                "001_initial_schema\n002_add_indexes\n003_seed_plan_schema\n004_e2e_region",
             );
             expect(psql("SELECT count(*) > 0 FROM match_participants")).toBe("t");
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);

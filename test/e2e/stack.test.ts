@@ -33,8 +33,8 @@ const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-riv
 const NETWORK = "marvel-rivals-network";
 const APP_IMAGE = "marvel-rivals-stats-app:dev";
 const TABLES = ["players", "matches", "match_participants", "character_stats", "synergy_stats", "collection_metadata"];
-const MIGRATIONS = ["001_initial_schema", "002_add_indexes"];
-const BROKEN = "003_e2e_broken";
+const MIGRATIONS = ["001_initial_schema", "002_add_indexes", "003_seed_plan_schema"];
+const BROKEN = "004_e2e_broken";
 const BROKEN_SQL = `CREATE TABLE e2e_should_not_exist (id INTEGER);\nSELECT * FROM e2e_no_such_table;\n`;
 const LONG = 15 * 60_000;
 
@@ -200,11 +200,15 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                         "idx_match_participants_role",
                         "idx_players_rank_tier",
                         "idx_players_last_updated",
-                        "idx_matches_match_timestamp",
+                        "idx_matches_timestamp",
                         "idx_matches_season_mode",
                         "idx_character_stats_rank_win_rate",
                         "idx_synergy_stats_rank_score",
                         "idx_synergy_stats_hero_b",
+                        "idx_match_participants_match_team",
+                        "idx_match_participants_won",
+                        "idx_players_fetched",
+                        "idx_character_stats_analyzed",
                         "character_stats_hero_rank_key",
                         "synergy_stats_pair_rank_key",
                     ]),
@@ -226,7 +230,7 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
                 for (const expected of [
                     /^match_participants: CHECK \(\(role = ANY \(ARRAY\['vanguard'::text, 'duelist'::text, 'strategist'::text\]\)\)\)$/,
                     /^match_participants: CHECK \(\(team = ANY \(ARRAY\[0, 1\]\)\)\)$/,
-                    /^character_stats: CHECK \(\(wins <= games\)\)$/,
+                    /^character_stats: CHECK \(\(wins <= total_games\)\)$/,
                     /^synergy_stats: CHECK \(\(hero_a < hero_b\)\)$/,
                     /^character_stats: CHECK \(\(\(win_rate >= \(0\)::numeric\) AND \(win_rate <= \(1\)::numeric\)\)\)$/,
                 ]) {
