@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startPostgres } from "../test/support/postgres";
-import { up } from "../app/src/migrate";
+import { readMigrations, up } from "../app/src/migrate";
 
 const MIGRATIONS = join(__dirname, "..", "migrations");
 const RUNS = 7;
@@ -22,25 +22,25 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
+    const files = readMigrations(MIGRATIONS).length;
     const pg = await startPostgres();
     try {
         const apply: number[] = [];
         const noop: number[] = [];
-        let count = 0;
         for (let i = 0; i < RUNS; i++) {
             const url = await pg.createDatabase("bench");
             let t = performance.now();
             const r = await up({ databaseUrl: url, migrationsDir: MIGRATIONS });
             apply.push(performance.now() - t);
-            count = r.applied.length;
-            if (r.pending.length !== 0 || count === 0)
-                throw new Error(`expected every migration applied, got ${count}`);
+            if (r.applied.length !== files) {
+                throw new Error(`expected ${files} migrations applied, got ${r.applied.length}`);
+            }
             t = performance.now();
             const n = await up({ databaseUrl: url, migrationsDir: MIGRATIONS });
             noop.push(performance.now() - t);
             if (n.applied.length !== 0) throw new Error(`expected a no-op, got ${n.applied.length} applied`);
         }
-        console.log(`apply_all_ms: ${median(apply).toFixed(1)} ms (${count} files)`);
+        console.log(`apply_all_ms: ${median(apply).toFixed(1)} ms (${files} files)`);
         console.log(`noop_up_ms: ${median(noop).toFixed(1)} ms`);
 
         // 300 small files (a table each, some no-transaction), applied once, then no-op ups.

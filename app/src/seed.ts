@@ -70,7 +70,7 @@ export interface SeedData {
     matches: {
         match_id: string;
         mode: string;
-        season: string;
+        season: number;
         match_timestamp: string;
         duration_seconds: number;
         map_name: string;
@@ -120,7 +120,7 @@ export function generateSeedData(seed = 20250106): SeedData {
         matches.push({
             match_id,
             mode: "competitive",
-            season: "1",
+            season: 1,
             match_timestamp: new Date(EPOCH + m * 37 * 60_000).toISOString(),
             duration_seconds: int(480, 1500),
             map_name: pick(MAPS),
@@ -185,8 +185,8 @@ export async function seed(pool: pg.Pool, data: SeedData = generateSeedData()): 
             ),
         );
         const matches = await client.query(
-            `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds, map_name, collected_at)
-             SELECT id, mo, se, ts, du, ma, ts FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::int[], $6::text[])
+            `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds, map_name, created_at)
+             SELECT id, mo, se, ts, du, ma, ts FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::text[])
                  AS x(id, mo, se, ts, du, ma)
              ON CONFLICT DO NOTHING`,
             ["match_id", "mode", "season", "match_timestamp", "duration_seconds", "map_name"].map((k) =>
@@ -195,8 +195,8 @@ export async function seed(pool: pg.Pool, data: SeedData = generateSeedData()): 
         );
         const participants = await client.query(
             `INSERT INTO match_participants (match_id, username, hero_name, role, team, won, kills, deaths, assists, damage, healing, damage_taken)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::bool[], $7::int[], $8::int[], $9::int[],
-                                  $10::bigint[], $11::bigint[], $12::bigint[])
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[], $7::int[], $8::int[], $9::int[],
+                                  $10::numeric[], $11::numeric[], $12::bigint[])
              ON CONFLICT DO NOTHING`,
             [
                 "match_id",

@@ -210,7 +210,8 @@ describe("GET /api/stats/summary", () => {
                 match_participants: data.participants.length,
                 character_stats: 0,
                 synergy_stats: 0,
-                collection_metadata: 1,
+                // The seed plan's four initial rows (migrations/003) and this test's.
+                collection_metadata: 5,
             },
         });
     });

@@ -72,8 +72,8 @@ describe("readiness and migrations", () => {
                     redis: { ok: true },
                     migrations: {
                         ok: false,
-                        pending: ["002_add_indexes"],
-                        error: "1 migration(s) pending: run `migrate up`",
+                        pending: ["002_add_indexes", "003_seed_plan_schema", "004_plan_schema_migrations"],
+                        error: "3 migration(s) pending: run `migrate up`",
                     },
                 },
             });
@@ -89,7 +89,12 @@ describe("readiness and migrations", () => {
         try {
             const res = await empty.inject("/health/ready");
             expect(res.statusCode).toBe(503);
-            expect(res.json().checks.migrations.pending).toEqual(["001_initial_schema", "002_add_indexes"]);
+            expect(res.json().checks.migrations.pending).toEqual([
+                "001_initial_schema",
+                "002_add_indexes",
+                "003_seed_plan_schema",
+                "004_plan_schema_migrations",
+            ]);
         } finally {
             await empty.close();
         }

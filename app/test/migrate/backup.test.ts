@@ -78,7 +78,7 @@ describe("backups", () => {
         chmodSync(spy, 0o755);
 
         const first = await up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups, pgDump: spy });
-        expect(first.applied).toHaveLength(2);
+        expect(first.applied).toHaveLength(4);
         expect(first.backup).not.toBeNull();
         expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["001_initial_schema"]);
         expect(first.backup).toBe(join(backups, readdirSync(backups)[0]!));
@@ -97,16 +97,16 @@ describe("backups", () => {
         await withClient(url, async (c) => {
             await c.query(`INSERT INTO players (username, rank_tier) VALUES ('alice', 'gold'), ('bob', NULL)`);
             await c.query(
-                `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES ('m1', 'quick', '1', now(), 600)`,
+                `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES ('m1', 'quick', 1, now(), 600)`,
             );
             await c.query(
                 `INSERT INTO match_participants (match_id, username, hero_name, role, team, won) VALUES ('m1', 'alice', 'Hulk', 'vanguard', 0, TRUE)`,
             );
         });
-        const dir = migrationsDir({ "003_purge_players.sql": "DELETE FROM players;\n" }, SEED_DIR);
+        const dir = migrationsDir({ "900_purge_players.sql": "DELETE FROM players;\n" }, SEED_DIR);
         const purge = await up({ databaseUrl: url, migrationsDir: dir, backupDir: backups, pgDump: spy });
-        expect(purge.applied.map((m) => m.name)).toEqual(["003_purge_players"]);
-        expect(STAMPED.exec(purge.backup!.split("/").at(-1)!)?.[1]).toBe("003_purge_players");
+        expect(purge.applied.map((m) => m.name)).toEqual(["900_purge_players"]);
+        expect(STAMPED.exec(purge.backup!.split("/").at(-1)!)?.[1]).toBe("900_purge_players");
         expect(readdirSync(backups)).toHaveLength(2);
         const sql = gunzipSync(readFileSync(purge.backup!)).toString("utf8");
         expect(sql).toContain("PostgreSQL database dump");
@@ -132,10 +132,15 @@ describe("backups", () => {
                 { match_id: "m1", username: "alice", hero_name: "Hulk" },
             ]);
         });
-        expect(await historyNames(restored)).toEqual(["001_initial_schema", "002_add_indexes"]);
+        expect(await historyNames(restored)).toEqual([
+            "001_initial_schema",
+            "002_add_indexes",
+            "003_seed_plan_schema",
+            "004_plan_schema_migrations",
+        ]);
         // The restored history matches the files: only the purge is pending there.
         expect((await up({ databaseUrl: restored, migrationsDir: dir })).applied.map((m) => m.name)).toEqual([
-            "003_purge_players",
+            "900_purge_players",
         ]);
     });
 
@@ -145,8 +150,8 @@ describe("backups", () => {
         await up({ databaseUrl: url, migrationsDir: SEED_DIR });
         expect(readdirSync(work)).not.toContain("down");
         const r = await down({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups });
-        expect(r.reverted.map((m) => m.name)).toEqual(["002_add_indexes"]);
-        expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["down-002_add_indexes"]);
+        expect(r.reverted.map((m) => m.name)).toEqual(["004_plan_schema_migrations"]);
+        expect(readdirSync(backups).map((f) => STAMPED.exec(f)?.[1])).toEqual(["down-004_plan_schema_migrations"]);
         expect(r.backup).toBe(join(backups, readdirSync(backups)[0]!));
     });
 

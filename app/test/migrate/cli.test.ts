@@ -54,15 +54,20 @@ describe("migrate CLI", () => {
             "reverted",
         ]);
         expect(report).toMatchObject({ command: "up", pending: [], backup: null, reverted: [] });
-        expect(report.applied.map((m: { name: string }) => m.name)).toEqual(["001_initial_schema", "002_add_indexes"]);
+        expect(report.applied.map((m: { name: string }) => m.name)).toEqual([
+            "001_initial_schema",
+            "002_add_indexes",
+            "003_seed_plan_schema",
+            "004_plan_schema_migrations",
+        ]);
         for (const m of report.applied) expect(typeof m.durationMs).toBe("number");
-        expect(report.migrations).toHaveLength(2);
+        expect(report.migrations).toHaveLength(4);
         for (const m of report.migrations) {
             expect(m.appliedAt).toMatch(ISO);
             expect(m.checksum).toBe("ok");
         }
         expect(first.stderr).toMatch(
-            /^applied 001_initial_schema \(\d+ ms\)\napplied 002_add_indexes \(\d+ ms\)\napplied 2, 0 pending\n$/,
+            /^applied 001_initial_schema \(\d+ ms\)\napplied 002_add_indexes \(\d+ ms\)\napplied 003_seed_plan_schema \(\d+ ms\)\napplied 004_plan_schema_migrations \(\d+ ms\)\napplied 4, 0 pending\n$/,
         );
 
         const second = await migrate(["up"], { DATABASE_URL: url, MIGRATIONS_DIR: SEED_DIR });
@@ -77,7 +82,7 @@ describe("migrate CLI", () => {
             pending: [],
         });
         expect(st.stderr).toMatch(
-            /^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\n2 applied, 0 pending \(history: migration_runner\.history\)\n$/,
+            /^applied {2}001_initial_schema {2}\S+ {2}ok\napplied {2}002_add_indexes {2}\S+ {2}ok\napplied {2}003_seed_plan_schema {2}\S+ {2}ok\napplied {2}004_plan_schema_migrations {2}\S+ {2}ok\n4 applied, 0 pending \(history: migration_runner\.history\)\n$/,
         );
     });
 

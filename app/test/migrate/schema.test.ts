@@ -1,5 +1,6 @@
-// The seed schema (migrations/001, 002) on a real PostgreSQL 16: every table, index, CHECK and foreign
-// key, the cascades, and the columns the app's queries rely on.
+// The seed schema (migrations/001, 002, 003) on a real PostgreSQL 16: every table, index, CHECK and foreign
+// key, the cascades, and the columns the app's queries rely on. How it compares with the seed plan, and
+// the upgrade of a database that has rows: plan.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "pg";
 import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
@@ -13,7 +14,12 @@ beforeAll(async () => {
     pg = await startPostgres();
     url = await pg.createDatabase("seed");
     const r = await up({ databaseUrl: url, migrationsDir: SEED_DIR });
-    expect(r.applied.map((m) => m.name)).toEqual(["001_initial_schema", "002_add_indexes"]);
+    expect(r.applied.map((m) => m.name)).toEqual([
+        "001_initial_schema",
+        "002_add_indexes",
+        "003_seed_plan_schema",
+        "004_plan_schema_migrations",
+    ]);
 });
 
 afterAll(async () => {
@@ -28,7 +34,7 @@ async function seed(c: Client): Promise<void> {
     );
     await c.query(
         `INSERT INTO matches (match_id, mode, season, match_timestamp, duration_seconds) VALUES
-         ('m1', 'competitive', '1', '2025-01-01T10:00:00Z', 900), ('m2', 'competitive', '1', '2025-01-02T10:00:00Z', 600)`,
+         ('m1', 'competitive', 1, '2025-01-01T10:00:00Z', 900), ('m2', 'competitive', 1, '2025-01-02T10:00:00Z', 600)`,
     );
     await c.query(
         `INSERT INTO match_participants (match_id, username, hero_name, role, team, won) VALUES
@@ -52,7 +58,7 @@ async function violation(sql: string): Promise<{ code: string; constraint: strin
 }
 
 describe("the seed schema", () => {
-    it("has exactly the six tables of the plan in public (the runner's history is elsewhere)", async () => {
+    it("has exactly the seven tables of the plan in public (the runner's history is elsewhere)", async () => {
         const tables = await withClient(url, (c) =>
             rows(c, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`),
         );
@@ -62,6 +68,7 @@ describe("the seed schema", () => {
             "match_participants",
             "matches",
             "players",
+            "schema_migrations",
             "synergy_stats",
         ]);
     });
@@ -105,7 +112,7 @@ describe("the seed schema", () => {
         expect(heroes).toEqual([{ hero_name: "Hulk", games: 2, win_rate: 0.5 }]);
     });
 
-    it("has every index of 002 and the unique constraints of 001", async () => {
+    it("has every index of 002 and 003 and the unique constraints", async () => {
         const idx = await withClient(url, (c) =>
             rows(
                 c,
@@ -116,16 +123,21 @@ describe("the seed schema", () => {
             "character_stats_hero_rank_key",
             "character_stats_pkey",
             "collection_metadata_pkey",
+            "idx_character_stats_analyzed",
             "idx_character_stats_rank_win_rate",
             "idx_match_participants_hero_won",
+            "idx_match_participants_match_team",
             "idx_match_participants_role",
             "idx_match_participants_username",
-            "idx_matches_match_timestamp",
+            "idx_match_participants_won",
             "idx_matches_season_mode",
+            "idx_matches_timestamp",
+            "idx_players_fetched",
             "idx_players_last_updated",
             "idx_players_rank_tier",
             "idx_synergy_stats_hero_b",
             "idx_synergy_stats_rank_score",
+            "match_participants_match_id_username_key",
             "match_participants_pkey",
             "matches_pkey",
             "players_pkey",
@@ -189,9 +201,39 @@ describe("the seed schema", () => {
                 constraint: "synergy_stats_hero_order",
             });
         }
-        expect(await violation(`INSERT INTO character_stats (hero_name, games, wins) VALUES ('Hulk', 1, 2)`)).toEqual({
+        expect(
+            await violation(`INSERT INTO character_stats (hero_name, total_games, wins) VALUES ('Hulk', 1, 2)`),
+        ).toEqual({
             code: "23514",
-            constraint: "character_stats_wins_le_games",
+            constraint: "character_stats_wins_le_total_games",
+        });
+        expect(
+            await violation(
+                `INSERT INTO character_stats (hero_name, total_games, wins, losses) VALUES ('Hulk', 3, 2, 2)`,
+            ),
+        ).toEqual({
+            code: "23514",
+            constraint: "character_stats_wins_losses_le_total_games",
+        });
+        expect(
+            await violation(
+                `INSERT INTO synergy_stats (hero_a, hero_b, games_together, wins_together) VALUES ('Hulk', 'Storm', 1, 2)`,
+            ),
+        ).toEqual({
+            code: "23514",
+            constraint: "synergy_stats_wins_together_le_games_together",
+        });
+        expect(
+            await violation(
+                `INSERT INTO synergy_stats (hero_a, hero_b, statistical_significance) VALUES ('Hulk', 'Storm', 1.5)`,
+            ),
+        ).toEqual({
+            code: "23514",
+            constraint: "synergy_stats_statistical_significance_check",
+        });
+        expect(await violation(`INSERT INTO matches (match_id, season) VALUES ('m3', -1)`)).toEqual({
+            code: "23514",
+            constraint: "matches_season_check",
         });
         // And accepts the good ones (the ordered pair; a participant with a valid role and team).
         await withClient(url, async (c) => {
@@ -224,13 +266,14 @@ describe("the seed schema", () => {
         await withClient(url, async (c) => {
             await c.query("BEGIN");
             try {
-                const upsert = `INSERT INTO character_stats (hero_name, rank_tier, games, wins, win_rate) VALUES ('Hulk', NULL, $1, $2, $3)
-                                ON CONFLICT (hero_name, rank_tier) DO UPDATE SET games = EXCLUDED.games, wins = EXCLUDED.wins, win_rate = EXCLUDED.win_rate`;
-                await c.query(upsert, [2, 1, 0.5]);
-                await c.query(upsert, [4, 3, 0.75]);
-                expect(await rows(c, `SELECT games, wins FROM character_stats WHERE hero_name = 'Hulk'`)).toEqual([
-                    { games: 4, wins: 3 },
-                ]);
+                const upsert = `INSERT INTO character_stats (hero_name, rank_tier, total_games, wins, losses, win_rate) VALUES ('Hulk', NULL, $1, $2, $3, $4)
+                                ON CONFLICT (hero_name, rank_tier) DO UPDATE SET total_games = EXCLUDED.total_games, wins = EXCLUDED.wins,
+                                    losses = EXCLUDED.losses, win_rate = EXCLUDED.win_rate`;
+                await c.query(upsert, [2, 1, 1, 0.5]);
+                await c.query(upsert, [4, 3, 1, 0.75]);
+                expect(
+                    await rows(c, `SELECT total_games, wins, losses FROM character_stats WHERE hero_name = 'Hulk'`),
+                ).toEqual([{ total_games: 4, wins: 3, losses: 1 }]);
                 const dupPair = await rejection(
                     c.query(`INSERT INTO synergy_stats (hero_a, hero_b) VALUES ('Hulk', 'Storm'), ('Hulk', 'Storm')`),
                 );
@@ -265,12 +308,17 @@ describe("the seed schema", () => {
         const other = await pg.createDatabase("seed_down");
         await up({ databaseUrl: other, migrationsDir: SEED_DIR });
         const r = await down({ databaseUrl: other, migrationsDir: SEED_DIR, to: "0" });
-        expect(r.reverted.map((m) => m.name)).toEqual(["002_add_indexes", "001_initial_schema"]);
+        expect(r.reverted.map((m) => m.name)).toEqual([
+            "004_plan_schema_migrations",
+            "003_seed_plan_schema",
+            "002_add_indexes",
+            "001_initial_schema",
+        ]);
         const left = await withClient(other, (c) =>
             rows(c, `SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace ORDER BY 1`),
         );
         // Nothing left in public: the runner's history lives in its own schema.
         expect(left.map((x) => x.relname)).toEqual([]);
-        expect((await up({ databaseUrl: other, migrationsDir: SEED_DIR })).applied).toHaveLength(2);
+        expect((await up({ databaseUrl: other, migrationsDir: SEED_DIR })).applied).toHaveLength(4);
     });
 });
