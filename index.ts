@@ -13,6 +13,7 @@ import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
 import { App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
+import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
 const projectDir = __dirname;
@@ -218,5 +219,18 @@ export const dataDir = cfg.dataDir;
 export const networkName = network.name;
 // Names and times only: plain, whatever a provider version marks (pulumi-command 1.2.1 leaves stdout plain).
 export const migrationsApplied = pulumi.unsecret(migrations.applied);
+/**
+ * What this run's migration step will apply, read from the database before anything changes (in a preview
+ * too): pending files with their first line, drifted, missing or failed ones, and whether a backup comes
+ * first. Also printed as info lines. Not secret: file names and first lines only.
+ */
+export const pendingMigrations = readPendingMigrations({
+    containerName: names.postgres,
+    dbUser: cfg.dbUser,
+    dbName: cfg.dbName,
+    dockerHost: cfg.dockerHost,
+    migrationsDir: path.join(projectDir, "migrations"),
+    backups: cfg.backups,
+});
 export const pgadminUrl = pgadmin?.url;
 export const appContainer = app.container.name;

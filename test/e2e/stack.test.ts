@@ -145,6 +145,14 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             // What only the run can know is unknown; what the config says is known.
             expect(preview.outputs.migrationsApplied).toBe("<unknown>");
             expect(preview.outputs.dataDir).toBe(dataDir);
+            // The pending migrations are known before anything exists: all of them, no database yet.
+            expect(preview.outputs.pendingMigrations).toMatchObject({
+                database: "not created yet",
+                backupFirst: false,
+            });
+            expect(preview.outputs.pendingMigrations.pending.map((p: { file: string }) => p.file)).toEqual(
+                MIGRATIONS.map((m) => `${m}.sql`),
+            );
         },
         LONG,
     );
@@ -293,6 +301,14 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             expect(
                 preview.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`),
             ).toEqual([]);
+            // Read from the running database: nothing pending, nothing drifted.
+            expect(preview.outputs.pendingMigrations).toMatchObject({
+                database: "read",
+                pending: [],
+                drifted: [],
+                missing: [],
+                failed: [],
+            });
             expect(up.secretOutputs.sort()).toEqual(["databaseUrl", "redisUrl"]);
             const status = JSON.parse(await dockerExec("marvel-rivals-app", "migrate", "status", "--json"));
             expect(status.pending).toEqual([]);
@@ -361,6 +377,15 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             const broken = path.join(project, "migrations", `${BROKEN}.sql`);
             writeFileSync(broken, BROKEN_SQL);
             try {
+                // The preview names the file the up would apply, with its first line, and writes nothing.
+                const historyBefore = await appliedInDb(databaseUrl);
+                const preview = await pulumiPreview(run);
+                expectOk(preview);
+                expect(preview.outputs.pendingMigrations).toMatchObject({
+                    database: "read",
+                    pending: [{ file: `${BROKEN}.sql`, firstLine: BROKEN_SQL.split("\n")[0] }],
+                });
+                expect(await appliedInDb(databaseUrl)).toEqual(historyBefore);
                 const up = await pulumiUp(run);
                 expect(up.ok).toBe(false);
                 expect(up.error).toContain(BROKEN);

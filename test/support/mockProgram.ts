@@ -53,6 +53,10 @@ class ProviderMocks implements pulumi.runtime.Mocks {
         if (args.token === "docker:index/getNetwork:getNetwork") {
             return { id: `${args.inputs.name}-id`, name: args.inputs.name, driver: "bridge" };
         }
+        if (args.token === "command:local:run") {
+            // The pending-migrations read (components/pendingMigrations.ts): no Postgres container yet.
+            return { ...args.inputs, stdout: "none", stderr: "" };
+        }
         throw new Error(`unexpected invoke ${args.token}`);
     }
 }

@@ -1004,7 +1004,7 @@ export function runScript(
     });
 }
 
-async function runCommand(
+export async function runCommand(
     which: string,
     script: string,
     inputs: any,
@@ -1019,6 +1019,17 @@ async function runCommand(
         );
     // One trailing newline is trimmed from each stream.
     return { stdout: res.stdout.replace(/\n$/, ""), stderr: res.stderr.replace(/\n$/, "") };
+}
+
+/**
+ * The command:local:run function (pulumi-command v1.2.1, provider/pkg/provider/local/runController.go,
+ * Run.Invoke): the same run() as a command's create (local/commandOutputs.go), so the same interpreter,
+ * environment, directory and error on a non-zero exit; its outputs are its inputs plus stdout and stderr.
+ * Invokes run in a preview too (the SDK skips one only when an input is unknown, which the caller sees).
+ */
+export async function runFunction(inputs: any, projectDir: string): Promise<Record<string, any>> {
+    if (containsUnknown(inputs)) throw new Error("command:local:run was called with an unknown input");
+    return { ...inputs, ...(await runCommand(inputs.command, inputs.command, inputs, { projectDir } as ModelContext)) };
 }
 
 export const commandModel: Model = {

@@ -19,7 +19,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Registration } from "../../support/registrations";
 import { DockerApi, engineSocket } from "./dockerApi";
-import { MODELS, PartialCreateError, containsUnknown, type Model, type ModelContext } from "./models";
+import { MODELS, PartialCreateError, containsUnknown, runFunction, type Model, type ModelContext } from "./models";
 import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../support/secrets";
 
 export { HARNESS_LABEL } from "./models";
@@ -127,6 +127,8 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                     ipamConfigs: (net.IPAM?.Config ?? []).map((c: any) => ({ subnet: c.Subnet, gateway: c.Gateway })),
                 };
             }
+            case "command:local:run":
+                return runFunction(inputs, this.opts.projectDir);
             default:
                 throw new Error(`the e2e harness does not implement the function ${args.token}`);
         }
