@@ -54,12 +54,18 @@ export function defaultMigrationsDir(): string {
 
 function listSqlFiles(dir: string): string[] {
     try {
-        const all = readdirSync(dir);
+        const all = readdirSync(dir, { withFileTypes: true });
         for (const f of all) {
-            if (f.endsWith(".sql")) continue;
-            if (NEAR_MISS.test(f) || NUMBERED.test(f)) throw badName(dir, f);
+            if (f.name.endsWith(".sql") && !f.isFile() && !f.isSymbolicLink()) {
+                throw new MigrateError(
+                    `${f.name} in ${dir} is not a file; a migration is a NNN_name.sql file: move it out of the migrations directory`,
+                    { file: f.name },
+                );
+            }
+            if (f.name.endsWith(".sql")) continue;
+            if (NEAR_MISS.test(f.name) || NUMBERED.test(f.name)) throw badName(dir, f.name);
         }
-        return all.filter((f) => f.endsWith(".sql"));
+        return all.filter((f) => f.name.endsWith(".sql")).map((f) => f.name);
     } catch (err) {
         if (err instanceof MigrateError) throw err;
         throw new MigrateError(

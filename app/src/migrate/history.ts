@@ -20,10 +20,10 @@ export interface HistoryRow {
     error: string | null;
 }
 
-/** What the runner needs in its table; a table at the configured place without them is someone else's. */
-const REQUIRED = ["name", "checksum", "applied_at"];
 /** The runner's table before issue 11 (public.schema_migrations): moved to the configured place by `up`. */
 const LEGACY_COLUMNS = ["applied_at", "checksum", "duration_ms", "name"];
+/** Every column the runner's table has now: a table with others, or without the legacy ones, is not its own. */
+const COLUMNS = [...LEGACY_COLUMNS, "error", "failed_statement", "status"];
 
 /** The table's definition, also shown to a DBA when the runner may not create it. */
 export function historyDdl(table: string): string {
@@ -42,29 +42,43 @@ async function columnsOf(db: Queryable, table: string): Promise<string[] | null>
     return r.rows.length === 0 ? null : (r.rows[0]!.cols ?? []);
 }
 
+async function rowCount(db: Queryable, table: string): Promise<number> {
+    const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${quoted(table)}`);
+    return r.rows[0]!.n;
+}
+
+export type HistoryPlace = "configured" | "legacy" | "legacy beside an empty table" | "none";
+
 /**
- * Where the history is now: the configured table, the legacy public.schema_migrations of the runner's own
- * shape (not yet moved), or nowhere yet. A table at the configured place without the runner's columns is
- * refused with the fix; a public.schema_migrations of any other shape (the seed plan's) is not ours.
+ * Where the history is now: the configured table; the legacy public.schema_migrations of the runner's own
+ * shape, not moved yet (alone, or beside an empty configured table a DBA made); or nowhere yet. A table at
+ * the configured place that is not the runner's (a column it lacks or one it does not know) is refused with
+ * the fix, untouched; a public.schema_migrations of any other shape (the seed plan's) is not ours.
  */
-export async function locateHistory(db: Queryable, table: string): Promise<"configured" | "legacy" | "none"> {
+export async function locateHistory(db: Queryable, table: string): Promise<HistoryPlace> {
     const cols = await columnsOf(db, table);
     if (cols !== null) {
-        if (REQUIRED.every((c) => cols.includes(c))) return "configured";
-        throw new MigrateError(
-            `${table} exists but is not this runner's history (its columns: ${cols.join(", ") || "none"}; the runner needs ${REQUIRED.join(", ")}); nothing was changed; point MIGRATIONS_HISTORY_TABLE (or --history-table) at another schema.table, or rename that table`,
-        );
+        const ours = LEGACY_COLUMNS.every((c) => cols.includes(c)) && cols.every((c) => COLUMNS.includes(c));
+        if (!ours) {
+            throw new MigrateError(
+                `${table} exists but is not this runner's history (its columns: ${cols.join(", ") || "none"}; the runner's are ${COLUMNS.join(", ")}, of which ${LEGACY_COLUMNS.join(", ")} at least); nothing was changed; point MIGRATIONS_HISTORY_TABLE (or --history-table) at another schema.table, or rename that table`,
+            );
+        }
     }
-    if (table === LEGACY_HISTORY_TABLE) return "none";
-    const legacy = await columnsOf(db, LEGACY_HISTORY_TABLE);
-    return legacy !== null && legacy.join(",") === LEGACY_COLUMNS.join(",") ? "legacy" : "none";
+    const legacy = table === LEGACY_HISTORY_TABLE ? null : await columnsOf(db, LEGACY_HISTORY_TABLE);
+    const legacyOurs = legacy !== null && legacy.join(",") === LEGACY_COLUMNS.join(",");
+    if (cols === null) return legacyOurs ? "legacy" : "none";
+    if (legacyOurs && (await rowCount(db, table)) === 0 && (await rowCount(db, LEGACY_HISTORY_TABLE)) > 0) {
+        return "legacy beside an empty table";
+    }
+    return "configured";
 }
 
 /** Every history row, in apply order. Reads the legacy table while it has not been moved yet. */
 export async function readHistory(db: Queryable, table: string): Promise<HistoryRow[]> {
     const where = await locateHistory(db, table);
     if (where === "none") return [];
-    const source = where === "legacy" ? LEGACY_HISTORY_TABLE : table;
+    const source = where === "configured" ? table : LEGACY_HISTORY_TABLE;
     // to_jsonb: the same query for the current shape and the legacy one (no status columns yet).
     const r = await db.query<{ h: Record<string, unknown> }>(`SELECT to_jsonb(h) AS h FROM ${quoted(source)} h`);
     const rows = r.rows.map(({ h }) => ({
@@ -100,21 +114,30 @@ export async function ensureHistoryTable(
     const cols = where === "configured" ? ((await columnsOf(client, table)) ?? []) : [];
     if (where === "configured" && cols.includes("status")) return;
     const steps: string[] = [];
-    if (where !== "configured" && !(await schemaExists(client, schema))) steps.push(`CREATE SCHEMA "${schema}"`);
-    if (where === "none") {
-        steps.push(historyDdl(table).split("; ")[1]!);
-    } else {
-        let current = where === "legacy" ? LEGACY_HISTORY_TABLE : table;
-        if (where === "legacy" && schema !== "public") {
-            steps.push(`ALTER TABLE ${quoted(current)} SET SCHEMA "${schema}"`);
-            current = `${schema}.schema_migrations`;
-        }
-        if (where === "legacy" && name !== "schema_migrations") {
-            steps.push(`ALTER TABLE ${quoted(current)} RENAME TO "${name}"`);
-        }
+    const addColumns = `ALTER TABLE ${quoted(table)} ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed')), ADD COLUMN IF NOT EXISTS failed_statement INTEGER, ADD COLUMN IF NOT EXISTS error TEXT`;
+    if (where === "legacy beside an empty table") {
+        // A DBA made the new table (the runner may not): the rows move into it, in the same transaction as
+        // the old table goes, so that the name is free for the seed plan's own schema_migrations.
+        if (!(await columnsOf(client, table))?.includes("status")) steps.push(addColumns);
         steps.push(
-            `ALTER TABLE ${quoted(table)} ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed')), ADD COLUMN IF NOT EXISTS failed_statement INTEGER, ADD COLUMN IF NOT EXISTS error TEXT`,
+            `INSERT INTO ${quoted(table)} (name, checksum, applied_at, duration_ms) SELECT name, checksum, applied_at, duration_ms FROM ${quoted(LEGACY_HISTORY_TABLE)}`,
+            `DROP TABLE ${quoted(LEGACY_HISTORY_TABLE)}`,
         );
+    } else {
+        if (where !== "configured" && !(await schemaExists(client, schema))) steps.push(`CREATE SCHEMA "${schema}"`);
+        if (where === "none") {
+            steps.push(historyDdl(table).split("; ")[1]!);
+        } else {
+            let current = where === "legacy" ? LEGACY_HISTORY_TABLE : table;
+            if (where === "legacy" && schema !== "public") {
+                steps.push(`ALTER TABLE ${quoted(current)} SET SCHEMA "${schema}"`);
+                current = `${schema}.schema_migrations`;
+            }
+            if (where === "legacy" && name !== "schema_migrations") {
+                steps.push(`ALTER TABLE ${quoted(current)} RENAME TO "${name}"`);
+            }
+            steps.push(addColumns);
+        }
     }
     try {
         await client.query("BEGIN");
@@ -127,7 +150,9 @@ export async function ensureHistoryTable(
             { cause: err, sqlState: (err as { code?: string }).code },
         );
     }
-    if (where === "legacy") log(`moved the migration history from ${LEGACY_HISTORY_TABLE} to ${table}`);
+    if (where === "legacy" || where === "legacy beside an empty table") {
+        log(`moved the migration history from ${LEGACY_HISTORY_TABLE} to ${table}`);
+    }
 }
 
 /**

@@ -8,9 +8,13 @@ import { defaultMigrationsDir, readMigrations, type MigrationFile } from "./file
 import { ensureHistoryTable, readHistory, type HistoryRow } from "./history";
 import { historyTableName, quoted } from "./historyName";
 import { acquireLock, releaseLock } from "./lock";
+import { LOCK_CLASS_ID, LOCK_OBJ_ID } from "./lock";
 import {
+    beginHasOptions,
+    endsTransaction,
     isCopyFromStdin,
     lineAndColumn,
+    releasesLocks,
     splitStatements,
     statementLine,
     transactionControl,
@@ -70,6 +74,8 @@ export interface RunResult {
     invalidIndexes: string[];
     /** Where the history is kept (schema.table). */
     historyTable: string;
+    /** Pending files that sort before an applied one: `up` refuses them (they would run out of order). */
+    outOfOrder: string[];
 }
 
 /** What needs a person's attention in a result: drifted, missing or failed files, INVALID indexes. */
@@ -83,6 +89,11 @@ export function problemsOf(r: RunResult): string[] {
         }
         if (m.checksum === "drifted") out.push(`${m.name}.sql was changed after it was applied`);
         if (m.checksum === "missing") out.push(`${m.name}.sql is recorded but its file is gone`);
+    }
+    for (const o of r.outOfOrder) {
+        out.push(
+            `${o}.sql is pending but sorts before an applied migration; up refuses it; renumber it after the last one`,
+        );
     }
     for (const i of r.invalidIndexes) {
         out.push(
@@ -115,6 +126,15 @@ async function invalidIndexes(db: Pick<ClientBase, "query">): Promise<string[]> 
           WHERE NOT i.indisvalid ORDER BY 1`,
     );
     return r.rows.map((row) => row.name);
+}
+
+/** Pending files that sort before the last applied one. */
+function outOfOrderOf(files: MigrationFile[], history: HistoryRow[]): string[] {
+    const order = new Map(files.map((f, i) => [f.name, i]));
+    const lastIndex = Math.max(-1, ...history.map((h) => order.get(h.name) ?? -1));
+    return pendingOf(files, history)
+        .filter((p) => (order.get(p.name) ?? 0) < lastIndex)
+        .map((p) => p.name);
 }
 
 function pendingOf(files: MigrationFile[], history: HistoryRow[]): MigrationFile[] {
@@ -183,8 +203,15 @@ function refuse(file: string, sql: string, stmt: Statement, why: string): Migrat
     return new MigrateError(`${file} line ${line}: ${why}; nothing was run`, { file, line });
 }
 
-function planFile(file: string, name: string, checksum: string, sql: string, noTransaction: boolean): FilePlan {
-    const statements = splitStatements(sql);
+function planFile(
+    file: string,
+    name: string,
+    checksum: string,
+    sql: string,
+    noTransaction: boolean,
+    standardConformingStrings: boolean,
+): FilePlan {
+    const statements = splitStatements(sql, { standardConformingStrings });
     for (const stmt of statements) {
         if (isCopyFromStdin(stmt.text)) {
             throw refuse(
@@ -194,19 +221,30 @@ function planFile(file: string, name: string, checksum: string, sql: string, noT
                 "COPY ... FROM STDIN needs its rows sent through the copy protocol, which a migration file cannot do; write the rows as INSERT ... VALUES, or COPY from a file the server can read (COPY ... FROM '/path', superuser or pg_read_server_files)",
             );
         }
+        if (releasesLocks(stmt.text)) {
+            throw refuse(
+                file,
+                sql,
+                stmt,
+                "DISCARD ALL and pg_advisory_unlock(_all) release the runner's migration lock, so another runner could apply the same files at the same time; remove it (the runner resets the session between files itself)",
+            );
+        }
     }
     const control = statements.map((stmt) => ({ stmt, kind: transactionControl(stmt.text) }));
     const plan = { file, name, checksum, sql, noTransaction, statements, body: { text: sql, offset: 0 } };
     if (noTransaction) {
         // Statements run one at a time on one connection, so BEGIN ... COMMIT blocks work as in psql; one
-        // left open would hold its locks past the file, and two-phase commit is not for migrations.
+        // left open (AND CHAIN starts the next at once; ROLLBACK TO stays inside) would hold its locks past
+        // the file and take the history row down with it; two-phase commit is not for migrations.
         let open: Statement | null = null;
         for (const { stmt, kind } of control) {
-            if (kind === "PREPARE TRANSACTION" || kind === "COMMIT PREPARED") {
+            if (kind === "PREPARE TRANSACTION" || kind === "COMMIT PREPARED" || kind === "ROLLBACK PREPARED") {
                 throw refuse(file, sql, stmt, `${kind} (two-phase commit) is not supported in a migration`);
             }
             if (kind === "BEGIN" || kind === "START TRANSACTION") open = stmt;
-            else if (kind === "COMMIT" || kind === "END" || kind === "ROLLBACK" || kind === "ABORT") open = null;
+            else if (endsTransaction(stmt.text, kind)) open = null;
+            // COMMIT/ROLLBACK AND CHAIN end one transaction and start the next at once.
+            else if (["COMMIT", "END", "ROLLBACK", "ABORT"].includes(kind ?? "")) open = stmt;
         }
         if (open)
             throw refuse(file, sql, open, "this transaction is never committed or rolled back; end it in the file");
@@ -216,19 +254,25 @@ function planFile(file: string, name: string, checksum: string, sql: string, noT
     if (kinds.length === 0) return plan;
     // golang-migrate's style: the whole file in its own BEGIN; ... COMMIT;. The runner's transaction is
     // the same thing, so the inside runs in it (with the history row).
-    const first = control[0];
-    const last = control.at(-1);
-    const wrapped =
-        kinds.length === 2 &&
-        first !== undefined &&
-        last !== undefined &&
-        (first.kind === "BEGIN" || first.kind === "START TRANSACTION") &&
-        (last.kind === "COMMIT" || last.kind === "END");
-    if (wrapped) {
+    const first = control[0]!;
+    const last = control.at(-1)!;
+    const opens = first.kind === "BEGIN" || first.kind === "START TRANSACTION";
+    const closes = (last.kind === "COMMIT" || last.kind === "END") && endsTransaction(last.stmt.text, last.kind);
+    if (opens && closes && kinds.length === 2) {
+        if (beginHasOptions(first.stmt.text)) {
+            throw refuse(
+                file,
+                sql,
+                first.stmt,
+                "a wrapping BEGIN with options (an isolation level, READ ONLY, DEFERRABLE) cannot be honoured inside the runner's transaction; remove the options, or make the first line -- migrate:no-transaction to run the block as written",
+            );
+        }
         const start = first.stmt.offset + first.stmt.text.length + 1;
         return { ...plan, body: { text: sql.slice(start, last.stmt.offset), offset: start } };
     }
-    const culprit = kinds.find((c) => !(c === first && kinds.length === 2)) ?? kinds[0]!;
+    // The statement to blame: inside a wrapper, the first control statement between its ends.
+    const inner = opens && closes ? kinds.slice(1, -1) : kinds;
+    const culprit = inner[0] ?? kinds[0]!;
     throw refuse(
         file,
         sql,
@@ -332,9 +376,38 @@ class Session {
                 throw await this.failedWithoutTransaction(err, plan, direction, index, stmt, block);
             }
             if (kind === "BEGIN" || kind === "START TRANSACTION") block = { index, stmt };
-            else if (kind !== null && kind !== "SAVEPOINT" && kind !== "RELEASE") block = null;
+            else if (endsTransaction(stmt.text, kind)) block = null;
+        }
+        // Whatever the planner missed (a procedure that ends with an open transaction): outside a transaction
+        // block, a statement is its own transaction, so now() equals statement_timestamp().
+        const idle = await this.client.query<{ idle: boolean }>(
+            "SELECT pg_catalog.now() = pg_catalog.statement_timestamp() AS idle",
+        );
+        if (!idle.rows[0]?.idle) {
+            await this.client.query("ROLLBACK").catch(() => undefined);
+            await this.client.query(RESET_SESSION).catch(() => undefined);
+            throw new MigrateError(
+                `${plan.file} left a transaction open at its end; it was rolled back, and with it whatever ran since its last BEGIN; the file is NOT recorded; end every transaction it opens, then check the database and run again`,
+                { file: plan.file },
+            );
         }
         await this.client.query(RESET_SESSION);
+        await this.checkLock(plan.file);
+    }
+
+    /** The migration lock is still this session's: a file cannot have released it (planFile refuses the ways). */
+    async checkLock(file: string): Promise<void> {
+        const r = await this.client.query<{ held: boolean }>(
+            `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory'
+                AND granted AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2) AS held`,
+            [LOCK_CLASS_ID, LOCK_OBJ_ID],
+        );
+        if (!r.rows[0]?.held) {
+            throw new MigrateError(
+                `the migration lock was released while ${file} ran, so another runner may have run files at the same time; nothing after ${file} was run; check migration_runner.history and the database, then run again`,
+                { file },
+            );
+        }
     }
 
     /**
@@ -351,15 +424,21 @@ class Session {
         block: { index: number; stmt: Statement } | null,
     ): Promise<MigrateError> {
         const n = index + 1;
-        if (block) await this.client.query("ROLLBACK").catch(() => undefined);
+        // Outside a block this only warns; inside one (failed, so aborted) it ends it.
+        await this.client.query("ROLLBACK").catch(() => undefined);
         await this.client.query(RESET_SESSION).catch(() => undefined);
-        const message = (err as Error).message;
+        const message = direction === "down" ? `while reverting: ${(err as Error).message}` : (err as Error).message;
+        const before = (k: number) => (k === 0 ? "no statement before it ran" : `statements 1 to ${k} stay applied`);
         const kept =
             index === 0
                 ? "no statement before it ran"
                 : block
-                  ? `statements 1 to ${block.index} stay applied; statements ${block.index + 1} to ${index} (the BEGIN block at line ${statementLine(plan.sql, block.stmt)}) were rolled back with it`
-                  : `statements 1 to ${index} stay applied`;
+                  ? `${before(block.index)}; ${block.index + 1 === index ? `statement ${index}` : `statements ${block.index + 1} to ${index}`} (the BEGIN block at line ${statementLine(plan.sql, block.stmt)}) were rolled back with it`
+                  : before(index);
+        const resolveHow =
+            direction === "down"
+                ? `finish the revert by hand, then \`migrate resolve ${plan.name} --retry\` (records it as not applied: the next up runs its up file), or undo what the down file did and \`migrate resolve ${plan.name} --applied\``
+                : `fix the database by hand, then \`migrate resolve ${plan.name} --applied\` (records it as applied), or undo what ran and \`migrate resolve ${plan.name} --retry\` (the next up runs the whole file again)`;
         let recorded: string;
         try {
             await this.client.query(
@@ -368,7 +447,7 @@ class Session {
                  ON CONFLICT (name) DO UPDATE SET status = 'failed', failed_statement = $4, error = $5, applied_at = pg_catalog.clock_timestamp()`,
                 [plan.name, plan.checksum, Math.round(performance.now() - this.startedAt), n, message],
             );
-            recorded = `${plan.name} is recorded as failed (${direction === "down" ? "while reverting" : "statement " + n}), and \`up\` refuses it until you resolve it: fix the database by hand, then \`migrate resolve ${plan.name} --applied\` (records it as applied), or undo what ran and \`migrate resolve ${plan.name} --retry\` (the next up runs the whole file again)`;
+            recorded = `${plan.name} is recorded as failed (${direction === "down" ? "while reverting, " : ""}statement ${n}), and \`up\` refuses it until you resolve it: ${resolveHow}`;
         } catch (recordErr) {
             recorded = `recording the failure also failed (${(recordErr as Error).message}): check the database by hand before running again`;
         }
@@ -407,11 +486,23 @@ class Session {
                 }
                 // The file's SET ROLE or search_path must not decide where or as whom the row is written.
                 await this.client.query(RESET_SETTINGS);
+                await this.checkLock(file);
             }
             const q = history(Math.round(performance.now() - this.startedAt));
             await this.client.query(q.text, q.values);
             if (this.inTransaction) {
-                await this.client.query("COMMIT");
+                try {
+                    await this.client.query("COMMIT");
+                } catch (err) {
+                    // A deferred constraint checks at COMMIT: the file's error, and nothing of it stays.
+                    this.inTransaction = false;
+                    await this.client.query(RESET_SESSION).catch(() => undefined);
+                    const e = err as Partial<DatabaseError> & Error;
+                    throw new MigrateError(
+                        `${file} failed at COMMIT: ${e.message}${e.code ? ` (SQLSTATE ${e.code})` : ""}${e.detail ? `; detail: ${e.detail}` : ""}; rolled back: the database is as it was before this file, later migrations were not attempted; fix the file and run again`,
+                        { file, sqlState: e.code, cause: err },
+                    );
+                }
                 this.inTransaction = false;
                 await this.client.query(RESET_SESSION);
             }
@@ -433,14 +524,14 @@ class Session {
     }
 }
 
-function upPlan(f: MigrationFile): FilePlan {
-    return planFile(`${f.name}.sql`, f.name, f.checksum, f.sql, f.noTransaction);
+function upPlan(f: MigrationFile, conforming: boolean): FilePlan {
+    return planFile(`${f.name}.sql`, f.name, f.checksum, f.sql, f.noTransaction, conforming);
 }
 
-function downPlan(f: MigrationFile): FilePlan {
+function downPlan(f: MigrationFile, conforming: boolean): FilePlan {
     // Checked before anything runs (in down's plan); kept here so nothing ever "reverts" silently.
     if (!f.down) throw new MigrateError(`${f.name}.sql has no ${f.name}.down.sql; write one to revert it`);
-    return planFile(`${f.name}.down.sql`, f.name, f.checksum, f.down.sql, f.down.noTransaction);
+    return planFile(`${f.name}.down.sql`, f.name, f.checksum, f.down.sql, f.down.noTransaction, conforming);
 }
 
 /**
@@ -520,6 +611,7 @@ function emptyResult(command: RunResult["command"], historyTable: string): RunRe
         backup: null,
         invalidIndexes: [],
         historyTable,
+        outOfOrder: [],
     };
 }
 
@@ -551,7 +643,12 @@ async function mutate(
         const history = await readHistory(client, table);
         checkConsistency(dir, files, history);
         const todo = plan(files, history);
-        const plans = new Map(todo.map((f) => [f.name, command === "up" ? upPlan(f) : downPlan(f)]));
+        // How the server will read backslashes in '...' (the splitter must read them the same way).
+        const scs = await client.query<{ standard_conforming_strings: string }>("SHOW standard_conforming_strings");
+        const conforming = scs.rows[0]?.standard_conforming_strings !== "off";
+        const plans = new Map(
+            todo.map((f) => [f.name, command === "up" ? upPlan(f, conforming) : downPlan(f, conforming)]),
+        );
         if (todo.length > 0 && opts.backupDir) {
             const label = command === "up" ? todo[0]!.name : `down-${todo[0]!.name}`;
             result.backup = await backupDatabase({
@@ -605,6 +702,7 @@ async function finishResult(
     const history = await readHistory(client, table);
     result.migrations = states(files, history);
     result.pending = pendingOf(files, history).map((f) => f.name);
+    result.outOfOrder = outOfOrderOf(files, history);
     result.invalidIndexes = await invalidIndexes(client);
     const count = result.command === "up" ? `applied ${result.applied.length}` : `reverted ${result.reverted.length}`;
     log(`${count}, ${result.pending.length} pending`);
@@ -666,6 +764,7 @@ export async function status(opts: RunOptions = {}): Promise<RunResult> {
         const result = emptyResult("status", table);
         result.migrations = states(files, history);
         result.pending = pendingOf(files, history).map((f) => f.name);
+        result.outOfOrder = outOfOrderOf(files, history);
         result.invalidIndexes = await invalidIndexes(client);
         return result;
     } finally {

@@ -15,7 +15,21 @@ export interface Statement {
     offset: number;
 }
 
-export function splitStatements(sql: string): Statement[] {
+export interface SplitOptions {
+    /**
+     * The server's standard_conforming_strings (default on since PostgreSQL 9.1). Off, a backslash escapes
+     * a quote in every '...' string, as the server will read it.
+     */
+    standardConformingStrings?: boolean;
+}
+
+/** A letter (any script), digit, _ or $: what continues an identifier (scan.l's ident_cont). */
+const IDENT_CONT = /[\p{L}\p{N}_$]/u;
+const IDENT_START = /[\p{L}_]/u;
+const WORD = /[\p{L}_][\p{L}\p{N}_$]*/uy;
+
+export function splitStatements(sql: string, options: SplitOptions = {}): Statement[] {
+    const conforming = options.standardConformingStrings ?? true;
     const out: Statement[] = [];
     let start = 0;
     let i = 0;
@@ -55,7 +69,8 @@ export function splitStatements(sql: string): Statement[] {
                 } else i++;
             }
         } else if (c === "'") {
-            const escapes = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !/\w/.test(sql[i - 2]!));
+            const escapes =
+                !conforming || (i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !IDENT_CONT.test(sql[i - 2]!)));
             i++;
             while (i < n) {
                 if (escapes && sql[i] === "\\") i += 2;
@@ -68,14 +83,15 @@ export function splitStatements(sql: string): Statement[] {
         } else if (c === '"') {
             const end = sql.indexOf('"', i + 1);
             i = end === -1 ? n : end + 1;
-        } else if (c === "$" && (i === 0 || !/[\w$]/.test(sql[i - 1]!))) {
+        } else if (c === "$" && (i === 0 || !IDENT_CONT.test(sql[i - 1]!))) {
             const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i));
             if (tag) {
                 const end = sql.indexOf(tag[0], i + tag[0].length);
                 i = end === -1 ? n : end + tag[0].length;
             } else i++;
-        } else if (/[A-Za-z_]/.test(c) && (i === 0 || !/[\w$]/.test(sql[i - 1]!))) {
-            const word = /^[A-Za-z_][\w$]*/.exec(sql.slice(i, i + 64))![0].toLowerCase();
+        } else if (IDENT_START.test(c) && (i === 0 || !IDENT_CONT.test(sql[i - 1]!))) {
+            WORD.lastIndex = i;
+            const word = WORD.exec(sql)![0].toLowerCase();
             if (["create", "function", "procedure", "or", "replace"].includes(word) && words < 4) {
                 leading = leading.padEnd(words, " ") + word[0];
             }
@@ -117,16 +133,41 @@ function leadingWords(text: string, count: number): string[] {
 /**
  * Transaction control (BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE
  * TRANSACTION): the statement's own kind, or null. `BEGIN ATOMIC` never starts a statement, so a
- * statement that starts with BEGIN is always the transaction command.
+ * statement that starts with BEGIN is always the transaction command. `ROLLBACK TO [SAVEPOINT]` is its own
+ * kind: it stays inside the transaction.
  */
 export function transactionControl(text: string): string | null {
     const [a = "", b = ""] = leadingWords(text, 2);
+    if (a === "rollback" && b === "to") return "ROLLBACK TO SAVEPOINT";
     if (["begin", "commit", "end", "rollback", "abort", "savepoint", "release"].includes(a)) {
-        return a === "commit" && b === "prepared" ? "COMMIT PREPARED" : a.toUpperCase();
+        return a === "commit" && b === "prepared"
+            ? "COMMIT PREPARED"
+            : a === "rollback" && b === "prepared"
+              ? "ROLLBACK PREPARED"
+              : a.toUpperCase();
     }
     if (a === "start" && b === "transaction") return "START TRANSACTION";
     if (a === "prepare" && b === "transaction") return "PREPARE TRANSACTION";
     return null;
+}
+
+/** Whether a transaction command leaves no transaction open after it: COMMIT/END/ROLLBACK/ABORT without AND CHAIN. */
+export function endsTransaction(text: string, kind: string | null): boolean {
+    if (kind !== "COMMIT" && kind !== "END" && kind !== "ROLLBACK" && kind !== "ABORT") return false;
+    return !/\band\s+chain\b/i.test(stripComments(text)) || /\band\s+no\s+chain\b/i.test(stripComments(text));
+}
+
+/** BEGIN or START TRANSACTION with anything after it but WORK/TRANSACTION (an isolation level, READ ONLY...). */
+export function beginHasOptions(text: string): boolean {
+    const words = stripComments(text).trim().replace(/;$/, "").trim().toLowerCase().split(/\s+/);
+    const rest = words[0] === "start" ? words.slice(2) : words.slice(1);
+    return rest.filter((w) => w !== "work" && w !== "transaction").length > 0;
+}
+
+/** Statements that end the session's advisory locks, the runner's migration lock among them. */
+export function releasesLocks(text: string): boolean {
+    const t = stripComments(text).toLowerCase();
+    return /^\s*discard\s+all\b/.test(t) || /\bpg_advisory_unlock(_all)?\s*\(/.test(t);
 }
 
 /** COPY ... FROM STDIN: its data would have to come through the copy protocol, which a file cannot drive. */

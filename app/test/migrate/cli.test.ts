@@ -49,6 +49,7 @@ describe("migrate CLI", () => {
             "historyTable",
             "invalidIndexes",
             "migrations",
+            "outOfOrder",
             "pending",
             "problems",
             "reverted",

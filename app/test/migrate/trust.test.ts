@@ -282,7 +282,7 @@ describe("names and the history table", () => {
         );
         const err = await rejection(up({ databaseUrl: other, migrationsDir: dir, historyTable: "ops.migrations" }));
         expect(err.message).toBe(
-            "ops.migrations exists but is not this runner's history (its columns: id, note; the runner needs name, checksum, applied_at); nothing was changed; point MIGRATIONS_HISTORY_TABLE (or --history-table) at another schema.table, or rename that table",
+            "ops.migrations exists but is not this runner's history (its columns: id, note; the runner's are applied_at, checksum, duration_ms, name, error, failed_statement, status, of which applied_at, checksum, duration_ms, name at least); nothing was changed; point MIGRATIONS_HISTORY_TABLE (or --history-table) at another schema.table, or rename that table",
         );
         expect(await one(other, "SELECT to_regclass('public.a') AS t")).toEqual({ t: null });
         expect(
@@ -334,7 +334,7 @@ describe("errors and output", () => {
 
     it("redaction removes the password where it is a password, not inside ordinary words", () => {
         expect(redact("permission denied for table players, role p", "p")).toBe(
-            "permission denied for table players, role ***",
+            "permission denied for table players, role p",
         );
         expect(redact("could not connect: postgres://stats:p@db:5432/stats refused", "p")).toBe(
             "could not connect: postgres://stats:***@db:5432/stats refused",
@@ -458,5 +458,200 @@ describe("down keeps the same guarantees", () => {
             /^001_a\.down\.sql line 2: COMMIT inside/,
         );
         expect(await one(url, "SELECT to_regclass('a')::text AS t")).toEqual({ t: "a" });
+    });
+});
+
+// Found by a review that tried to break the runner (each of these failed before its fix).
+describe("what a review found", () => {
+    it("a legacy history beside an empty table a DBA made: its rows move there, nothing is applied twice", async () => {
+        const url = await pg.createDatabase("legacybeside");
+        const dir = migrationsDir({
+            "001_a.sql": "CREATE TABLE IF NOT EXISTS a (id INTEGER);\nINSERT INTO a VALUES (1);\n",
+            "002_b.sql": "CREATE TABLE b (id INTEGER);\n",
+        });
+        const checksum = (await import("node:crypto"))
+            .createHash("sha256")
+            .update(readFileSync(join(dir, "001_a.sql")))
+            .digest("hex");
+        await withClient(url, async (c) => {
+            await c.query("CREATE TABLE a (id INTEGER); INSERT INTO a VALUES (1)");
+            await c.query(
+                "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL)",
+            );
+            await c.query("INSERT INTO schema_migrations (name, checksum, duration_ms) VALUES ('001_a', $1, 3)", [
+                checksum,
+            ]);
+            for (const statement of historyDdl("migration_runner.history").split("; ")) await c.query(statement);
+        });
+        expect((await status({ databaseUrl: url, migrationsDir: dir })).pending).toEqual(["002_b"]);
+        expect((await up({ databaseUrl: url, migrationsDir: dir })).applied.map((m) => m.name)).toEqual(["002_b"]);
+        expect(await one(url, "SELECT count(*)::int AS n FROM a")).toEqual({ n: 1 });
+        expect(await historyNames(url)).toEqual(["001_a", "002_b"]);
+        expect(await one(url, "SELECT to_regclass('public.schema_migrations') AS t")).toEqual({ t: null });
+    });
+
+    for (const [name, body, line] of [
+        [
+            "COMMIT AND CHAIN",
+            "BEGIN;\nCREATE TABLE a (id INTEGER);\nCOMMIT AND CHAIN;\nCREATE TABLE b (id INTEGER);\n",
+            4,
+        ],
+        ["ROLLBACK TO SAVEPOINT", "BEGIN;\nCREATE TABLE t (id INTEGER);\nSAVEPOINT s;\nROLLBACK TO SAVEPOINT s;\n", 2],
+    ] as const) {
+        it(`refuses a no-transaction file whose ${name} leaves a transaction open, before anything runs`, async () => {
+            const url = await pg.createDatabase("chain");
+            const dir = migrationsDir({ "001_chain.sql": `-- migrate:no-transaction\n${body}` });
+            expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toBe(
+                `001_chain.sql line ${line}: this transaction is never committed or rolled back; end it in the file; nothing was run`,
+            );
+            expect(await one(url, "SELECT to_regclass('a') AS a, to_regclass('t') AS t")).toEqual({ a: null, t: null });
+        });
+    }
+
+    it("a failure after ROLLBACK TO inside a block: the block is rolled back, the file recorded as failed, the message exact", async () => {
+        const url = await pg.createDatabase("rollbackto");
+        const dir = migrationsDir({
+            "001_sp.sql": [
+                "-- migrate:no-transaction",
+                "CREATE TABLE keep (id INTEGER);",
+                "BEGIN;",
+                "CREATE TABLE t (id INTEGER);",
+                "SAVEPOINT s;",
+                "ROLLBACK TO SAVEPOINT s;",
+                "SELECT 1/0;",
+                "COMMIT;",
+                "",
+            ].join("\n"),
+        });
+        const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toContain(
+            "statement 6 of 7; it ran without a transaction (-- migrate:no-transaction): statements 1 to 1 stay applied; statements 2 to 5 (the BEGIN block at line 3) were rolled back with it; 001_sp is recorded as failed (statement 6)",
+        );
+        expect(await one(url, "SELECT to_regclass('keep')::text AS k, to_regclass('t') AS t")).toEqual({
+            k: "keep",
+            t: null,
+        });
+        expect((await status({ databaseUrl: url, migrationsDir: dir })).migrations[0]).toMatchObject({
+            status: "failed",
+            failedStatement: 6,
+        });
+    });
+
+    it("refuses DISCARD ALL and pg_advisory_unlock_all, which would release the migration lock", async () => {
+        const url = await pg.createDatabase("unlock");
+        for (const body of ["-- migrate:no-transaction\nDISCARD ALL;\n", "SELECT pg_advisory_unlock_all();\n"]) {
+            const dir = migrationsDir({ "001_x.sql": "CREATE TABLE x (id INTEGER);\n", "002_unlock.sql": body });
+            expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toMatch(
+                /^002_unlock\.sql line \d+: DISCARD ALL and pg_advisory_unlock\(_all\) release the runner's migration lock/,
+            );
+            expect(await historyNames(url)).toEqual([]);
+        }
+    });
+
+    it("refuses a history table that has the runner's first columns and others, untouched", async () => {
+        const url = await pg.createDatabase("partial");
+        await withClient(url, (c) =>
+            c.query(
+                "CREATE SCHEMA ops; CREATE TABLE ops.migrations (id SERIAL PRIMARY KEY, name TEXT, checksum TEXT, applied_at TIMESTAMPTZ, tool TEXT)",
+            ),
+        );
+        const dir = migrationsDir({ "001_a.sql": "-- migrate:no-transaction\nCREATE TABLE a (id INTEGER);\n" });
+        expect(
+            (await rejection(up({ databaseUrl: url, migrationsDir: dir, historyTable: "ops.migrations" }))).message,
+        ).toMatch(
+            /^ops\.migrations exists but is not this runner's history \(its columns: applied_at, checksum, id, name, tool;/,
+        );
+        expect(
+            await one(
+                url,
+                "SELECT to_regclass('public.a') AS a, (SELECT count(*)::int FROM information_schema.columns WHERE table_name = 'migrations') AS n",
+            ),
+        ).toEqual({ a: null, n: 5 });
+    });
+
+    it("a failed down file says what each way out does", async () => {
+        const url = await pg.createDatabase("downfail");
+        const dir = migrationsDir({
+            "001_t.sql": "-- migrate:no-transaction\nCREATE TABLE t1 (id INTEGER);\nCREATE TABLE t2 (id INTEGER);\n",
+            "001_t.down.sql": "-- migrate:no-transaction\nDROP TABLE t1;\nDROP TABLE nope;\nDROP TABLE t2;\n",
+        });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        const err = await rejection(down({ databaseUrl: url, migrationsDir: dir }));
+        expect(err.message).toContain(
+            "001_t is recorded as failed (while reverting, statement 2), and `up` refuses it until you resolve it: finish the revert by hand, then `migrate resolve 001_t --retry` (records it as not applied: the next up runs its up file), or undo what the down file did and `migrate resolve 001_t --applied`",
+        );
+        expect((await status({ databaseUrl: url, migrationsDir: dir })).migrations[0]?.error).toBe(
+            'while reverting: table "nope" does not exist',
+        );
+    });
+
+    it("reads backslashes as the server does (standard_conforming_strings off), and identifiers in any script", async () => {
+        const url = await pg.createDatabase("scs");
+        const dbName = new URL(url).pathname.slice(1);
+        await withClient(url, (c) => c.query(`ALTER DATABASE "${dbName}" SET standard_conforming_strings = off`));
+        const dir = migrationsDir({
+            "001_scs.sql":
+                "CREATE TABLE t1 (v TEXT);\nINSERT INTO t1 VALUES ('a\\'');\nCOMMIT;\nINSERT INTO t1 VALUES ('b');\n",
+        });
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toMatch(
+            /^001_scs\.sql line 3: COMMIT inside/,
+        );
+        expect(await one(url, "SELECT to_regclass('t1') AS t")).toEqual({ t: null });
+        expect(splitStatements("CREATE FUNCTION ébegin() RETURNS int LANGUAGE sql RETURN 1;\nCOMMIT;\n")).toHaveLength(
+            2,
+        );
+        expect(
+            splitStatements(
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS éend; SELECT 2; END;\nSELECT 3;\n",
+            ),
+        ).toHaveLength(2);
+    });
+
+    it("refuses a wrapping BEGIN with options it could not honour", async () => {
+        const url = await pg.createDatabase("beginopts");
+        const dir = migrationsDir({
+            "001_iso.sql": "BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE iso (id INTEGER);\nCOMMIT;\n",
+        });
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toMatch(
+            /^001_iso\.sql line 1: a wrapping BEGIN with options \(an isolation level, READ ONLY, DEFERRABLE\) cannot be honoured/,
+        );
+        // A SAVEPOINT inside a wrapper is blamed on its own line.
+        const sp = migrationsDir({ "001_sp.sql": "BEGIN;\nCREATE TABLE a (id INTEGER);\nSAVEPOINT s1;\nCOMMIT;\n" });
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: sp }))).message).toMatch(
+            /^001_sp\.sql line 3: SAVEPOINT inside/,
+        );
+    });
+
+    it("status names an out-of-order pending file as a problem (up refuses it)", async () => {
+        const url = await pg.createDatabase("order");
+        await up({
+            databaseUrl: url,
+            migrationsDir: migrationsDir({ "001_a.sql": "SELECT 1;\n", "003_c.sql": "SELECT 3;\n" }),
+        });
+        const late = migrationsDir({
+            "001_a.sql": "SELECT 1;\n",
+            "002_b.sql": "SELECT 2;\n",
+            "003_c.sql": "SELECT 3;\n",
+        });
+        expect(problemsOf(await status({ databaseUrl: url, migrationsDir: late }))).toEqual([
+            "002_b.sql is pending but sorts before an applied migration; up refuses it; renumber it after the last one",
+        ]);
+    });
+
+    it("a deferred constraint that fails at COMMIT names the file; a directory named like a migration is refused by name", async () => {
+        const url = await pg.createDatabase("deferred");
+        const dir = migrationsDir({
+            "001_fk.sql":
+                "CREATE TABLE p (id INTEGER PRIMARY KEY);\nCREATE TABLE c (p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO c VALUES (1);\n",
+        });
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: dir }))).message).toMatch(
+            /^001_fk\.sql failed at COMMIT: insert or update on table "c" violates foreign key constraint .*; rolled back: the database is as it was before this file/,
+        );
+        expect(await historyNames(url)).toEqual([]);
+        const withDir = migrationsDir({ "001_a.sql": "SELECT 1;\n" });
+        (await import("node:fs")).mkdirSync(join(withDir, "005_dir.sql"));
+        expect((await rejection(up({ databaseUrl: url, migrationsDir: withDir }))).message).toBe(
+            `005_dir.sql in ${withDir} is not a file; a migration is a NNN_name.sql file: move it out of the migrations directory`,
+        );
     });
 });
