@@ -4,6 +4,7 @@
 // lives where it cannot clash with a user's table; errors name the fix; the splitter reads what psql reads.
 import { describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
@@ -12,6 +13,7 @@ import { historyDdl } from "../../src/migrate/history";
 import { redact } from "../../src/migrate/errors";
 import { parseDatabaseUrl } from "../../src/migrate/connect";
 import { splitStatements } from "../../src/migrate/sql";
+import type { Client } from "pg";
 import { historyNames, migrationsDir, rejection, useTestPostgres, withClient } from "./helpers";
 
 const pg = useTestPostgres();
@@ -19,6 +21,26 @@ const REPO = resolvePath(__dirname, "../../..");
 
 const one = async (url: string, sql: string, params: unknown[] = []) =>
     withClient(url, async (c) => (await c.query(sql, params)).rows[0]);
+
+/**
+ * A database as an earlier version of the runner left it: `before` ran, 001_a of `dir` recorded in the old
+ * public.schema_migrations (name, checksum, applied_at, duration_ms); then `more` (a DBA's own steps).
+ */
+async function legacyHistory(url: string, dir: string, before: string, more?: (c: Client) => Promise<void>) {
+    const checksum = createHash("sha256")
+        .update(readFileSync(join(dir, "001_a.sql")))
+        .digest("hex");
+    await withClient(url, async (c) => {
+        await c.query(before);
+        await c.query(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL)",
+        );
+        await c.query("INSERT INTO schema_migrations (name, checksum, duration_ms) VALUES ('001_a', $1, 3)", [
+            checksum,
+        ]);
+        await more?.(c);
+    });
+}
 
 function asUser(url: string, user: string, password: string): string {
     const u = new URL(url);
@@ -296,19 +318,7 @@ describe("names and the history table", () => {
             "001_a.sql": "CREATE TABLE a (id INTEGER);\n",
             "002_b.sql": "CREATE TABLE b (id INTEGER);\n",
         });
-        const checksum = (await import("node:crypto"))
-            .createHash("sha256")
-            .update(readFileSync(join(dir, "001_a.sql")))
-            .digest("hex");
-        await withClient(url, async (c) => {
-            await c.query("CREATE TABLE a (id INTEGER)");
-            await c.query(
-                "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL)",
-            );
-            await c.query("INSERT INTO schema_migrations (name, checksum, duration_ms) VALUES ('001_a', $1, 3)", [
-                checksum,
-            ]);
-        });
+        await legacyHistory(url, dir, "CREATE TABLE a (id INTEGER)");
         // Read before the move (status, readiness) ...
         expect((await status({ databaseUrl: url, migrationsDir: dir })).pending).toEqual(["002_b"]);
         const lines: string[] = [];
@@ -469,18 +479,7 @@ describe("what a review found", () => {
             "001_a.sql": "CREATE TABLE IF NOT EXISTS a (id INTEGER);\nINSERT INTO a VALUES (1);\n",
             "002_b.sql": "CREATE TABLE b (id INTEGER);\n",
         });
-        const checksum = (await import("node:crypto"))
-            .createHash("sha256")
-            .update(readFileSync(join(dir, "001_a.sql")))
-            .digest("hex");
-        await withClient(url, async (c) => {
-            await c.query("CREATE TABLE a (id INTEGER); INSERT INTO a VALUES (1)");
-            await c.query(
-                "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL)",
-            );
-            await c.query("INSERT INTO schema_migrations (name, checksum, duration_ms) VALUES ('001_a', $1, 3)", [
-                checksum,
-            ]);
+        await legacyHistory(url, dir, "CREATE TABLE a (id INTEGER); INSERT INTO a VALUES (1)", async (c) => {
             for (const statement of historyDdl("migration_runner.history").split("; ")) await c.query(statement);
         });
         expect((await status({ databaseUrl: url, migrationsDir: dir })).pending).toEqual(["002_b"]);
