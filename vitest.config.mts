@@ -9,7 +9,15 @@ if (!process.env.PG_DUMP && existsSync(ciPgDump)) env.PG_DUMP = ciPgDump;
 
 export default defineConfig({
     test: {
-        include: ["test/**/*.test.ts", "app/test/**/*.test.ts"],
+        // The three tiers (README, "Tests"), each runnable alone: `npm run test:unit` is the fast loop.
+        projects: [
+            { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+            {
+                extends: true,
+                test: { name: "integration", include: ["app/test/**/*.test.ts", "test/integration/**/*.test.ts"] },
+            },
+            { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"] } },
+        ],
         env,
         // Integration and end-to-end tests start real servers and containers: give them room, and run test
         // files in separate processes so that Pulumi's global mock state never leaks between files.
