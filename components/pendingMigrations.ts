@@ -120,6 +120,9 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
 export function pendingMigrations(args: PendingMigrationsArgs): pulumi.Output<PendingMigrations> {
     const read = command.local.runOutput({
         command: READ_HISTORY,
+        // The history JSON is for the report below, not for the preview's log (pulumi-command logs a run's
+        // stdout and stderr unless told not to: v1.2.1, local/logging.go, ShouldLogStdout).
+        logging: command.types.enums.local.Logging.None,
         environment: {
             ...dockerEnvironment(args.dockerHost),
             PG_CONTAINER: args.containerName,
