@@ -13,7 +13,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { Publish } from "./components/common";
+import { UID_GID, type Publish } from "./components/common";
 
 export type { Publish };
 
@@ -190,7 +190,6 @@ const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const IMAGE_REF =
     /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
-const OWNER = /^\d{1,10}:\d{1,10}$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
 const BIND_ADDRESS = new RegExp(`(?:${IPV4.source})|^localhost$`);
@@ -423,7 +422,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
     const pgadminPort = int("pgadminPort", 1, 65535);
     const hostOwner =
-        optStr("hostOwner", OWNER, "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000") ??
+        optStr("hostOwner", UID_GID, "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000") ??
         ctx.defaultOwner;
     const memoryLimitMb = {
         postgres: int("postgresMemoryMb", 0, 1_048_576),

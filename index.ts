@@ -11,7 +11,7 @@ import { Postgres } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
-import { App } from "./components/app";
+import { APP_PORT, App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
@@ -168,7 +168,7 @@ const app = new App(
         publish: cfg.appPublish,
         labels: {
             ...identity,
-            ...(cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": "{{upstreams 8000}}" } : {}),
+            ...(cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": `{{upstreams ${APP_PORT}}}` } : {}),
         },
         memoryLimitMb: cfg.memoryLimitMb.app,
         waitFor: [migrations.step, redis.container, dirs],

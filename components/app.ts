@@ -7,6 +7,7 @@ import {
     labelList,
     memoryLimit,
     publishedPorts,
+    requireUidGid,
     type Labels,
     type Publish,
 } from "./common";
@@ -34,14 +35,17 @@ export interface AppArgs {
     waitFor: pulumi.Input<pulumi.Resource>[];
 }
 
+/** The port the app listens on inside its container (app/Dockerfile's PORT). */
+export const APP_PORT = 8000;
+
 /** The app container: starts once the migration step has succeeded, healthy once /health/ready answers. */
 export class App extends pulumi.ComponentResource {
     public readonly container: docker.Container;
-    public readonly port = 8000;
+    public readonly port = APP_PORT;
 
     constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:app:App", name, {}, opts);
-        if (!/^\d+:\d+$/.test(args.user)) throw new Error(`\`user\` must be uid:gid, got ${JSON.stringify(args.user)}`);
+        requireUidGid("user", args.user);
 
         const volumes: docker.types.input.ContainerVolume[] = [
             { hostPath: args.outputPath, containerPath: "/app/output" },

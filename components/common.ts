@@ -6,6 +6,14 @@ import type * as pulumi from "@pulumi/pulumi";
  * With DOCKER_HOST set, the CLI ignores DOCKER_CONTEXT and its current context (docker/cli v28.5.2,
  * cli/command/cli.go, resolveContextName), so the CLI steps reach the engine the provider reaches.
  */
+/** A `uid:gid` in numbers: the owner of the host directories, and the user the app and migrations run as. */
+export const UID_GID = /^\d{1,10}:\d{1,10}$/;
+
+/** Refuses `value` unless it is a `uid:gid` (a programming error: config.ts checks the user's value first). */
+export function requireUidGid(what: string, value: string): void {
+    if (!UID_GID.test(value)) throw new Error(`\`${what}\` must be uid:gid, got ${JSON.stringify(value)}`);
+}
+
 export function dockerEnvironment(dockerHost: string): Record<string, string> {
     return { DOCKER_HOST: dockerHost };
 }

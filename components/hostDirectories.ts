@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { dockerEnvironment, type Labels } from "./common";
+import { dockerEnvironment, requireUidGid, type Labels } from "./common";
 
 /** Label keys that say which stack, and which state of it, a container or network belongs to. */
 export const STACK_LABEL = "marvel-rivals-stats.stack";
@@ -58,8 +58,7 @@ export class HostDirectories extends pulumi.ComponentResource {
         super("marvel-rivals-stats:storage:HostDirectories", name, {}, opts);
         if (!args.dataDir.startsWith("/"))
             throw new Error(`\`dataDir\` must be absolute, got ${JSON.stringify(args.dataDir)}`);
-        if (!/^\d+:\d+$/.test(args.owner))
-            throw new Error(`\`owner\` must be uid:gid, got ${JSON.stringify(args.owner)}`);
+        requireUidGid("owner", args.owner);
         for (const sub of args.subdirectories) {
             if (!/^[a-z0-9_-]+$/.test(sub))
                 throw new Error(`\`subdirectories\` entry ${JSON.stringify(sub)} must be a plain name`);

@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { dockerEnvironment } from "./common";
+import { dockerEnvironment, requireUidGid } from "./common";
 
 export interface MigrationsArgs {
     /** Directory of `NNN_name.sql` files on this machine; hashed so any change re-runs the step. */
@@ -58,7 +58,7 @@ export class Migrations extends pulumi.ComponentResource {
     constructor(name: string, args: MigrationsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:database:Migrations", name, {}, opts);
         if (!path.isAbsolute(args.migrationsDir)) throw new Error("`migrationsDir` must be an absolute path");
-        if (!/^\d+:\d+$/.test(args.user)) throw new Error(`\`user\` must be uid:gid, got ${JSON.stringify(args.user)}`);
+        requireUidGid("user", args.user);
 
         const environment: Record<string, pulumi.Input<string>> = {
             ...dockerEnvironment(args.dockerHost),

@@ -39,15 +39,6 @@ from the repository: npm run -s migrate -- <command> (-s: without npm's banner, 
 
 class UsageError extends Error {}
 
-function passwordOf(url: string | undefined): string | undefined {
-    try {
-        const p = new URL(url ?? "").password;
-        return p ? decodeURIComponent(p) : undefined;
-    } catch {
-        return undefined;
-    }
-}
-
 function number(flag: string, value: string | undefined, fallback: number): number {
     if (value === undefined) return fallback;
     const n = Number(value);
@@ -163,10 +154,9 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             if (json) out.write(`${JSON.stringify({ command, error: { message: (e as Error).message } })}\n`);
             return 2;
         }
-        // Our messages never hold the password; this also covers errors we did not write.
+        // Our messages never hold the password; this also covers errors we did not write (a URL in a stack).
         const message = redact(
             e instanceof MigrateError ? e.message : `unexpected error: ${(e as Error).stack ?? String(e)}`,
-            passwordOf(process.env.DATABASE_URL),
         );
         err(`migrate ${command}: ${message}`);
         if (json) {
