@@ -120,14 +120,15 @@ const appImage = new AppImage(
     onDocker,
 );
 
-// URLs as seen from inside the stack's network.
+// The connection URLs, one way to build each (secret: they hold the passwords), for a host and port.
 const enc = encodeURIComponent;
-const internalDatabaseUrl = pulumi.secret(
-    pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${postgres.host}:${postgres.port}/${cfg.dbName}`,
-);
-const internalRedisUrl = pulumi.secret(
-    pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redis.host}:${redis.port}`,
-);
+const postgresUrl = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
+    pulumi.secret(pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${host}:${port}/${cfg.dbName}`);
+const redisUrlOf = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
+    pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${host}:${port}`);
+// As seen from inside the stack's network.
+const internalDatabaseUrl = postgresUrl(postgres.host, postgres.port);
+const internalRedisUrl = redisUrlOf(redis.host, redis.port);
 
 const migrations = new Migrations(
     "migrations",
@@ -204,12 +205,8 @@ const pgPort = cfg.postgresPublish?.port ?? postgres.port;
 const redisHost = cfg.redisPublish ? reachableHost(cfg.redisPublish.bindAddress) : redis.host;
 const redisPort = cfg.redisPublish?.port ?? redis.port;
 
-export const databaseUrl = pulumi.secret(
-    pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${pgHost}:${pgPort}/${cfg.dbName}`,
-);
-export const redisUrl = pulumi.secret(
-    pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${redisHost}:${redisPort}`,
-);
+export const databaseUrl = postgresUrl(pgHost, pgPort);
+export const redisUrl = redisUrlOf(redisHost, redisPort);
 export const appUrl = cfg.domain
     ? `https://${cfg.domain}`
     : cfg.appPublish
