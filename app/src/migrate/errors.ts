@@ -1,4 +1,4 @@
-import type { RunResult } from "./runner";
+import type { RunResult } from "./report";
 
 /**
  * Every failure the runner reports on purpose. The message names the problem (the file, the server, the
