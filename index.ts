@@ -141,7 +141,8 @@ const migrations = new Migrations(
         backupDir: cfg.backups ? dirs.paths.backups : undefined,
         sourcePath: appSource,
         dockerHost: cfg.dockerHost,
-        waitFor: [postgres.container, postgres.credentials, dirs],
+        // A component in dependsOn waits for all of its children (the healthy container, the role's password).
+        waitFor: [postgres, dirs],
     },
     onDocker,
 );
@@ -172,7 +173,7 @@ const app = new App(
             ...(cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": `{{upstreams ${APP_PORT}}}` } : {}),
         },
         memoryLimitMb: cfg.memoryLimitMb.app,
-        waitFor: [migrations.step, redis.container, dirs],
+        waitFor: [migrations, redis, dirs],
     },
     onDocker,
 );
@@ -230,4 +231,4 @@ export const pendingMigrations = readPendingMigrations({
     backups: cfg.backups,
 });
 export const pgadminUrl = pgadmin?.url;
-export const appContainer = app.container.name;
+export const appContainer = app.containerName;

@@ -42,6 +42,8 @@ export const APP_PORT = 8000;
 export class App extends pulumi.ComponentResource {
     public readonly container: docker.Container;
     public readonly port = APP_PORT;
+    /** The container's name, for `docker exec` (e.g. `seed`). */
+    public readonly containerName: pulumi.Output<string>;
 
     constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:app:App", name, {}, opts);
@@ -86,6 +88,7 @@ export class App extends pulumi.ComponentResource {
             },
             { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
         );
+        this.containerName = this.container.name;
         this.registerOutputs({ containerId: this.container.id });
     }
 }
