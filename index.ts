@@ -141,7 +141,9 @@ const migrations = new Migrations(
         backupDir: cfg.backups ? dirs.paths.backups : undefined,
         sourcePath: appSource,
         dockerHost: cfg.dockerHost,
-        // A component in dependsOn waits for all of its children (the healthy container, the role's password).
+        // A component in dependsOn waits for all of its children (the healthy container, the role's password):
+        // the SDK sends their URNs as dependencies (pulumi/pulumi v3.270.0, sdk/nodejs/runtime/dependsOn.ts,
+        // getAllTransitivelyReferencedResourceURNs).
         waitFor: [postgres, dirs],
     },
     onDocker,
