@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { readMigrations } from "../app/src/migrate/files";
+import { DEFAULT_HISTORY_TABLE, LEGACY_COLUMNS, LEGACY_HISTORY_TABLE } from "../app/src/migrate/historyName";
 import { dockerEnvironment } from "./common";
 
 export interface PendingMigrationsArgs {
@@ -45,7 +46,8 @@ const READ_HISTORY = [
     '[ "$running" = true ] || { echo stopped; exit 0; }',
     'q() { docker exec "$PG_CONTAINER" psql -X -A -t -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" -c "$1" 2>&1; }',
     // The runner's history (migration_runner.history), or the table of earlier versions not moved yet.
-    "where=$(q \"SELECT CASE WHEN to_regclass('migration_runner.history') IS NOT NULL THEN 'migration_runner.history' WHEN (SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute WHERE attrelid = to_regclass('public.schema_migrations') AND attnum > 0 AND NOT attisdropped) = 'applied_at,checksum,duration_ms,name' THEN 'public.schema_migrations' ELSE '' END\") || { echo \"unreadable $where\"; exit 0; }",
+    // (The names are the runner's constants, checked lower-case identifiers: safe inside the SQL text.)
+    `where=$(q "SELECT CASE WHEN to_regclass('${DEFAULT_HISTORY_TABLE}') IS NOT NULL THEN '${DEFAULT_HISTORY_TABLE}' WHEN (SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute WHERE attrelid = to_regclass('${LEGACY_HISTORY_TABLE}') AND attnum > 0 AND NOT attisdropped) = '${LEGACY_COLUMNS.join(",")}' THEN '${LEGACY_HISTORY_TABLE}' ELSE '' END") || { echo "unreadable $where"; exit 0; }`,
     "[ -n \"$where\" ] || { echo '[]'; exit 0; }",
     'rows=$(q "SELECT coalesce(json_agg(to_jsonb(h)), \'[]\') FROM $where h") || { echo "unreadable $rows"; exit 0; }',
     'echo "$rows"',

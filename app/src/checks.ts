@@ -3,7 +3,7 @@
 // and returns a fixed reason category for the JSON body (reasonCategory: no pg message, no host or role).
 import type pg from "pg";
 import type { FastifyBaseLogger } from "fastify";
-import { isUnavailable, reasonCategory } from "./db";
+import { databaseUnavailable, isUnavailable, reasonCategory } from "./db";
 import type { Outage } from "./outage";
 import { defaultMigrationsDir } from "./migrate/files";
 import { listPending } from "./migrate/history";
@@ -34,9 +34,7 @@ export async function checkDatabase(pool: pg.Pool, outage: Outage): Promise<Chec
         outage.recovered();
         return { ok: true, latencyMs: elapsed(start) };
     } catch (err) {
-        const reason = reasonCategory(err);
-        outage.failed(err, `the database is unavailable: ${reason}`);
-        return { ok: false, error: reason };
+        return { ok: false, error: databaseUnavailable(outage, err) };
     }
 }
 
@@ -74,7 +72,7 @@ export async function checkMigrations(
         return { ok: false, pending, error: `${pending.length} migration(s) pending: run \`migrate up\`` };
     } catch (err) {
         // The database being away is its outage's line; anything else (an unreadable directory) is logged.
-        if (isUnavailable(err)) outage.failed(err, `the database is unavailable: ${reasonCategory(err)}`);
+        if (isUnavailable(err)) databaseUnavailable(outage, err);
         else log.warn({ err, migrationsDir }, "migration check failed");
         return { ok: false, error: reasonCategory(err) };
     }

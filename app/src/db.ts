@@ -3,6 +3,7 @@
 // (https://node-postgres.com/apis/pool#error).
 import pg from "pg";
 import type { FastifyBaseLogger } from "fastify";
+import type { Outage } from "./outage";
 
 export interface PoolOptions {
     /** Time to get a connection from the pool (or open one) before giving up. */
@@ -119,4 +120,11 @@ export function isUnavailable(err: unknown): boolean {
 /** SQLSTATE 42P01: the table is not there, so the migrations have not been applied. */
 export function isMissingTable(err: unknown): boolean {
     return (err as { code?: unknown })?.code === "42P01";
+}
+
+/** Reports a database that is not usable to its outage log (one line per outage); returns the reason category. */
+export function databaseUnavailable(outage: Outage, err: unknown): ReasonCategory {
+    const reason = reasonCategory(err);
+    outage.failed(err, `the database is unavailable: ${reason}`);
+    return reason;
 }

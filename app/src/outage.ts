@@ -23,10 +23,6 @@ export class Outage {
         private readonly options: OutageOptions,
     ) {}
 
-    get down(): boolean {
-        return this.since !== undefined;
-    }
-
     /** A failure: logged with `message` if it starts an outage, at debug level otherwise. */
     failed(err: unknown, message: string): void {
         const { dependency, level, still } = this.options;

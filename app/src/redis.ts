@@ -25,7 +25,7 @@ export class RedisCache {
 
     constructor(
         readonly client: Redis,
-        readonly outage: Outage,
+        private readonly outage: Outage,
         private readonly probeIntervalMs: number,
     ) {}
 

@@ -5,7 +5,7 @@
 import type { ClientBase, Pool } from "pg";
 import { MigrateError } from "./errors";
 import { compareMigrationNames, listMigrationNames } from "./files";
-import { historyTableName, LEGACY_HISTORY_TABLE, quoted } from "./historyName";
+import { historyTableName, LEGACY_COLUMNS, LEGACY_HISTORY_TABLE, quoted } from "./historyName";
 
 type Queryable = Pick<ClientBase, "query">;
 
@@ -20,15 +20,21 @@ export interface HistoryRow {
     error: string | null;
 }
 
-/** The runner's table before issue 11 (public.schema_migrations): moved to the configured place by `up`. */
-const LEGACY_COLUMNS = ["applied_at", "checksum", "duration_ms", "name"];
 /** Every column the runner's table has now: a table with others, or without the legacy ones, is not its own. */
 const COLUMNS = [...LEGACY_COLUMNS, "error", "failed_statement", "status"];
 
 /** The table's definition, also shown to a DBA when the runner may not create it. */
 export function historyDdl(table: string): string {
+    return historyStatements(table).join("; ");
+}
+
+/** The history table's definition, statement by statement: its schema, then the table. */
+function historyStatements(table: string): [schema: string, table: string] {
     const [schema] = table.split(".");
-    return `CREATE SCHEMA IF NOT EXISTS "${schema}"; CREATE TABLE ${quoted(table)} (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed')), failed_statement INTEGER, error TEXT)`;
+    return [
+        `CREATE SCHEMA IF NOT EXISTS "${schema}"`,
+        `CREATE TABLE ${quoted(table)} (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), duration_ms INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'applied' CHECK (status IN ('applied', 'failed')), failed_statement INTEGER, error TEXT)`,
+    ];
 }
 
 async function columnsOf(db: Queryable, table: string): Promise<string[] | null> {
@@ -126,7 +132,7 @@ export async function ensureHistoryTable(
     } else {
         if (where !== "configured" && !(await schemaExists(client, schema))) steps.push(`CREATE SCHEMA "${schema}"`);
         if (where === "none") {
-            steps.push(historyDdl(table).split("; ")[1]!);
+            steps.push(historyStatements(table)[1]);
         } else {
             let current = where === "legacy" ? LEGACY_HISTORY_TABLE : table;
             if (where === "legacy" && schema !== "public") {

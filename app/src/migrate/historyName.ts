@@ -8,6 +8,8 @@ import { MigrateError } from "./errors";
 export const DEFAULT_HISTORY_TABLE = "migration_runner.history";
 /** Where versions before issue 11 kept it; moved to the configured place by the next `up`. */
 export const LEGACY_HISTORY_TABLE = "public.schema_migrations";
+/** The columns of that table (in name order): a public.schema_migrations of another shape is not ours. */
+export const LEGACY_COLUMNS = ["applied_at", "checksum", "duration_ms", "name"];
 
 const NAME = /^([a-z_][a-z0-9_]{0,62})\.([a-z_][a-z0-9_]{0,62})$/;
 

@@ -3,7 +3,7 @@
 // process stays up and the pool reconnects by itself. A missing table means the migrations were not
 // applied, and says so. Anything else is a bug and a 500.
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { isMissingTable, isUnavailable, reasonCategory } from "../db";
+import { databaseUnavailable, isMissingTable, isUnavailable } from "../db";
 import type { Outage } from "../outage";
 import { RANK_TIERS, heroesWithCache, isRankTier, querySummary } from "../stats";
 
@@ -17,8 +17,7 @@ function databaseFailure(err: unknown, reply: FastifyReply, outage: Outage): Fas
         });
     }
     if (isUnavailable(err)) {
-        const reason = reasonCategory(err);
-        outage.failed(err, `the database is unavailable: ${reason}`);
+        const reason = databaseUnavailable(outage, err);
         return reply.code(503).send({
             error: "Service Unavailable",
             dependency: "database",
