@@ -6,7 +6,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/ports";
-import { opsByName, pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
+import { opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
 import { clearLeftovers, docker, lockEngine, redisExchange, removeTempDir, requireEngine, tempDir } from "./support";
 
 const CONTAINER = "mrs-e2e-tiny-redis";
@@ -35,6 +35,8 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
             stack: "test",
             workDir: work,
             overrides: { port: String(port), dataDir },
+            // These tests check the harness itself: never the CLI driver, even where `pulumi` is installed.
+            driver: "harness",
         };
     });
 
@@ -84,6 +86,21 @@ describe.skipIf(!engine)("e2e harness on a tiny program", () => {
         expect(back.error).toBeUndefined();
         expect(opsByName(back).redis.op).toBe("replace");
         expect((await docker().inspect("containers", CONTAINER)).State.Health.Status).toBe("healthy");
+    });
+
+    it("fails a preview with expectNoChanges when a change is proposed, as `pulumi preview --expect-no-changes`", async () => {
+        // The last up (above) set the label "back".
+        const same = await pulumiPreview(
+            { ...run, overrides: { ...run.overrides, label: "back" } },
+            { expectNoChanges: true },
+        );
+        expect(same.error).toBeUndefined();
+        const changed = await pulumiPreview(
+            { ...run, overrides: { ...run.overrides, label: "two" } },
+            { expectNoChanges: true },
+        );
+        expect(changed.ok).toBe(false);
+        expect(changed.error).toBe("no changes were expected but changes were proposed: redis: replace");
     });
 
     it("replaces a container whose inputs changed and keeps the generated password", async () => {

@@ -295,8 +295,9 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             const changed = up.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`);
             expect(changed).toEqual([]);
             expect(await containerIds()).toEqual(before);
-            // A preview of the warm stack shows no change either, and the outputs keep their secrecy.
-            const preview = await pulumiPreview(run);
+            // A preview of the warm stack shows no change either (`--expect-no-changes`), and the outputs keep
+            // their secrecy.
+            const preview = await pulumiPreview(run, { expectNoChanges: true });
             expectOk(preview);
             expect(
                 preview.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed}`),

@@ -42,6 +42,16 @@ describe("the workflows", () => {
         expect(ci.on.push.branches).toEqual(["main"]);
         const step = ci.jobs.test.steps.find((s: { run?: string }) => s.run?.includes("bash .ci/run"));
         expect(step.env.CI).toBe("true");
+        // The e2e scenarios through the real CLI: installed before the run, required by it, and its PATH kept
+        // across sudo.
+        const steps = ci.jobs.test.steps as { uses?: string; run?: string; with?: Record<string, unknown> }[];
+        const install = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@"));
+        expect(install).toBeGreaterThanOrEqual(0);
+        expect(steps[install].with).toEqual({ "pulumi-version": "3.270.0" });
+        expect(install).toBeLessThan(steps.indexOf(step));
+        expect(step.env.MRS_E2E_DRIVER).toBe("cli");
+        expect(step.run).toContain('env "PATH=$PATH" bash .ci/run');
+        expect(step.run).toMatch(/--preserve-env=[^ ]*MRS_E2E_DRIVER/);
     });
 
     it("preview: both stacks, pull requests of this repository only, with the policy pack, as a PR comment", () => {

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { CliConfigError, loadStackConfig } from "../../support/stackConfig";
 import type { OperationRecord } from "./realEngineMocks";
 import { DockerApi, socketPathOf } from "./dockerApi";
+import { chooseDriver } from "./driver";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
@@ -50,6 +51,15 @@ export interface StackRun {
     secrets?: string[];
     /** Environment of the run over the machine's (a test ssh client's PATH and HOME). */
     env?: Record<string, string>;
+    /**
+     * "harness" for the harness's own tests; otherwise driver.ts chooses (the real CLI where it is installed).
+     */
+    driver?: "harness";
+}
+
+export interface PreviewOptions {
+    /** `pulumi preview --expect-no-changes`: the run fails when any resource would change. */
+    expectNoChanges?: boolean;
 }
 
 /**
@@ -60,6 +70,35 @@ export function stackConfig(run: StackRun) {
     const overrides: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(run.overrides ?? {})) overrides[k] = v ?? undefined;
     return loadStackConfig(run.stack, overrides, { projectDir: run.projectDir, secretOverrides: run.secrets });
+}
+
+async function runStack(mode: HarnessSpec["mode"], run: StackRun, opts: PreviewOptions = {}): Promise<HarnessResult> {
+    if (chooseDriver(process.env, run.driver) === "cli") {
+        mkdirSync(run.workDir, { recursive: true });
+        // The CLI writes Pulumi.<stack>.yaml: never in the working tree, always in a private copy.
+        const projectDir =
+            path.resolve(run.projectDir) === REPO_ROOT
+                ? existsSync(path.join(run.workDir, "cli-project"))
+                    ? path.join(run.workDir, "cli-project")
+                    : copyProject(path.join(run.workDir, "cli-project"))
+                : run.projectDir;
+        const { runWithCli } = await import("./cliDriver");
+        const started = Date.now();
+        const result = await runWithCli(mode, run, { projectDir, expectNoChanges: opts.expectNoChanges });
+        return { ...result, wallMs: Date.now() - started };
+    }
+    const result = await runHarness(mode, run);
+    if (mode === "preview" && opts.expectNoChanges && result.ok) {
+        // The CLI's refusal: pulumi/pulumi v3.260.0, pkg/backend/backenderr/backenderr.go, NoChangesExpectedError.
+        const changes = result.operations.filter((o) => o.op !== "same");
+        if (changes.length > 0)
+            return {
+                ...result,
+                ok: false,
+                error: `no changes were expected but changes were proposed: ${changes.map((o) => `${o.name}: ${o.op}`).join(", ")}`,
+            };
+    }
+    return result;
 }
 
 function runHarness(mode: HarnessSpec["mode"], run: StackRun): Promise<HarnessResult> {
@@ -121,9 +160,9 @@ function runHarness(mode: HarnessSpec["mode"], run: StackRun): Promise<HarnessRe
     });
 }
 
-export const pulumiUp = (run: StackRun) => runHarness("up", run);
-export const pulumiDestroy = (run: StackRun) => runHarness("destroy", run);
-export const pulumiPreview = (run: StackRun) => runHarness("preview", run);
+export const pulumiUp = (run: StackRun) => runStack("up", run);
+export const pulumiDestroy = (run: StackRun) => runStack("destroy", run);
+export const pulumiPreview = (run: StackRun, opts?: PreviewOptions) => runStack("preview", run, opts);
 
 /**
  * A private copy of the project (program, stack files, app, migrations) for tests that edit app/src or
