@@ -14,6 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { UID_GID, type Publish } from "./components/common";
+import { parseSchedule, ScheduleError, type Schedule } from "./components/backupSchedule";
 
 export type { Publish };
 
@@ -38,6 +39,8 @@ export const OPTIONAL_KEYS: Record<string, string> = {
     domain: "no caddy labels",
     hostOwner: "the user running Pulumi",
     currentSeason: "the app's default",
+    backupSchedule: "no scheduled backups (the backup container idles; `npm run restore` still works)",
+    backupDir: "<dataDir>/backups",
 };
 
 /** Keys this program no longer reads, with what to do instead. */
@@ -71,6 +74,16 @@ export interface StackConfig {
     hotReload: boolean;
     redisPersistence: boolean;
     backups: boolean;
+    /** Scheduled, checked backups (issue 14). */
+    backup: {
+        /** The schedule as written (for logs and labels), and parsed; undefined: none. */
+        scheduleText?: string;
+        schedule?: Schedule;
+        /** Absolute path on the Docker host: backupDir, else <dataDir>/backups. */
+        dir: string;
+        keepLast: number;
+        keepDays: number;
+    };
     pgadmin: boolean;
     pgadminPort: number;
     /** `uid:gid` that owns the host directories (and that the app and migration containers run as). */
@@ -417,6 +430,41 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         );
     const redisPersistence = bool("redisPersistence");
     const backups = bool("backups");
+    const scheduleText = raw("backupSchedule");
+    let schedule: Schedule | undefined;
+    if (scheduleText !== undefined) {
+        try {
+            schedule = parseSchedule(scheduleText);
+        } catch (err) {
+            if (!(err instanceof ScheduleError)) throw err;
+            bad(
+                "backupSchedule",
+                scheduleText,
+                `${err.message}; use cron's 5 fields in UTC such as "0 3 * * *" (03:00 every night), @daily, or @every 6h`,
+            );
+        }
+    }
+    let backupDir = `${dataDir}/backups`;
+    const configuredBackupDir = raw("backupDir");
+    if (configuredBackupDir !== undefined) {
+        const normal = path.posix.normalize(configuredBackupDir).replace(/(.)\/+$/, "$1");
+        const under = (dir: string) => normal === dir || normal.startsWith(`${dir}/`);
+        if (/[\s:,\0]/.test(configuredBackupDir) || !path.posix.isAbsolute(configuredBackupDir)) {
+            bad(
+                "backupDir",
+                configuredBackupDir,
+                "must be an absolute directory path on the Docker host without spaces, ':' or ',', e.g. /mnt/remotes/NAS_backups/marvel-rivals-stats",
+            );
+        } else if (normal === "/" || normal === dataDir || under(`${dataDir}/postgres`) || under(`${dataDir}/redis`)) {
+            bad(
+                "backupDir",
+                configuredBackupDir,
+                `must be a directory of its own, not / , the data directory or inside the database's files; leave it unset for ${dataDir}/backups`,
+            );
+        } else backupDir = normal;
+    }
+    const backupKeepLast = int("backupKeepLast", 0, 10_000);
+    const backupKeepDays = int("backupKeepDays", 0, 36_500);
     const pgadmin = bool("pgadmin");
     if (pgadmin && remote)
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
@@ -486,6 +534,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         hotReload,
         redisPersistence,
         backups,
+        backup: { scheduleText, schedule, dir: backupDir, keepLast: backupKeepLast, keepDays: backupKeepDays },
         pgadmin,
         pgadminPort,
         hostOwner,

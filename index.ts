@@ -13,6 +13,8 @@ import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
 import { APP_PORT, App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
+import { Backups } from "./components/backups";
+import { CONTAINER_NAMES } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
@@ -40,19 +42,18 @@ const onDocker = { providers: { docker: dockerProvider } };
 const stateId = new random.RandomId("state-id", { byteLength: 8 }).hex;
 const identity = identityLabels(stack, stateId);
 
-// Fixed names: people type them (`docker exec marvel-rivals-app seed`), and the README uses them.
-const names = {
-    postgres: "marvel-rivals-postgres",
-    redis: "marvel-rivals-redis",
-    app: "marvel-rivals-app",
-    pgadmin: "marvel-rivals-pgadmin",
-};
+// Fixed names (components/names.ts): people type them, and the backup scripts find the containers by them.
+const names = CONTAINER_NAMES;
+
+// The backup directory: <dataDir>/backups, or a directory of its own elsewhere on the host (an NFS share).
+const backupsInDataDir = cfg.backup.dir === `${cfg.dataDir}/backups`;
 
 const dirs = new HostDirectories(
     "data",
     {
         dataDir: cfg.dataDir,
-        subdirectories: ["postgres", "redis", "output", "logs", "backups"],
+        subdirectories: ["postgres", "redis", "output", "logs", ...(backupsInDataDir ? ["backups"] : [])],
+        directories: backupsInDataDir ? {} : { backups: cfg.backup.dir },
         owner: cfg.hostOwner,
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
@@ -84,6 +85,32 @@ const postgres = new Postgres(
         memoryLimitMb: cfg.memoryLimitMb.postgres,
         waitFor: [dirs],
         dockerHost: cfg.dockerHost,
+    },
+    onDocker,
+);
+
+// Scheduled backups, each proved by a restore; the agent also serves `npm run restore` and `npm run backups`.
+const backups = new Backups(
+    "backups",
+    {
+        image: postgres.imageId,
+        containerName: names.backup,
+        networkName: network.name,
+        database: {
+            host: postgres.host,
+            port: postgres.port,
+            name: cfg.dbName,
+            user: cfg.dbUser,
+            password: dbPassword,
+        },
+        backupDir: dirs.paths.backups,
+        scheduleText: cfg.backup.scheduleText,
+        schedule: cfg.backup.schedule,
+        keepLast: cfg.backup.keepLast,
+        keepDays: cfg.backup.keepDays,
+        user: cfg.hostOwner,
+        labels: identity,
+        waitFor: [postgres, dirs],
     },
     onDocker,
 );
@@ -233,4 +260,8 @@ export const pendingMigrations = readPendingMigrations({
     backups: cfg.backups,
 });
 export const pgadminUrl = pgadmin?.url;
+/** Where the dumps are, on the Docker host, and when they are taken (UTC; "none": on demand only). */
+export const backupDir = dirs.paths.backups;
+export const backupSchedule = cfg.backup.scheduleText ?? "none";
+export const backupContainer = backups.containerName;
 export const appContainer = app.containerName;

@@ -35,6 +35,8 @@ import { docker } from "../test/e2e/support";
 import { sshHostAvailable, startSshDockerHost } from "../test/e2e/sshHost";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
+// With the backup container, which has no healthcheck: what a leftover run may hold.
+const ALL_CONTAINERS = [...CONTAINERS, "marvel-rivals-backup"];
 
 function ensureOk(what: string, r: HarnessResult): void {
     if (!r.ok) throw new Error(`${what} failed:\n${r.error}`);
@@ -43,7 +45,7 @@ function ensureOk(what: string, r: HarnessResult): void {
 const s = (ms: number) => (ms / 1000).toFixed(2);
 
 async function main(): Promise<void> {
-    await clearLeftovers(CONTAINERS, ["marvel-rivals-network"]);
+    await clearLeftovers(ALL_CONTAINERS, ["marvel-rivals-network"]);
     const work = tempDir("bench");
     const project = copyProject(path.join(work, "project"));
     const run = {
@@ -169,7 +171,7 @@ async function odinOverSsh(): Promise<void> {
             ["ssh", ssh.dockerHost, ssh.env],
             ["local", "unix:///var/run/docker.sock", {}],
         ] as const) {
-            await clearLeftovers(CONTAINERS, ["marvel-rivals-network"]);
+            await clearLeftovers(ALL_CONTAINERS, ["marvel-rivals-network"]);
             const run = {
                 projectDir: path.join(__dirname, ".."),
                 stack: "odin",

@@ -8,6 +8,7 @@
 #   verify FILE    check an existing dump again, rewriting its record
 #   list           one JSON record per dump, oldest first
 #   restore FILE   load FILE into the database (the app must be stopped; see scripts/backups.ts)
+#   database-exists  yes or no
 #
 # Credentials come from PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE), never from arguments.
 # Files: <dir>/<stamp>-<label>.dump (pg_dump custom format) and <file>.json beside it, each written under
@@ -263,6 +264,13 @@ verify() {
     fi
 }
 
+# database_exists: yes or no, for PGDATABASE.
+database_exists() {
+    # (psql interpolates :'db' in SQL it reads, not in -c.)
+    n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db';" | psql -X -At -d postgres -v ON_ERROR_STOP=1 -v db="$PGDATABASE" 2>/dev/null)
+    [ "$n" = 1 ] && echo yes || echo no
+}
+
 # restore FILE: into a new database first, then swapped in by renaming, so a dump that does not load
 # leaves the current database as it was. The old database is dropped only after the swap.
 restore() {
@@ -280,11 +288,18 @@ restore() {
     elif ! pg_restore --exit-on-error --single-transaction -d "$incoming" "$f" 2>"$work/err"; then
         loud "restore of $(basename "$f") failed, nothing changed: pg_restore: $(tail -n 5 "$work/err")"
         admin -c "DROP DATABASE IF EXISTS \"$incoming\"" 2>/dev/null
+    elif [ "$(database_exists)" = no ]; then
+        if admin -c "ALTER DATABASE \"$incoming\" RENAME TO \"$db\"" 2>"$work/err"; then
+            log "restored $(basename "$f") into $db (it did not exist)"
+            status=0
+        else
+            loud "restore of $(basename "$f"): renaming $incoming to $db failed: $(cat "$work/err"); the dump is loaded in $incoming"
+        fi
+    # One -c with both renames is one transaction: the database is never missing under its name.
     elif ! admin -c "DROP DATABASE IF EXISTS \"$old\"" \
         -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" \
         -c "ALTER DATABASE \"$db\" RENAME TO \"$old\"; ALTER DATABASE \"$incoming\" RENAME TO \"$db\";" >/dev/null 2>"$work/err"; then
-        # (One -c with both renames is one transaction: the database is never missing under its name.)
-        loud "restore of $(basename "$f"): swapping the databases failed: $(cat "$work/err"); the dump is loaded in $incoming, the current data is in $db or $old"
+        loud "restore of $(basename "$f"): swapping the databases failed, $db unchanged: $(cat "$work/err"); the dump is loaded in $incoming"
     else
         admin -c "DROP DATABASE \"$old\"" 2>"$work/err" || loud "the replaced database $old could not be dropped: $(cat "$work/err")"
         log "restored $(basename "$f") into $db"
@@ -307,6 +322,7 @@ once)
     exit "$s"
     ;;
 verify) verify "${2:?verify FILE}" ;;
+database-exists) database_exists ;;
 list) list ;;
 restore) restore "${2:?restore FILE}" ;;
 *)

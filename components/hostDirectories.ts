@@ -17,6 +17,11 @@ export interface HostDirectoriesArgs {
     dataDir: string;
     /** Sub-directories to create under dataDir. */
     subdirectories: string[];
+    /**
+     * Directories outside dataDir by name (absolute paths on the Docker host, e.g. a backup directory on an
+     * NFS share), created the same way inside their parent directory, which must exist.
+     */
+    directories?: Record<string, string>;
     /** `uid:gid` given to directories this step creates. */
     owner: string;
     /** An image with /bin/sh, mkdir and chown (the stack's Postgres image: no extra download). */
@@ -63,6 +68,12 @@ export class HostDirectories extends pulumi.ComponentResource {
             if (!/^[a-z0-9_-]+$/.test(sub))
                 throw new Error(`\`subdirectories\` entry ${JSON.stringify(sub)} must be a plain name`);
         }
+        const outside = args.directories ?? {};
+        for (const [key, dir] of Object.entries(outside)) {
+            if (args.subdirectories.includes(key)) throw new Error(`\`directories\` repeats the subdirectory ${key}`);
+            if (!/^\/[^\s:,]*[^/\s:,]$/.test(dir))
+                throw new Error(`\`directories\` entry ${key} must be an absolute path without spaces, got ${dir}`);
+        }
 
         const tool = new docker.RemoteImage(
             `${name}-tool-image`,
@@ -72,6 +83,8 @@ export class HostDirectories extends pulumi.ComponentResource {
 
         // Values travel in the environment, never spliced into the scripts: no quoting bugs, no injection.
         const mkdir = `docker run --rm --network none --user 0:0 -e SUBDIRS -e OWNER --entrypoint /bin/sh -v "$DATA_DIR:/target" "$TOOL_IMAGE" -c 'set -eu; for d in $SUBDIRS; do if [ -d "/target/$d" ]; then echo "kept $d"; else mkdir -p "/target/$d" && chown "$OWNER" "/target/$d" && echo "created $d"; fi; done'`;
+        // Outside dataDir: each directory is made inside its parent, mounted the same way.
+        const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh -v "$(dirname "$d"):/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
         // The stack's names (fixed: people type them) can be taken by its own containers that no state
         // tracks any more: after a lost state, the provider would fail on "name already in use". Every
         // container and the network of the stack carry two labels: the stack's name, and an ID kept in the
@@ -115,13 +128,15 @@ fi`;
                 // Both run before anything of the stack is created or changed (containers and the network
                 // wait for this component); only `triggers` would replace the step, and it has none
                 // (pulumi-command v1.2.1, provider/pkg/provider/common/inputs.go).
-                create: `set -eu\n${free}\n${mkdir}`,
-                update: `set -eu\n${free}\n${mkdir}`,
+                create: `set -eu\n${free}\n${mkdir}\n${mkdirOutside}`,
+                update: `set -eu\n${free}\n${mkdir}\n${mkdirOutside}`,
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
                     DATA_DIR: args.dataDir,
                     TOOL_IMAGE: tool.imageId,
                     SUBDIRS: args.subdirectories.join(" "),
+                    // Also where the policy pack finds the directories data may live in (policy/rules.ts).
+                    EXTRA_DIRS: Object.values(outside).join(" "),
                     OWNER: args.owner,
                     STACK_CONTAINERS: args.identity.containers.join(" "),
                     STACK_NETWORK: args.identity.network,
@@ -135,7 +150,10 @@ fi`;
             { parent: this },
         );
 
-        this.paths = Object.fromEntries(args.subdirectories.map((sub) => [sub, `${args.dataDir}/${sub}`]));
+        this.paths = {
+            ...Object.fromEntries(args.subdirectories.map((sub) => [sub, `${args.dataDir}/${sub}`])),
+            ...outside,
+        };
         this.registerOutputs({ paths: this.paths });
     }
 }

@@ -53,6 +53,8 @@ export function scramVerifier(password: string, iterations = 4096): string {
 /** PostgreSQL with its data on a host bind mount, healthy only once it accepts TCP connections. */
 export class Postgres extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** The ID of the image the server runs: its client tools (pg_dump, pg_restore) match the server. */
+    public readonly imageId: pulumi.Output<string>;
     /** Sets the role's password to the configured one; dependents wait for it as for the container. */
     public readonly credentials: command.local.Command;
     /** Host name on the stack's network. */
@@ -70,6 +72,7 @@ export class Postgres extends pulumi.ComponentResource {
             { name: args.image, keepLocally: true, platform: args.platform },
             { parent: this },
         );
+        this.imageId = image.imageId;
 
         this.container = new docker.Container(
             `${name}-container`,

@@ -41,6 +41,13 @@ export function dataDirOf(resources: Resource[]): string | undefined {
     return step?.props.environment.DATA_DIR;
 }
 
+/** The directories that same step creates outside the data directory (EXTRA_DIRS: a backup share). */
+export function extraDirsOf(resources: Resource[]): string[] {
+    const step = resources.find((r) => r.type === COMMAND && typeof r.props.environment?.DATA_DIR === "string");
+    const extra = step?.props.environment.EXTRA_DIRS;
+    return typeof extra === "string" ? extra.split(" ").filter((d) => d !== "") : [];
+}
+
 const containers = (resources: Resource[]) => resources.filter((r) => r.type === CONTAINER);
 
 export const noStorePortOnLan: StackValidationPolicy = {
@@ -74,7 +81,7 @@ export const noStorePortOnLan: StackValidationPolicy = {
 export const dataMountsUnderDataDir: StackValidationPolicy = {
     name: "data-mounts-under-data-dir",
     description:
-        "Every writable bind mount of a container is under the stack's data directory (read-only mounts, such as the dev stack's source, are not data).",
+        "Every writable bind mount of a container is under the stack's data directory or a directory the host step creates for it (the backup directory); read-only mounts, such as the dev stack's source, are not data.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         const dataDir = dataDirOf(args.resources);
@@ -83,10 +90,11 @@ export const dataMountsUnderDataDir: StackValidationPolicy = {
             return;
         }
         const root = dataDir.replace(/\/+$/, "");
+        const roots = [root, ...extraDirsOf(args.resources).map((d) => d.replace(/\/+$/, ""))];
         for (const c of containers(args.resources)) {
             for (const v of (c.props.volumes ?? []) as Volume[]) {
                 if (!v.hostPath || v.readOnly) continue;
-                if (v.hostPath !== root && !v.hostPath.startsWith(`${root}/`)) {
+                if (!roots.some((r) => v.hostPath === r || v.hostPath!.startsWith(`${r}/`))) {
                     report(
                         `${c.name} mounts ${v.hostPath} at ${v.containerPath} writable, outside the data directory ${root}; put it under ${root} (HostDirectories) or mount it read-only`,
                         c.urn,

@@ -15,6 +15,8 @@ import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshH
 import { clearLeftovers, docker, lockEngine, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
+// With the backup container, which has no healthcheck: what a leftover run may hold.
+const ALL_CONTAINERS = [...CONTAINERS, "marvel-rivals-backup"];
 const NETWORK = "marvel-rivals-network";
 const PROXY = "caddy";
 const APP_IMAGE = "marvel-rivals-stats-app:odin";
@@ -77,7 +79,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let seeded: string;
 
     beforeAll(async () => {
-        await clearLeftovers(CONTAINERS, [NETWORK]);
+        await clearLeftovers(ALL_CONTAINERS, [NETWORK]);
         work = tempDir("odin");
         ssh = await startSshDockerHost(path.join(work, "ssh"));
         const project = copyProject(path.join(work, "project"));
@@ -102,7 +104,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         const steps: (() => Promise<unknown>)[] = [
             ensureEngineRunning,
             async () => run && (await pulumiDestroy(run)),
-            () => clearLeftovers(CONTAINERS, [NETWORK]),
+            () => clearLeftovers(ALL_CONTAINERS, [NETWORK]),
             async () => {
                 const net = createdProxy ? await docker().inspect("networks", PROXY) : undefined;
                 if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);

@@ -30,6 +30,8 @@ import { HARNESS_LABEL } from "./harness/models";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
+// With the backup container, which has no healthcheck: what a leftover run may hold.
+const ALL_CONTAINERS = [...CONTAINERS, "marvel-rivals-backup"];
 const NETWORK = "marvel-rivals-network";
 const APP_IMAGE = "marvel-rivals-stats-app:dev";
 const TABLES = ["players", "matches", "match_participants", "character_stats", "synergy_stats", "collection_metadata"];
@@ -96,7 +98,7 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     let seededCounts: Record<string, number>;
 
     beforeAll(async () => {
-        await clearLeftovers(CONTAINERS, [NETWORK]);
+        await clearLeftovers(ALL_CONTAINERS, [NETWORK]);
         work = tempDir("stack");
         project = copyProject(path.join(work, "project"));
         dataDir = path.join(work, "data");
@@ -159,7 +161,7 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
 
     afterAll(async () => {
         if (run) await pulumiDestroy(run).catch(() => undefined);
-        await clearLeftovers(CONTAINERS, [NETWORK]).catch(() => undefined);
+        await clearLeftovers(ALL_CONTAINERS, [NETWORK]).catch(() => undefined);
         removeTempDir(work); // MRS_E2E_KEEP=1 keeps it (state, data, project copy) for a post-mortem
     }, LONG);
 

@@ -233,7 +233,12 @@ describe("dev stack", () => {
             expect(c.replaceOnChanges, c.name).toEqual(["*"]);
             grace[c.inputs.name] = c.inputs.destroyGraceSeconds;
         }
-        expect(grace).toEqual({ "marvel-rivals-postgres": 60, "marvel-rivals-redis": 30, "marvel-rivals-app": 10 });
+        expect(grace).toEqual({
+            "marvel-rivals-postgres": 60,
+            "marvel-rivals-redis": 30,
+            "marvel-rivals-app": 10,
+            "marvel-rivals-backup": 30,
+        });
         const network = run.byName("network-bridge");
         expect(network.deleteBeforeReplace).toBe(true);
         // The host step frees a name left by a lost state before the network takes it.
@@ -245,7 +250,8 @@ describe("dev stack", () => {
     test("the host step frees the stack's names from its own orphans, told apart by labels with this state's ID", () => {
         const step = run.byName("data-mkdir");
         expect(step.inputs.environment).toMatchObject({
-            STACK_CONTAINERS: "marvel-rivals-postgres marvel-rivals-redis marvel-rivals-app marvel-rivals-pgadmin",
+            STACK_CONTAINERS:
+                "marvel-rivals-postgres marvel-rivals-redis marvel-rivals-app marvel-rivals-pgadmin marvel-rivals-backup",
             STACK_NETWORK: "marvel-rivals-network",
             STACK_LABEL: "marvel-rivals-stats.stack",
             STACK: "dev",

@@ -152,7 +152,7 @@ describe("the odin stack's own resource graph", () => {
                 .filter((r) => r.type === CONTAINER)
                 .map((r) => r.name)
                 .sort(),
-        ).toEqual(["app-container", "postgres-container", "redis-container"]);
+        ).toEqual(["app-container", "backups-container", "postgres-container", "redis-container"]);
         expect(evaluate(resources)).toEqual([]);
     });
 });

@@ -1,0 +1,89 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { agentEnvironment, type Schedule } from "./backupSchedule";
+import { containerDefaults, containerOptions, labelList, memoryLimit, requireUidGid, type Labels } from "./common";
+
+/** Label of the backup container holding its schedule as written: `npm run backups` reads it. */
+export const SCHEDULE_LABEL = "marvel-rivals-stats.backup-schedule";
+/** Where the backup directory is mounted in the container. */
+export const BACKUP_MOUNT = "/backups";
+/** How the container (and `docker exec`) runs the agent: the script travels in BACKUP_AGENT. */
+export const AGENT_ENTRYPOINT = ["sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"];
+
+export interface BackupsArgs {
+    /** The Postgres container's image ID: pg_dump and pg_restore of the server's own version. */
+    image: pulumi.Input<string>;
+    containerName: string;
+    networkName: pulumi.Input<string>;
+    /** How the database is reached on the stack's network. */
+    database: { host: string; port: number; name: string; user: string; password: pulumi.Input<string> };
+    /** Host directory for the dumps (absolute, created by HostDirectories). */
+    backupDir: string;
+    /** The schedule as written and parsed; undefined: the agent idles, dumps on demand only. */
+    scheduleText?: string;
+    schedule?: Schedule;
+    keepLast: number;
+    keepDays: number;
+    /** `uid:gid` the agent runs as, so the dumps belong to the stack's owner. */
+    user: string;
+    labels?: Labels;
+    memoryLimitMb?: number;
+    /** Resources that must be complete first (the healthy database, the directories). */
+    waitFor?: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * The backup service (issue 14): a small container from the Postgres image on the stack's network, running
+ * components/backup-agent.sh. On its schedule it dumps the database, proves the dump by restoring it into
+ * a scratch database and comparing row counts at the dump's snapshot, records the result beside the dump
+ * and prunes old scheduled dumps; `npm run restore` and `npm run backups` drive it through `docker exec`.
+ * The password reaches it in the environment (PGPASSWORD), never in an argument.
+ */
+export class Backups extends pulumi.ComponentResource {
+    public readonly container: docker.Container;
+    public readonly containerName: pulumi.Output<string>;
+
+    constructor(name: string, args: BackupsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("marvel-rivals-stats:database:Backups", name, {}, opts);
+        requireUidGid("user", args.user);
+        if (!args.backupDir.startsWith("/")) throw new Error(`\`backupDir\` must be absolute, got ${args.backupDir}`);
+        const agent = readFileSync(path.join(__dirname, "backup-agent.sh"), "utf8");
+
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: args.containerName,
+                image: args.image,
+                entrypoints: AGENT_ENTRYPOINT,
+                command: ["run"],
+                user: args.user,
+                envs: [
+                    `BACKUP_AGENT=${agent}`,
+                    `BACKUP_DIR=${BACKUP_MOUNT}`,
+                    `BACKUP_SCHEDULE=${args.scheduleText ?? ""}`,
+                    ...Object.entries(agentEnvironment(args.schedule)).map(([k, v]) => `${k}=${v}`),
+                    `BACKUP_KEEP_LAST=${args.keepLast}`,
+                    `BACKUP_KEEP_DAYS=${args.keepDays}`,
+                    `PGHOST=${args.database.host}`,
+                    `PGPORT=${args.database.port}`,
+                    `PGDATABASE=${args.database.name}`,
+                    `PGUSER=${args.database.user}`,
+                    pulumi.interpolate`PGPASSWORD=${args.database.password}`,
+                ],
+                volumes: [{ hostPath: args.backupDir, containerPath: BACKUP_MOUNT }],
+                labels: labelList({ ...args.labels, [SCHEDULE_LABEL]: args.scheduleText ?? "" }),
+                networksAdvanced: [{ name: args.networkName }],
+                // A dump in progress is given time to finish its file; a killed one leaves only a
+                // temporary file, removed when the agent starts again.
+                destroyGraceSeconds: 30,
+                ...memoryLimit(args.memoryLimitMb),
+                ...containerDefaults,
+            },
+            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+        );
+        this.containerName = this.container.name;
+        this.registerOutputs({ containerName: this.containerName });
+    }
+}

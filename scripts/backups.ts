@@ -1,0 +1,346 @@
+// `npm run backups` and `npm run restore` (issue 14): the stack's backups seen and used from this machine,
+// through the docker CLI and the stack's backup container (components/backup-agent.sh). For odin the docker
+// CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
+//
+//   npm run backups -- [--stack dev|odin] [--json]
+//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force]
+//
+// Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
+import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
+import { CONTAINER_NAMES } from "../components/names";
+
+const PROJECT_DIR = path.resolve(__dirname, "..");
+const APP_PORT = 8000;
+
+/** One dump as the agent lists it (its record beside the dump). */
+export interface DumpRecord {
+    file: string;
+    createdAt?: string;
+    sizeBytes: number;
+    check: "passed" | "failed" | "unchecked";
+    reason?: string;
+    checkedAt?: string;
+    dumpMs?: number;
+    checkMs?: number;
+    tables?: Record<string, number>;
+}
+
+export class UsageError extends Error {}
+export class Refusal extends Error {}
+
+export interface Options {
+    command: "list" | "restore";
+    stack: string;
+    json: boolean;
+    from: string;
+    force: boolean;
+}
+
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
+    const [command, ...rest] = argv;
+    if (command !== "list" && command !== "restore") throw new UsageError(`unknown command ${command ?? "(none)"}`);
+    const opts: Options = { command, stack: env.PULUMI_STACK || "dev", json: false, from: "latest", force: false };
+    for (let i = 0; i < rest.length; i++) {
+        const arg = rest[i];
+        const value = () => {
+            const v = rest[++i];
+            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
+            return v;
+        };
+        if (arg === "--stack") opts.stack = value();
+        else if (arg === "--json" && command === "list") opts.json = true;
+        else if (arg === "--from" && command === "restore") opts.from = value();
+        else if (arg === "--force" && command === "restore") opts.force = true;
+        else throw new UsageError(`unexpected argument ${arg}`);
+    }
+    if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
+    return opts;
+}
+
+/** The Docker endpoint of a stack: its stack file's dockerHost, else the docker CLI's own (DOCKER_HOST, context). */
+export function dockerHostOf(stack: string, projectDir = PROJECT_DIR): string | undefined {
+    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    if (!existsSync(file)) throw new Refusal(`no stack file Pulumi.${stack}.yaml: --stack must be dev or odin`);
+    const config = (parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {};
+    const host = config["marvel-rivals-stats:dockerHost"];
+    return typeof host === "string" && host !== "" ? host : undefined;
+}
+
+function docker(
+    host: string | undefined,
+    args: string[],
+    timeoutMs = 30 * 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        execFile(
+            "docker",
+            args,
+            {
+                env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
+                maxBuffer: 64 * 1024 * 1024,
+                timeout: timeoutMs,
+            },
+            (err, stdout, stderr) => {
+                const code = err
+                    ? typeof (err as { code?: unknown }).code === "number"
+                        ? (err as { code: number }).code
+                        : 127
+                    : 0;
+                resolve({ code, stdout, stderr: stderr || (err && code === 127 ? err.message : "") });
+            },
+        );
+    });
+}
+
+/** `docker exec` of an agent command in the backup container. */
+const agent = (host: string | undefined, ...args: string[]) =>
+    docker(host, ["exec", CONTAINER_NAMES.backup, ...AGENT_ENTRYPOINT, ...args]);
+
+async function requireBackupContainer(host: string | undefined, stack: string): Promise<void> {
+    const r = await docker(host, ["inspect", "--format", "{{.State.Running}}", CONTAINER_NAMES.backup]);
+    if (r.code === 127) throw new Refusal(`the docker CLI could not run: ${r.stderr.trim()}; install Docker's CLI`);
+    if (r.code !== 0)
+        throw new Refusal(
+            `no backup container ${CONTAINER_NAMES.backup} on ${host ?? "the local engine"}: bring the stack up first (PULUMI_STACK=${stack} npm run up)${r.stderr.includes("No such") ? "" : `; docker said: ${r.stderr.trim()}`}`,
+        );
+    if (r.stdout.trim() !== "true")
+        throw new Refusal(
+            `the backup container ${CONTAINER_NAMES.backup} is not running: start it (docker start ${CONTAINER_NAMES.backup}) or run \`npm run up\``,
+        );
+}
+
+export function parseList(stdout: string): DumpRecord[] {
+    return stdout
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l) as DumpRecord);
+}
+
+/** The dump `--from latest` means: the newest that passed its check, other than restore's own safety dumps. */
+export function latestRestorable(dumps: DumpRecord[]): DumpRecord | undefined {
+    return [...dumps]
+        .sort((a, b) => a.file.localeCompare(b.file))
+        .filter((d) => d.check === "passed" && !d.file.endsWith("-safety.dump"))
+        .pop();
+}
+
+/** The dump a restore takes, or a refusal that says what to do. */
+export function chooseDump(dumps: DumpRecord[], from: string, force: boolean): DumpRecord {
+    if (from === "latest") {
+        const latest = latestRestorable(dumps);
+        if (!latest)
+            throw new Refusal(
+                "no dump has passed its check: list them with `npm run backups`, then name one with --from FILE (and --force for one that failed)",
+            );
+        return latest;
+    }
+    const name = path.basename(from);
+    const dump = dumps.find((d) => d.file === name);
+    if (!dump) throw new Refusal(`no dump named ${name} in the backup directory: \`npm run backups\` lists them`);
+    if (dump.check !== "passed" && !force)
+        throw new Refusal(
+            `${name} ${dump.check === "failed" ? `failed its check (${dump.reason})` : "was never checked"}: pick another (\`npm run backups\`), or restore it anyway with --force`,
+        );
+    return dump;
+}
+
+const rows = (d: DumpRecord) => Object.values(d.tables ?? {}).reduce((a, b) => a + b, 0);
+
+function human(bytes: number): string {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let v = bytes;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function age(iso: string | undefined, now: Date): string {
+    if (!iso) return "?";
+    const s = Math.max(0, Math.round((now.getTime() - new Date(iso).getTime()) / 1000));
+    if (s < 120) return `${s}s`;
+    if (s < 7200) return `${Math.round(s / 60)}m`;
+    if (s < 172_800) return `${Math.round(s / 3600)}h`;
+    return `${Math.round(s / 86_400)}d`;
+}
+
+export interface Freshness {
+    schedule: string;
+    lastVerified?: string;
+    /** The last verified backup is older than twice the schedule's longest gap (or there is none). */
+    stale: boolean;
+    message: string;
+}
+
+/** Whether the backups keep up with their schedule: the line `npm run backups` ends with. */
+export function freshness(dumps: DumpRecord[], scheduleText: string, now = new Date()): Freshness {
+    const verified = dumps
+        .filter((d) => d.check === "passed" && d.createdAt)
+        .sort((a, b) => a.createdAt!.localeCompare(b.createdAt!))
+        .pop();
+    if (scheduleText === "")
+        return {
+            schedule: "none",
+            lastVerified: verified?.createdAt,
+            stale: false,
+            message: `no schedule (backupSchedule unset); last verified backup: ${verified ? `${verified.file}, ${age(verified.createdAt, now)} ago` : "none"}`,
+        };
+    const limit = 2 * longestGapSeconds(parseSchedule(scheduleText), now);
+    if (!verified)
+        return {
+            schedule: scheduleText,
+            stale: true,
+            message: `WARNING: no verified backup yet (schedule ${scheduleText} UTC)`,
+        };
+    const ageSeconds = (now.getTime() - new Date(verified.createdAt!).getTime()) / 1000;
+    const stale = ageSeconds > limit;
+    return {
+        schedule: scheduleText,
+        lastVerified: verified.createdAt,
+        stale,
+        message: stale
+            ? `WARNING: the last verified backup (${verified.file}) is ${age(verified.createdAt, now)} old, more than twice the schedule (${scheduleText} UTC): check \`docker logs ${CONTAINER_NAMES.backup}\``
+            : `last verified backup: ${verified.file}, ${age(verified.createdAt, now)} ago (schedule ${scheduleText} UTC)`,
+    };
+}
+
+async function list(opts: Options, out: (line: string) => void): Promise<number> {
+    const host = dockerHostOf(opts.stack);
+    await requireBackupContainer(host, opts.stack);
+    const listed = await agent(host, "list");
+    if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
+    const dumps = parseList(listed.stdout);
+    const label = await docker(host, [
+        "inspect",
+        "--format",
+        `{{index .Config.Labels "${SCHEDULE_LABEL}"}}`,
+        CONTAINER_NAMES.backup,
+    ]);
+    const scheduleText = label.stdout.trim().replace(/^<no value>$/, "");
+    const fresh = freshness(dumps, scheduleText);
+    if (opts.json) {
+        out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh }, null, 2));
+        return fresh.stale ? 1 : 0;
+    }
+    const now = new Date();
+    if (dumps.length === 0) out("no backups yet");
+    for (const d of dumps) {
+        const check =
+            d.check === "passed"
+                ? `passed (${Object.keys(d.tables ?? {}).length} tables, ${rows(d)} rows)`
+                : `${d.check.toUpperCase()}: ${d.reason}`;
+        out(
+            `${d.file.padEnd(36)} ${human(d.sizeBytes).padStart(10)} ${age(d.createdAt, now).padStart(5)} ago  ${check}`,
+        );
+    }
+    out(fresh.message);
+    return fresh.stale ? 1 : 0;
+}
+
+async function readiness(host: string | undefined): Promise<boolean> {
+    const probe = `fetch('http://127.0.0.1:${APP_PORT}/health/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(2))`;
+    return (await docker(host, ["exec", CONTAINER_NAMES.app, "node", "-e", probe], 15_000)).code === 0;
+}
+
+async function restore(opts: Options, out: (line: string) => void): Promise<number> {
+    const started = Date.now();
+    const host = dockerHostOf(opts.stack);
+    const say = (line: string) => out(`restore: ${line}`);
+    await requireBackupContainer(host, opts.stack);
+    const listed = await agent(host, "list");
+    if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
+    const dump = chooseDump(parseList(listed.stdout), opts.from, opts.force);
+    say(
+        `stack ${opts.stack} on ${host ?? "the local engine"}: restoring ${dump.file} (taken ${dump.createdAt ?? "?"}, check ${dump.check}, ${rows(dump)} rows)`,
+    );
+
+    const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", CONTAINER_NAMES.app]);
+    const appRunning = app.code === 0 && app.stdout.trim() === "true";
+    if (appRunning) {
+        const stop = await docker(host, ["stop", "-t", "10", CONTAINER_NAMES.app]);
+        if (stop.code !== 0) throw new Refusal(`could not stop the app: ${stop.stderr.trim()}; nothing was changed`);
+        say("app stopped");
+    }
+    let restored = false;
+    try {
+        // The database as it is now, in a checked dump, before anything changes (none if it is gone).
+        const exists = (await agent(host, "database-exists")).stdout.trim() === "yes";
+        if (exists) {
+            const safety = await agent(host, "once", "safety");
+            const name = safety.stdout.trim().split("\n").pop();
+            if (safety.code !== 0)
+                throw new Refusal(
+                    `the safety dump of the current database failed, so nothing was restored: ${safety.stderr.trim()}`,
+                );
+            say(
+                `safety dump of the current database: ${name} (checked); to undo: npm run restore -- --stack ${opts.stack} --from ${name}`,
+            );
+        } else say("the database does not exist: no safety dump to take");
+
+        const load = await agent(host, "restore", dump.file);
+        if (load.code !== 0) throw new Refusal(`the restore failed, the database is as it was: ${load.stderr.trim()}`);
+        restored = true;
+        say(`database restored from ${dump.file}`);
+    } finally {
+        if (appRunning || restored) {
+            const start = await docker(host, ["start", CONTAINER_NAMES.app]);
+            if (start.code !== 0) out(`restore: could not start the app: ${start.stderr.trim()}`);
+            else say("app started");
+        }
+    }
+
+    // Migrations up to the files' head: the dump may predate some.
+    const migrate = await docker(host, ["exec", CONTAINER_NAMES.app, "migrate", "up"]);
+    if (migrate.code !== 0)
+        throw new Refusal(
+            `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`npm run up\``,
+        );
+    for (const line of migrate.stdout.trim().split("\n").filter(Boolean)) say(`migrate: ${line}`);
+
+    const deadline = Date.now() + 90_000;
+    while (!(await readiness(host))) {
+        if (Date.now() > deadline)
+            throw new Refusal(
+                `the database is restored but the app is not ready after 90 s: see \`docker logs ${CONTAINER_NAMES.app}\``,
+            );
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    say(`app ready; done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return 0;
+}
+
+export async function main(argv: string[], out = (l: string) => process.stdout.write(`${l}\n`)): Promise<number> {
+    let opts: Options;
+    try {
+        opts = parseArgs(argv);
+    } catch (err) {
+        process.stderr.write(
+            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force]\n`,
+        );
+        return 2;
+    }
+    try {
+        return opts.command === "list" ? await list(opts, out) : await restore(opts, out);
+    } catch (err) {
+        if (!(err instanceof Refusal)) throw err;
+        process.stderr.write(`${opts.command === "list" ? "backups" : "restore"}: ${err.message}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (err) => {
+            process.stderr.write(`${(err as Error).stack ?? err}\n`);
+            process.exit(1);
+        },
+    );
+}

@@ -1,0 +1,193 @@
+// Scheduled backups (issue 14): the schedule parser, the config's checks, and the backup container the
+// program declares on both stacks (the odin one with its dumps on an NFS share).
+import { describe, expect, it } from "vitest";
+import {
+    agentEnvironment,
+    longestGapSeconds,
+    matches,
+    parseSchedule,
+    type CronSchedule,
+} from "../../components/backupSchedule";
+import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
+import { evaluate } from "../../policy/evaluate";
+import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
+
+describe("parseSchedule", () => {
+    it("expands cron fields: numbers, ranges, steps and lists", () => {
+        expect(parseSchedule("0 3 * * *")).toMatchObject({ minutes: [0], hours: [3], domAny: true, dowAny: true });
+        expect(parseSchedule("*/15 1-3,22 * * 1-5")).toMatchObject({
+            minutes: [0, 15, 30, 45],
+            hours: [1, 2, 3, 22],
+            daysOfWeek: [1, 2, 3, 4, 5],
+            dowAny: false,
+        });
+        expect(parseSchedule("5/20 * * * *")).toMatchObject({ minutes: [5, 25, 45] });
+        // 7 is Sunday too.
+        expect(parseSchedule("0 0 * * 7")).toMatchObject({ daysOfWeek: [0] });
+    });
+
+    it("reads the macros and fixed intervals", () => {
+        expect(parseSchedule("@daily")).toMatchObject({ kind: "cron", minutes: [0], hours: [0] });
+        expect(parseSchedule("@every 90s")).toEqual({ kind: "every", seconds: 90 });
+        expect(parseSchedule("@every 6h")).toEqual({ kind: "every", seconds: 21_600 });
+    });
+
+    it.each([
+        ["0 3 * *", "a cron schedule has 5 fields (minute hour day-of-month month day-of-week), got 4"],
+        ["60 3 * * *", "minute `60` is outside 0-59"],
+        ["0 3 0 * *", "day of month `0` is outside 1-31"],
+        ["0 3 * * mon", "day of week `mon` is not a number, range, * or step"],
+        ["*/0 * * * *", "minute `*/0` has a step below 1"],
+        ["@yearly", "`@yearly` is not one of @hourly, @daily, @weekly, @monthly or @every <n>s|m|h"],
+        ["@every 0s", "@every must be from 1s to 744h"],
+    ])("refuses %j: %s", (text, message) => {
+        expect(() => parseSchedule(text)).toThrow(message);
+    });
+
+    it("matches minutes as Vixie cron does: a restricted day of month and day of week match when either does", () => {
+        const s = parseSchedule("30 2 13 * 5") as CronSchedule;
+        expect(matches(s, new Date("2026-11-13T02:30:00Z"))).toBe(true); // the 13th (a Friday)
+        expect(matches(s, new Date("2026-11-20T02:30:00Z"))).toBe(true); // a Friday, not the 13th
+        expect(matches(s, new Date("2026-12-13T02:30:00Z"))).toBe(true); // the 13th, a Sunday
+        expect(matches(s, new Date("2026-11-19T02:30:00Z"))).toBe(false);
+        expect(matches(s, new Date("2026-11-20T02:31:00Z"))).toBe(false);
+        const weekdays = parseSchedule("0 3 * * 1-5") as CronSchedule;
+        expect(matches(weekdays, new Date("2026-11-23T03:00:00Z"))).toBe(true); // Monday
+        expect(matches(weekdays, new Date("2026-11-22T03:00:00Z"))).toBe(false); // Sunday
+    });
+
+    it("knows the longest gap between runs: twice it is when a backup is late", () => {
+        expect(longestGapSeconds(parseSchedule("0 3 * * *"))).toBe(86_400);
+        expect(longestGapSeconds(parseSchedule("0 3 * * 1-5"), new Date("2026-11-23T00:00:00Z"))).toBe(3 * 86_400);
+        expect(longestGapSeconds(parseSchedule("@every 10s"))).toBe(10);
+    });
+
+    it("hands the agent one list per field, and the day rule", () => {
+        expect(agentEnvironment(parseSchedule("0 3 * * *"))).toEqual({
+            BACKUP_MODE: "cron",
+            BACKUP_MINUTES: "0",
+            BACKUP_HOURS: "3",
+            BACKUP_DAYS: Array.from({ length: 31 }, (_, i) => i + 1).join(" "),
+            BACKUP_MONTHS: "1 2 3 4 5 6 7 8 9 10 11 12",
+            BACKUP_WEEKDAYS: "0 1 2 3 4 5 6",
+            BACKUP_DAY_RULE: "both",
+        });
+        expect(agentEnvironment(parseSchedule("0 3 1 * 0")).BACKUP_DAY_RULE).toBe("either");
+        expect(agentEnvironment(undefined)).toEqual({ BACKUP_MODE: "off" });
+    });
+});
+
+describe("the backup settings", () => {
+    const ctx: ParseContext = {
+        projectDir: "/home/dev/marvel-rivals-stats",
+        defaultOwner: "1000:1000",
+        defaults: projectDefaults(PROJECT_ROOT),
+        env: {},
+    };
+    const parse = (stack: string, overrides: Record<string, string>) => {
+        const { config } = loadStackConfig(stack, overrides);
+        return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], ctx);
+    };
+    const problems = (stack: string, overrides: Record<string, string>) => {
+        try {
+            parse(stack, overrides);
+        } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError);
+            return (err as ConfigError).problems;
+        }
+        return [];
+    };
+
+    it("are off on dev and nightly on odin, into <dataDir>/backups, keeping 7", () => {
+        expect(parse("dev", {}).backup).toMatchObject({
+            scheduleText: undefined,
+            dir: "/home/dev/marvel-rivals-stats/data/backups",
+            keepLast: 7,
+            keepDays: 0,
+        });
+        expect(parse("odin", {}).backup).toMatchObject({
+            scheduleText: "0 3 * * *",
+            dir: "/mnt/user/appdata/marvel-rivals-stats/backups",
+        });
+    });
+
+    it("refuse a bad schedule with what is wrong and examples", () => {
+        expect(problems("dev", { backupSchedule: "0 25 * * *" })).toEqual([
+            '`marvel-rivals-stats:backupSchedule` is "0 25 * * *": hour `25` is outside 0-23; use cron\'s 5 fields in UTC such as "0 3 * * *" (03:00 every night), @daily, or @every 6h.',
+        ]);
+    });
+
+    it.each([
+        ["backups", "must be an absolute directory path on the Docker host"],
+        ["/mnt/nas/my backups", "must be an absolute directory path on the Docker host"],
+        ["/mnt/user/appdata/marvel-rivals-stats", "must be a directory of its own"],
+        ["/mnt/user/appdata/marvel-rivals-stats/postgres/dumps", "must be a directory of its own"],
+        ["/", "must be a directory of its own"],
+    ])("refuse backupDir %j", (dir, message) => {
+        const found = problems("odin", { backupDir: dir });
+        expect(found).toHaveLength(1);
+        expect(found[0]).toContain(`\`marvel-rivals-stats:backupDir\` is ${JSON.stringify(dir)}: ${message}`);
+    });
+
+    it("refuse a negative retention", () => {
+        expect(problems("dev", { backupKeepLast: "-1" })).toEqual([
+            '`marvel-rivals-stats:backupKeepLast` is "-1": must be a whole number from 0 to 10000.',
+        ]);
+    });
+});
+
+describe("the backup container", () => {
+    it("runs the agent from the Postgres image as the owner, its password in the environment only", async () => {
+        const { runProgram } = await import("../support/mockProgram");
+        const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
+        const backup = run.byName("backups-container");
+        const postgres = run.byName("postgres-container");
+        expect(backup.inputs.image).toBe(postgres.inputs.image);
+        expect(backup.inputs).toMatchObject({
+            name: "marvel-rivals-backup",
+            user: "1000:1000",
+            entrypoints: ["sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"],
+            command: ["run"],
+            volumes: [{ hostPath: "/mnt/remotes/NAS_backups/marvel-rivals-stats", containerPath: "/backups" }],
+            networksAdvanced: [{ name: "marvel-rivals-network" }],
+            restart: "unless-stopped",
+        });
+        const env = Object.fromEntries(
+            (backup.inputs.envs as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+        );
+        expect(env).toMatchObject({
+            BACKUP_MODE: "cron",
+            BACKUP_MINUTES: "0",
+            BACKUP_HOURS: "3",
+            BACKUP_SCHEDULE: "0 3 * * *",
+            BACKUP_KEEP_LAST: "7",
+            PGHOST: "postgres",
+            PGUSER: "marvel_stats",
+            PGDATABASE: "marvel_rivals",
+            PGPASSWORD: "generated-db-password-0123456789",
+        });
+        expect(env.BACKUP_AGENT).toContain("backup-agent run");
+        expect(backup.secretInputs).toContain("envs");
+        // Never in an argument.
+        expect(JSON.stringify([backup.inputs.entrypoints, backup.inputs.command])).not.toContain("generated-db");
+        // It starts once the database is healthy and the directory exists.
+        expect(backup.dependencies).toContain(postgres.urn);
+        expect(backup.dependencies).toContain(run.byName("data-mkdir").urn);
+        // The share is created by the host step (outside dataDir), the pre-migration dumps go there too,
+        // and the policy pack accepts the mount.
+        expect(run.byName("data-mkdir").inputs.environment).toMatchObject({
+            SUBDIRS: "postgres redis output logs",
+            EXTRA_DIRS: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
+        });
+        expect(run.outputs.backupDir.value).toBe("/mnt/remotes/NAS_backups/marvel-rivals-stats");
+        expect(run.outputs.backupSchedule.value).toBe("0 3 * * *");
+        const resources = run.resources.map((r) => ({
+            type: r.type,
+            name: r.name,
+            urn: r.urn,
+            props: r.inputs,
+            opts: { additionalSecretOutputs: r.additionalSecretOutputs ?? [] },
+        }));
+        expect(evaluate(resources as never)).toEqual([]);
+    });
+});
