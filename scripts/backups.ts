@@ -179,8 +179,11 @@ export interface Freshness {
     message: string;
 }
 
-/** Whether the backups keep up with their schedule: the line `npm run backups` ends with. */
-export function freshness(dumps: DumpRecord[], scheduleText: string, now = new Date()): Freshness {
+/**
+ * Whether the backups keep up with their schedule: the line `npm run backups` ends with. `since`: when the
+ * backup container started, so that a stack younger than twice the schedule is not late for its first.
+ */
+export function freshness(dumps: DumpRecord[], scheduleText: string, now = new Date(), since?: Date): Freshness {
     const verified = dumps
         .filter((d) => d.check === "passed" && d.createdAt)
         .sort((a, b) => a.createdAt!.localeCompare(b.createdAt!))
@@ -193,12 +196,16 @@ export function freshness(dumps: DumpRecord[], scheduleText: string, now = new D
             message: `no schedule (backupSchedule unset); last verified backup: ${verified ? `${verified.file}, ${age(verified.createdAt, now)} ago` : "none"}`,
         };
     const limit = 2 * longestGapSeconds(parseSchedule(scheduleText), now);
-    if (!verified)
+    if (!verified) {
+        const young = since !== undefined && (now.getTime() - since.getTime()) / 1000 <= limit;
         return {
             schedule: scheduleText,
-            stale: true,
-            message: `WARNING: no verified backup yet (schedule ${scheduleText} UTC)`,
+            stale: !young,
+            message: young
+                ? `no verified backup yet; the schedule (${scheduleText} UTC) started ${age(since!.toISOString(), now)} ago`
+                : `WARNING: no verified backup yet (schedule ${scheduleText} UTC): check \`docker logs ${CONTAINER_NAMES.backup}\``,
         };
+    }
     const ageSeconds = (now.getTime() - new Date(verified.createdAt!).getTime()) / 1000;
     const stale = ageSeconds > limit;
     return {
@@ -217,14 +224,15 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
     const listed = await agent(host, "list");
     if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
     const dumps = parseList(listed.stdout);
-    const label = await docker(host, [
+    const inspected = await docker(host, [
         "inspect",
         "--format",
-        `{{index .Config.Labels "${SCHEDULE_LABEL}"}}`,
+        `{{index .Config.Labels "${SCHEDULE_LABEL}"}}|{{.State.StartedAt}}`,
         CONTAINER_NAMES.backup,
     ]);
-    const scheduleText = label.stdout.trim().replace(/^<no value>$/, "");
-    const fresh = freshness(dumps, scheduleText);
+    const [label, startedAt] = inspected.stdout.trim().split("|");
+    const scheduleText = label.replace(/^<no value>$/, "");
+    const fresh = freshness(dumps, scheduleText, new Date(), startedAt ? new Date(startedAt) : undefined);
     if (opts.json) {
         out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh }, null, 2));
         return fresh.stale ? 1 : 0;

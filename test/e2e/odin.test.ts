@@ -236,6 +236,56 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     );
 
     it(
+        "c2. backups over SSH: the nightly agent runs as 1000:1000, and `npm run backups` and `npm run restore -- --stack odin` reach the server through the stack file's dockerHost",
+        async () => {
+            const agent = await docker().inspect("containers", "marvel-rivals-backup");
+            expect(agent.State.Running).toBe(true);
+            expect(agent.Config.User).toBe("1000:1000");
+            expect(agent.Config.Labels["marvel-rivals-stats.backup-schedule"]).toBe("0 3 * * *");
+            // As a user points the stack at their server: the stack file's dockerHost (here the test's SSH host).
+            const stackFile = path.join(run.projectDir, "Pulumi.odin.yaml");
+            writeFileSync(
+                stackFile,
+                readFileSync(stackFile, "utf8").replace(
+                    "marvel-rivals-stats:dockerHost: ssh://root@odin",
+                    `marvel-rivals-stats:dockerHost: ${ssh.dockerHost}`,
+                ),
+            );
+            const npm = (...args: string[]) =>
+                spawnSync("npm", ["run", "-s", ...args], {
+                    cwd: run.projectDir,
+                    env: { ...process.env, ...ssh.env },
+                    encoding: "utf8",
+                    timeout: 600_000,
+                });
+            // Freshly deployed: no backup yet, and not late for the first one.
+            const listed = npm("backups", "--", "--stack", "odin", "--json");
+            expect(listed.status, listed.stderr).toBe(0);
+            expect(JSON.parse(listed.stdout)).toMatchObject({
+                stack: "odin",
+                schedule: "0 3 * * *",
+                stale: false,
+                backups: [],
+            });
+            // An on-demand dump, then a restore of it over SSH: the rows come back, the app is ready.
+            const once = spawnSync(
+                "docker",
+                ["exec", "marvel-rivals-backup", "sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent", "once", "manual"],
+                { encoding: "utf8", timeout: 300_000 },
+            );
+            expect(once.status, once.stderr).toBe(0);
+            const file = once.stdout.trim().split("\n").pop()!;
+            expect(statSync(path.join(dataDir, "backups", file)).uid).toBe(OWNER.uid);
+            const restored = npm("restore", "--", "--stack", "odin", "--from", file);
+            expect(restored.status, restored.stderr).toBe(0);
+            expect(restored.stdout).toContain(`restore: stack odin on ${ssh.dockerHost}: restoring ${file}`);
+            expect(restored.stdout).toMatch(/restore: app ready; done in/);
+            expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
+        },
+        LONG,
+    );
+
+    it(
         "d. Postgres killed: the restart policy brings it back, the app's readiness recovers without a restart, a second up changes nothing",
         async () => {
             const api = docker();

@@ -11,6 +11,7 @@ import {
 import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
 import { evaluate } from "../../policy/evaluate";
 import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
+import { chooseDump, dockerHostOf, freshness, parseArgs, type DumpRecord } from "../../scripts/backups";
 
 describe("parseSchedule", () => {
     it("expands cron fields: numbers, ranges, steps and lists", () => {
@@ -189,5 +190,90 @@ describe("the backup container", () => {
             opts: { additionalSecretOutputs: r.additionalSecretOutputs ?? [] },
         }));
         expect(evaluate(resources as never)).toEqual([]);
+    });
+});
+
+describe("npm run backups / restore: what they decide", () => {
+    const dump = (file: string, check: DumpRecord["check"], createdAt?: string): DumpRecord => ({
+        file,
+        check,
+        createdAt,
+        sizeBytes: 1000,
+        reason: check === "failed" ? "pg_restore failed: truncated" : "",
+        tables: { "public.players": 3 },
+    });
+    const dumps = [
+        dump("20261201T030000Z-scheduled.dump", "passed", "2026-12-01T03:00:00Z"),
+        dump("20261202T030000Z-scheduled.dump", "failed", "2026-12-02T03:00:00Z"),
+        dump("20261202T101010Z-safety.dump", "passed", "2026-12-02T10:10:10Z"),
+        dump("20261202T111111Z-manual.dump", "unchecked"),
+    ];
+
+    it("parses the two commands' arguments, the stack defaulting to PULUMI_STACK, then dev", () => {
+        expect(parseArgs(["list"], {})).toEqual({
+            command: "list",
+            stack: "dev",
+            json: false,
+            from: "latest",
+            force: false,
+        });
+        expect(parseArgs(["list", "--json"], { PULUMI_STACK: "odin" })).toMatchObject({ stack: "odin", json: true });
+        expect(parseArgs(["restore", "--stack", "odin", "--from", "x.dump", "--force"], {})).toMatchObject({
+            command: "restore",
+            stack: "odin",
+            from: "x.dump",
+            force: true,
+        });
+        expect(() => parseArgs(["restore", "--from"], {})).toThrow("--from needs a value");
+        expect(() => parseArgs(["list", "--force"], {})).toThrow("unexpected argument --force");
+        expect(() => parseArgs(["restore", "--stack", "../x"], {})).toThrow("--stack ../x is not a stack name");
+    });
+
+    it("takes the newest checked dump for `latest`, never a safety dump", () => {
+        expect(chooseDump(dumps, "latest", false).file).toBe("20261201T030000Z-scheduled.dump");
+        expect(() => chooseDump([dumps[1], dumps[2]], "latest", false)).toThrow("no dump has passed its check");
+    });
+
+    it("refuses a dump that failed or was never checked unless forced, and an unknown one always", () => {
+        expect(() => chooseDump(dumps, "20261202T030000Z-scheduled.dump", false)).toThrow(
+            "20261202T030000Z-scheduled.dump failed its check (pg_restore failed: truncated): pick another (`npm run backups`), or restore it anyway with --force",
+        );
+        expect(chooseDump(dumps, "/some/path/20261202T030000Z-scheduled.dump", true).file).toBe(
+            "20261202T030000Z-scheduled.dump",
+        );
+        expect(() => chooseDump(dumps, "20261202T111111Z-manual.dump", false)).toThrow("was never checked");
+        expect(() => chooseDump(dumps, "nope.dump", true)).toThrow(
+            "no dump named nope.dump in the backup directory: `npm run backups` lists them",
+        );
+    });
+
+    it("says a backup is late when the last verified one is older than twice the schedule", () => {
+        const nightly = "0 3 * * *";
+        const ok = freshness(dumps, nightly, new Date("2026-12-03T03:30:00Z"));
+        expect(ok).toMatchObject({ stale: false, lastVerified: "2026-12-02T10:10:10Z" });
+        expect(ok.message).toMatch(
+            /^last verified backup: 20261202T101010Z-safety\.dump, 17h ago \(schedule 0 3 \* \* \* UTC\)$/,
+        );
+        const late = freshness(dumps, nightly, new Date("2026-12-04T10:10:11Z"));
+        expect(late.stale).toBe(true);
+        expect(late.message).toContain("is 2d old, more than twice the schedule (0 3 * * * UTC)");
+        // No verified backup: late, unless the schedule started less than twice its gap ago.
+        expect(freshness([], nightly, new Date("2026-12-03T00:00:00Z")).stale).toBe(true);
+        const young = freshness([], nightly, new Date("2026-12-03T00:00:00Z"), new Date("2026-12-02T00:00:00Z"));
+        expect(young).toMatchObject({
+            stale: false,
+            message: "no verified backup yet; the schedule (0 3 * * * UTC) started 24h ago",
+        });
+        // No schedule: never late, and it says so.
+        expect(freshness(dumps, "", new Date("2027-01-01T00:00:00Z"))).toMatchObject({
+            schedule: "none",
+            stale: false,
+        });
+    });
+
+    it("finds the stack's engine in its stack file: odin over SSH, dev the docker CLI's own", () => {
+        expect(dockerHostOf("odin")).toBe("ssh://root@odin");
+        expect(dockerHostOf("dev")).toBeUndefined();
+        expect(() => dockerHostOf("prod")).toThrow("no stack file Pulumi.prod.yaml: --stack must be dev or odin");
     });
 });
