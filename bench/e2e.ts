@@ -22,10 +22,20 @@
 //                               local socket, one after the other (needs root and sshd, as the e2e tier)
 //   odin_ssh_over_local_cold, odin_ssh_over_local_warm
 //                               the SSH overhead as a ratio
+//   seeded_rows                 rows in the database after `seed` (what the backup figures are for)
+//   backup_s, backup_dump_s, backup_check_s
+//                               one on-demand backup of the seeded database (the agent's `once`, through
+//                               `docker exec`): all of it, pg_dump at the snapshot, the restore into a
+//                               scratch database with its row counts
+//   restore_s                   `npm run restore -- --from <that dump>`: app stopped, safety dump, restore,
+//                               migrations, app ready
 //
 // Needs what the e2e tests need: a Docker engine and the images (.ci/provision.sh). Not a test: it fails
 // only when a run fails.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
+import { AGENT_ENTRYPOINT } from "../components/backups";
 import { freePort } from "../test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
@@ -72,6 +82,7 @@ async function main(): Promise<void> {
             throw new Error(`the warm re-run changed ${changed.map((o) => `${o.name} (${o.op})`).join(", ")}`);
         const hotReload = await hotReloadLatency(project, `http://127.0.0.1:${run.overrides.appPort}`);
         if (hotReload < 0) throw new Error("the hot reload edit was not served within 10 s");
+        const backup = await backupAndRestore(project, run.overrides.dataDir);
         const down = await pulumiDestroy(run);
         ensureOk("teardown", down);
 
@@ -100,6 +111,11 @@ async function main(): Promise<void> {
             ["app_ready_s", s(appReady), "s"],
             ["critical_path_s", s(critical), "s"],
             ["cold_up_over_critical_path", (cold.durationMs / critical).toFixed(3), "ratio"],
+            ["seeded_rows", String(backup.rows), "rows"],
+            ["backup_s", s(backup.backupMs), "s"],
+            ["backup_dump_s", s(backup.dumpMs), "s"],
+            ["backup_check_s", s(backup.checkMs), "s"],
+            ["restore_s", s(backup.restoreMs), "s"],
         ];
         // The stack's view, on the same clock as the outside poller (the harness's times start after the
         // process has started: add the difference).
@@ -121,6 +137,27 @@ async function main(): Promise<void> {
         removeTempDir(work);
     }
     await odinOverSsh();
+}
+
+/** Seeds the running dev stack, then times one on-demand backup and a `npm run restore` of it. */
+async function backupAndRestore(project: string, dataDir: string) {
+    const sh = (cmd: string, args: string[], cwd?: string) => {
+        const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 600_000 });
+        if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
+        return r.stdout;
+    };
+    sh("docker", ["exec", "marvel-rivals-app", "seed"]);
+    let t = Date.now();
+    const out = sh("docker", ["exec", "marvel-rivals-backup", ...AGENT_ENTRYPOINT, "once", "bench"]);
+    const backupMs = Date.now() - t;
+    const file = out.trim().split("\n").pop()!;
+    const record = JSON.parse(readFileSync(path.join(dataDir, "backups", `${file}.json`), "utf8"));
+    if (record.check !== "passed") throw new Error(`the bench backup failed its check: ${record.reason}`);
+    t = Date.now();
+    sh("npm", ["run", "-s", "restore", "--", "--from", file], project);
+    const restoreMs = Date.now() - t;
+    const rows = Object.values<number>(record.tables).reduce((a, b) => a + b, 0);
+    return { rows, backupMs, dumpMs: record.dumpMs as number, checkMs: record.checkMs as number, restoreMs };
 }
 
 /** First moments, from outside, when Postgres accepts TCP and the app answers /health (polled every 50 ms). */

@@ -130,6 +130,7 @@ describe("dev stack", () => {
         const containers = run.ofType("docker:index/container:Container");
         expect(containers.map((c) => c.inputs.name).sort()).toEqual([
             "marvel-rivals-app",
+            "marvel-rivals-backup",
             "marvel-rivals-postgres",
             "marvel-rivals-redis",
         ]);
