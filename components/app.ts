@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { APP_PORT } from "./names";
 import * as docker from "@pulumi/docker";
 import {
     containerDefaults,
@@ -35,8 +36,7 @@ export interface AppArgs {
     waitFor: pulumi.Input<pulumi.Resource>[];
 }
 
-/** The port the app listens on inside its container (app/Dockerfile's PORT). */
-export const APP_PORT = 8000;
+export { APP_PORT };
 
 /** The app container: starts once the migration step has succeeded, healthy once /health/ready answers. */
 export class App extends pulumi.ComponentResource {

@@ -1,5 +1,5 @@
-// The stack's fixed container names: people type them (`docker exec marvel-rivals-app seed`), the README
-// uses them, and `npm run backups` / `npm run restore` find the containers by them.
+// What people and scripts type: the stack's fixed container names (`docker exec marvel-rivals-app seed`,
+// the README, `npm run backups` / `npm run restore`) and the app's port.
 export const CONTAINER_NAMES = {
     postgres: "marvel-rivals-postgres",
     redis: "marvel-rivals-redis",
@@ -7,3 +7,6 @@ export const CONTAINER_NAMES = {
     pgadmin: "marvel-rivals-pgadmin",
     backup: "marvel-rivals-backup",
 } as const;
+
+/** The port the app listens on inside its container (app/Dockerfile's PORT). */
+export const APP_PORT = 8000;

@@ -12,10 +12,9 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
-import { CONTAINER_NAMES } from "../components/names";
+import { APP_PORT, CONTAINER_NAMES } from "../components/names";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
-const APP_PORT = 8000;
 
 /** One dump as the agent lists it (its record beside the dump). */
 export interface DumpRecord {
