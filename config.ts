@@ -4,7 +4,8 @@
 // - declared keys have their one default in Pulumi.yaml (read by `projectDefaults`), so the Pulumi CLI
 //   always has a value for them (pulumi/pulumi v3.259.0, pkg/workspace/config.go, mergeConfig, refuses a
 //   declared key without one);
-// - optional keys are not declared: unset means what their entry in `OPTIONAL_KEYS` says.
+// - optional keys are not declared: unset means what their entry in `FIELDS` says (`unset`).
+// Each key is read by its entry in `FIELDS` (its type and shape); rules then check what spans keys.
 // `parseStackConfig` is a pure function over a key -> raw string lookup, so every validation error can be
 // tested with its exact message without a Pulumi engine. Every error names the key, the bad value and what
 // is allowed; all errors are reported at once so a broken stack file is fixed in one pass.
@@ -22,26 +23,6 @@ export const PROJECT = "marvel-rivals-stats";
 
 /** The engine the provider uses when no host is configured and DOCKER_HOST is unset (kreuzwerker v4.2.0, internal/provider/provider.go, New: `host` DefaultFunc). */
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
-
-/** Keys that Pulumi.yaml does not declare (no project-wide default): what leaving each unset means. */
-export const OPTIONAL_KEYS: Record<string, string> = {
-    dockerHost: "the local engine: DOCKER_HOST, else the docker CLI's current context, else /var/run/docker.sock",
-    platform: "the engine's own platform",
-    dbPassword: "generated once (32 characters) and kept in the stack's encrypted state",
-    redisPassword: "generated once, as dbPassword",
-    marvelRivalsApiKey: "empty",
-    postgresPort: "PostgreSQL not published on the Docker host",
-    postgresBindAddress: "PostgreSQL not published on the Docker host",
-    redisPort: "Redis not published",
-    redisBindAddress: "Redis not published",
-    appPort: "the app reachable only on its networks",
-    appBindAddress: "the app reachable only on its networks",
-    domain: "no caddy labels",
-    hostOwner: "the user running Pulumi",
-    currentSeason: "the app's default",
-    backupSchedule: "no scheduled backups (the backup container idles; `npm run restore` still works)",
-    backupDir: "<dataDir>/backups",
-};
 
 /** Keys this program no longer reads, with what to do instead. */
 const RETIRED_KEYS: Record<string, string> = {
@@ -207,10 +188,170 @@ const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
 const BIND_ADDRESS = new RegExp(`(?:${IPV4.source})|^localhost$`);
 const DOCKER_ENDPOINT = /^(unix|tcp|ssh|npipe):\/\/\S+$/;
+const ANY = /^[\s\S]*$/;
+
+// ---- readers: one key's raw text to its type, reporting a value of the wrong shape
+
+/** What a reader gets: the key's raw value (undefined when unset or empty), its Pulumi.yaml default, a report. */
+interface ReadContext {
+    key: string;
+    raw: string | undefined;
+    /** The key's default in Pulumi.yaml (declared keys only). */
+    fallback: string | undefined;
+    bad(value: unknown, allowed: string): void;
+}
+
+/**
+ * How one key is read. A declared key has its default in Pulumi.yaml, so it always has a value; an optional
+ * key is not declared, and `unset` says what leaving it unset means (the README's table says the same).
+ */
+interface Field<T> {
+    read(c: ReadContext): T;
+    unset?: string;
+}
+
+/** The value of a declared key: Pulumi.yaml gives it a default, so the CLI always hands one over. */
+function declaredValue(c: ReadContext): string {
+    const v = c.raw ?? c.fallback;
+    if (v === undefined) throw new Error(`Pulumi.yaml declares no default for \`${PROJECT}:${c.key}\``);
+    return v;
+}
+
+const text = (re: RegExp, allowed: string): Field<string> => ({
+    read(c) {
+        const v = declaredValue(c);
+        if (!re.test(v)) c.bad(v, allowed);
+        return v;
+    },
+});
+const optionalText = (re: RegExp, allowed: string, unset: string): Field<string | undefined> => ({
+    unset,
+    read(c) {
+        if (c.raw !== undefined && !re.test(c.raw)) c.bad(c.raw, allowed);
+        return c.raw;
+    },
+});
+function wholeNumber(c: ReadContext, v: string, min: number, max: number): number | undefined {
+    if (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max) return Number(v);
+    c.bad(v, `must be a whole number from ${min} to ${max}`);
+    return undefined;
+}
+const optionalInt = (min: number, max: number, unset: string): Field<number | undefined> => ({
+    unset,
+    read: (c) => (c.raw === undefined ? undefined : wholeNumber(c, c.raw, min, max)),
+});
+/** A declared integer; a bad value is reported and the default stands in, so later rules still run. */
+const int = (min: number, max: number): Field<number> => ({
+    read: (c) => wholeNumber(c, declaredValue(c), min, max) ?? Number(c.fallback),
+});
+const bool: Field<boolean> = {
+    read(c) {
+        const v = declaredValue(c);
+        if (v === "true" || v === "false") return v === "true";
+        c.bad(v, "must be true or false");
+        return c.fallback === "true";
+    },
+};
+const list = (re: RegExp, allowed: string): Field<string[]> => ({
+    read(c) {
+        const v = c.raw ?? c.fallback;
+        if (v === undefined) return [];
+        let parsed: unknown;
+        try {
+            parsed = JSON.parse(v);
+        } catch {
+            parsed = undefined;
+        }
+        if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== "string" || !re.test(x))) {
+            c.bad(v, `must be a list of strings (${allowed})`);
+            return [];
+        }
+        return parsed as string[];
+    },
+});
+/** A secret: read here only to be checked (secretProblems); the program reads it as a secret Output. */
+const secret = (unset: string): Field<string | undefined> => ({ unset, read: (c) => c.raw });
+
+const imageAllowed = (example: string) => `must be an image reference such as ${example}`;
+const identAllowed =
+    "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters";
+const bindAllowed =
+    "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port";
+const MB = 1_048_576;
+
+/** Every key of the project, in the order problems are reported. */
+const FIELDS = {
+    dockerHost: optionalText(
+        DOCKER_ENDPOINT,
+        "must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine",
+        "the local engine: DOCKER_HOST, else the docker CLI's current context, else /var/run/docker.sock",
+    ),
+    // Its shape depends on the engine: checked by the dataDir rule.
+    dataDir: text(ANY, ""),
+    postgresImage: text(IMAGE_REF, imageAllowed("postgres:16-alpine")),
+    redisImage: text(IMAGE_REF, imageAllowed("redis:7-alpine")),
+    platform: optionalText(
+        PLATFORM,
+        "must be an OS/architecture pair such as linux/amd64 or linux/arm64",
+        "the engine's own platform",
+    ),
+    dbName: text(PG_IDENTIFIER, identAllowed),
+    dbUser: text(PG_IDENTIFIER, identAllowed),
+    postgresPort: optionalInt(1, 65535, "PostgreSQL not published on the Docker host"),
+    postgresBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "PostgreSQL not published on the Docker host"),
+    redisPort: optionalInt(1, 65535, "Redis not published"),
+    redisBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "Redis not published"),
+    appPort: optionalInt(1, 65535, "the app reachable only on its networks"),
+    appBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "the app reachable only on its networks"),
+    networkName: text(DOCKER_NAME, "must be a Docker network name: letters, digits, _ . -"),
+    externalNetworks: list(DOCKER_NAME, 'existing Docker network names, e.g. ["caddy"]'),
+    domain: optionalText(DOMAIN, "must be a host name such as stats.example.com", "no caddy labels"),
+    hotReload: bool,
+    redisPersistence: bool,
+    backups: bool,
+    // Parsed by the backup rule (components/backupSchedule.ts), which names the wrong part.
+    backupSchedule: optionalText(
+        ANY,
+        "",
+        "no scheduled backups (the backup container idles; `npm run restore` still works)",
+    ),
+    backupDir: optionalText(ANY, "", "<dataDir>/backups"),
+    backupKeepLast: int(0, 10_000),
+    backupKeepDays: int(0, 36_500),
+    pgadmin: bool,
+    pgadminPort: int(1, 65535),
+    hostOwner: optionalText(
+        UID_GID,
+        "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000",
+        "the user running Pulumi",
+    ),
+    postgresMemoryMb: int(0, MB),
+    redisMemoryMb: int(0, MB),
+    appMemoryMb: int(0, MB),
+    appEnv: text(/^(development|production|test)$/, "must be development, production or test"),
+    logLevel: text(new RegExp(`^(${LOG_LEVELS.join("|")})$`), `must be one of ${LOG_LEVELS.join(", ")}`),
+    rateLimitRequestsPerMinute: int(1, 10_000),
+    // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
+    currentSeason: optionalText(/^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5", "the app's default"),
+    // Not declared in Pulumi.yaml: a declared secret cannot have a default.
+    dbPassword: secret("generated once (32 characters) and kept in the stack's encrypted state"),
+    redisPassword: secret("generated once, as dbPassword"),
+    marvelRivalsApiKey: secret("empty"),
+};
+
+type Values = { [K in keyof typeof FIELDS]: ReturnType<(typeof FIELDS)[K]["read"]> };
+
+/** Keys that Pulumi.yaml does not declare (no project-wide default): what leaving each unset means. */
+export const OPTIONAL_KEYS: Record<string, string> = Object.fromEntries(
+    Object.entries(FIELDS).flatMap(([key, field]: [string, Field<unknown>]) =>
+        field.unset === undefined ? [] : [[key, field.unset]],
+    ),
+);
 
 /**
  * Validates raw config values. `get(key)` returns the value as the Pulumi CLI hands it to the program
- * (strings, arrays as JSON, secrets decrypted), or undefined when unset. Secrets are only checked here;
+ * (strings, arrays as JSON, secrets decrypted), or undefined when unset. Each key is read by its entry in
+ * FIELDS; the rules below then check what depends on more than one key. Secrets are only checked here;
  * the program reads them as secret Outputs.
  */
 export function parseStackConfig(get: (key: string) => string | undefined, ctx: ParseContext): StackConfig {
@@ -221,177 +362,25 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         const v = get(key) ?? ctx.defaults[key];
         return v === undefined || v === "" ? undefined : v;
     };
-    /** A declared key: Pulumi.yaml gives it a default, so it always has a value. */
-    const declared = (key: string): string => {
-        const v = raw(key);
-        if (v === undefined) throw new Error(`Pulumi.yaml declares no default for \`${PROJECT}:${key}\``);
-        return v;
-    };
 
-    const str = (key: string, re: RegExp, allowed: string): string => {
-        const v = declared(key);
-        if (!re.test(v)) bad(key, v, allowed);
-        return v;
-    };
-    const optStr = (key: string, re: RegExp, allowed: string): string | undefined => {
-        const v = raw(key);
-        if (v !== undefined && !re.test(v)) bad(key, v, allowed);
-        return v;
-    };
-    const optInt = (key: string, min: number, max: number): number | undefined => {
-        const v = raw(key);
-        if (v === undefined) return undefined;
-        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-            bad(key, v, `must be a whole number from ${min} to ${max}`);
-            return undefined;
-        }
-        return Number(v);
-    };
-    const int = (key: string, min: number, max: number): number =>
-        optInt(key, min, max) ?? Number(ctx.defaults[key] ?? declared(key));
-    const bool = (key: string): boolean => {
-        const v = declared(key);
-        if (v !== "true" && v !== "false") {
-            bad(key, v, "must be true or false");
-            return ctx.defaults[key] === "true";
-        }
-        return v === "true";
-    };
-    const list = (key: string, re: RegExp, allowed: string): string[] => {
-        const v = raw(key);
-        if (v === undefined) return [];
-        let parsed: unknown;
-        try {
-            parsed = JSON.parse(v);
-        } catch {
-            parsed = undefined;
-        }
-        if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== "string" || !re.test(x))) {
-            bad(key, v, `must be a list of strings (${allowed})`);
-            return [];
-        }
-        return parsed as string[];
-    };
+    problems.push(...unknownKeys(ctx));
+    const v = Object.fromEntries(
+        Object.entries(FIELDS).map(([key, field]: [string, Field<unknown>]) => [
+            key,
+            field.read({
+                key,
+                raw: raw(key),
+                fallback: ctx.defaults[key],
+                bad: (value, allowed) => bad(key, value, allowed),
+            }),
+        ]),
+    ) as Values;
 
-    // --- keys this program does not know: a typo would otherwise be ignored without a word
-    const known = new Set([...Object.keys(ctx.defaults), ...Object.keys(OPTIONAL_KEYS)]);
-    for (const key of ctx.setKeys ?? []) {
-        if (key in RETIRED_KEYS) {
-            problems.push(`\`${PROJECT}:${key}\` ${RETIRED_KEYS[key]}.`);
-        } else if (!known.has(key)) {
-            const like = [...known].find((k) => k.toLowerCase() === key.toLowerCase());
-            problems.push(
-                `\`${PROJECT}:${key}\` is not a setting of this project${like ? `; did you mean ${like}?` : ""} Remove it with \`pulumi config rm ${key}\` (the README lists every key).`,
-            );
-        }
-    }
-
-    // --- where: Docker host and data directory
-    const configuredHost = optStr(
-        "dockerHost",
-        DOCKER_ENDPOINT,
-        "must be a Docker endpoint such as ssh://root@odin, tcp://host:2376 or unix:///var/run/docker.sock; leave it unset for the local engine",
-    );
-    // The provider would let DOCKER_CONTEXT override the configured host for containers only (kreuzwerker
-    // v4.2.0, internal/provider/provider.go, configure), and take DOCKER_SSH_OPTS where the docker CLI
-    // steps cannot: both would split the stack across engines or connections.
-    if (ctx.env.DOCKER_CONTEXT) {
-        problems.push(
-            `the environment variable DOCKER_CONTEXT is ${JSON.stringify(ctx.env.DOCKER_CONTEXT)}: the docker provider would send the containers to that context while the image build and the stack's docker CLI steps go to ${configuredHost ?? "the local engine"}. Unset DOCKER_CONTEXT; to use that engine, set \`${PROJECT}:dockerHost\` to its endpoint (\`docker context inspect ${ctx.env.DOCKER_CONTEXT} --format '{{.Endpoints.docker.Host}}'\`).`,
-        );
-    }
-    if (ctx.env.DOCKER_SSH_OPTS) {
-        problems.push(
-            "the environment variable DOCKER_SSH_OPTS is set: the docker provider would use those ssh options but the stack's docker CLI steps cannot. Unset it and put the options in ~/.ssh/config under a Host entry.",
-        );
-    }
-    let envHost = ctx.env.DOCKER_HOST || undefined;
-    if (configuredHost === undefined && envHost !== undefined && !DOCKER_ENDPOINT.test(envHost)) {
-        envHost = undefined; // reported once, as itself
-        problems.push(
-            `the environment variable DOCKER_HOST is ${JSON.stringify(ctx.env.DOCKER_HOST)}: it must be a Docker endpoint such as unix:///var/run/docker.sock or ssh://user@host; fix or unset it, or set \`${PROJECT}:dockerHost\`.`,
-        );
-    }
-    const dockerHost = configuredHost ?? envHost ?? ctx.cliContextHost ?? DEFAULT_DOCKER_HOST;
-    const remote = !dockerHost.startsWith("unix://") && !dockerHost.startsWith("npipe://");
-
-    let dataDir = declared("dataDir");
-    if (/[\n\r\0:,]/.test(dataDir)) {
-        bad(
-            "dataDir",
-            dataDir,
-            "must be a plain directory path without ':' ',' or control characters (Docker bind mounts split on them)",
-        );
-    } else if (path.isAbsolute(dataDir)) {
-        dataDir = path.normalize(dataDir);
-        if (dataDir === "/")
-            bad(
-                "dataDir",
-                dataDir,
-                "must not be the root directory; use a directory of its own such as /mnt/user/appdata/marvel-rivals-stats",
-            );
-    } else if (remote) {
-        bad(
-            "dataDir",
-            dataDir,
-            `must be an absolute path on the Docker host ${dockerHost}, e.g. /mnt/user/appdata/marvel-rivals-stats`,
-        );
-    } else {
-        const resolved = path.resolve(ctx.projectDir, dataDir);
-        if (path.relative(ctx.projectDir, resolved).startsWith("..")) {
-            bad(
-                "dataDir",
-                dataDir,
-                "a relative path must stay inside the project directory (e.g. ./data); use an absolute path for anything else",
-            );
-        }
-        dataDir = resolved;
-    }
-
-    // --- images
-    const imageAllowed = (example: string) => `must be an image reference such as ${example}`;
-    const postgresImage = str("postgresImage", IMAGE_REF, imageAllowed("postgres:16-alpine"));
-    const redisImage = str("redisImage", IMAGE_REF, imageAllowed("redis:7-alpine"));
-    const platform = optStr("platform", PLATFORM, "must be an OS/architecture pair such as linux/amd64 or linux/arm64");
-
-    // --- database identity
-    const identAllowed =
-        "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters";
-    const dbName = str("dbName", PG_IDENTIFIER, identAllowed);
-    const dbUser = str("dbUser", PG_IDENTIFIER, identAllowed);
-
-    // --- ports: published only when a port and a bind address are both configured
-    const publish = (service: string): Publish | undefined => {
-        const port = optInt(`${service}Port`, 1, 65535);
-        const bindAddress = optStr(
-            `${service}BindAddress`,
-            BIND_ADDRESS,
-            "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port",
-        );
-        // Pair checks look at what was configured, so a bad value is reported once, as itself.
-        const portSet = raw(`${service}Port`) !== undefined;
-        const bindSet = raw(`${service}BindAddress`) !== undefined;
-        if (portSet && !bindSet) {
-            bad(
-                `${service}BindAddress`,
-                null,
-                `must be set when \`${PROJECT}:${service}Port\` is set: the address on the Docker host to publish ${service} on, e.g. 127.0.0.1; or unset ${service}Port to keep ${service} private`,
-            );
-        }
-        if (!portSet && bindSet) {
-            bad(
-                `${service}Port`,
-                null,
-                `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`,
-            );
-        }
-        return port !== undefined && bindAddress !== undefined && BIND_ADDRESS.test(bindAddress)
-            ? { port, bindAddress }
-            : undefined;
-    };
-    const postgresPublish = publish("postgres");
-    const redisPublish = publish("redis");
-    const appPublish = publish("app");
+    const { dockerHost, remote } = engine(v, ctx, problems);
+    const dataDir = dataDirRule(v.dataDir, dockerHost, remote, ctx, bad);
+    const postgresPublish = publishRule("postgres", v.postgresPort, v.postgresBindAddress, raw, bad);
+    const redisPublish = publishRule("redis", v.redisPort, v.redisBindAddress, raw, bad);
+    const appPublish = publishRule("app", v.appPort, v.appBindAddress, raw, bad);
     const taken = new Map<number, string>();
     for (const [service, p] of [
         ["postgres", postgresPublish],
@@ -405,145 +394,242 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         taken.set(p.port, service);
     }
 
-    // --- networks
-    const networkName = str("networkName", DOCKER_NAME, "must be a Docker network name: letters, digits, _ . -");
-    const externalNetworks = list("externalNetworks", DOCKER_NAME, 'existing Docker network names, e.g. ["caddy"]');
-    if (externalNetworks.includes(networkName)) {
-        bad("externalNetworks", raw("externalNetworks"), `must not contain the stack's own network ${networkName}`);
-    }
-    const domain = optStr("domain", DOMAIN, "must be a host name such as stats.example.com");
-    if (domain !== undefined && externalNetworks.length === 0) {
+    if (v.externalNetworks.includes(v.networkName))
+        bad("externalNetworks", raw("externalNetworks"), `must not contain the stack's own network ${v.networkName}`);
+    if (v.domain !== undefined && v.externalNetworks.length === 0)
         bad(
             "domain",
-            domain,
+            v.domain,
             'needs the reverse proxy\'s network in externalNetworks (e.g. ["caddy"]) so Caddy can reach the app',
         );
-    }
-
-    // --- behaviour
-    const hotReload = bool("hotReload");
-    if (hotReload && remote)
+    if (v.hotReload && remote)
         bad(
             "hotReload",
             "true",
             `needs a local Docker engine (it bind-mounts app/src from this machine), but dockerHost is ${dockerHost}`,
         );
-    const redisPersistence = bool("redisPersistence");
-    const backups = bool("backups");
-    const scheduleText = raw("backupSchedule");
-    let schedule: Schedule | undefined;
-    if (scheduleText !== undefined) {
-        try {
-            schedule = parseSchedule(scheduleText);
-        } catch (err) {
-            if (!(err instanceof ScheduleError)) throw err;
-            bad(
-                "backupSchedule",
-                scheduleText,
-                `${err.message}; use cron's 5 fields in UTC such as "0 3 * * *" (03:00 every night), @daily, or @every 6h`,
-            );
-        }
-    }
-    let backupDir = `${dataDir}/backups`;
-    const configuredBackupDir = raw("backupDir");
-    if (configuredBackupDir !== undefined) {
-        const normal = path.posix.normalize(configuredBackupDir).replace(/(.)\/+$/, "$1");
-        const under = (dir: string) => normal === dir || normal.startsWith(`${dir}/`);
-        if (/[\s:,\0]/.test(configuredBackupDir) || !path.posix.isAbsolute(configuredBackupDir)) {
-            bad(
-                "backupDir",
-                configuredBackupDir,
-                "must be an absolute directory path on the Docker host without spaces, ':' or ',', e.g. /mnt/remotes/NAS_backups/marvel-rivals-stats",
-            );
-        } else if (normal === "/" || normal === dataDir || under(`${dataDir}/postgres`) || under(`${dataDir}/redis`)) {
-            bad(
-                "backupDir",
-                configuredBackupDir,
-                `must be a directory of its own, not / , the data directory or inside the database's files; leave it unset for ${dataDir}/backups`,
-            );
-        } else backupDir = normal;
-    }
-    const backupKeepLast = int("backupKeepLast", 0, 10_000);
-    const backupKeepDays = int("backupKeepDays", 0, 36_500);
-    const pgadmin = bool("pgadmin");
-    if (pgadmin && remote)
+    if (v.pgadmin && remote)
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
-    const pgadminPort = int("pgadminPort", 1, 65535);
-    const hostOwner =
-        optStr("hostOwner", UID_GID, "must be uid:gid in numbers, e.g. 99:100 (Unraid's nobody:users) or 1000:1000") ??
-        ctx.defaultOwner;
-    const memoryLimitMb = {
-        postgres: int("postgresMemoryMb", 0, 1_048_576),
-        redis: int("redisMemoryMb", 0, 1_048_576),
-        app: int("appMemoryMb", 0, 1_048_576),
-    };
+    const backup = backupRule(v, dataDir, bad);
+    const memoryLimitMb = { postgres: v.postgresMemoryMb, redis: v.redisMemoryMb, app: v.appMemoryMb };
     for (const [service, mb] of Object.entries(memoryLimitMb)) {
         // Docker refuses limits under 6 MB; 0 means no limit.
         if (mb > 0 && mb < 6) bad(`${service}MemoryMb`, String(mb), "must be 0 (no limit) or at least 6");
     }
-
-    // --- app environment
-    const appEnv = str("appEnv", /^(development|production|test)$/, "must be development, production or test");
-    const logLevel = str(
-        "logLevel",
-        new RegExp(`^(${LOG_LEVELS.join("|")})$`),
-        `must be one of ${LOG_LEVELS.join(", ")}`,
-    );
-    const rateLimitRequestsPerMinute = int("rateLimitRequestsPerMinute", 1, 10_000);
-    // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
-    const currentSeason = optStr("currentSeason", /^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5");
-
-    // Secrets last; their values never appear in a message. They are not declared in Pulumi.yaml (a
-    // declared secret cannot have a default), so the CLI does not insist on `secure:`: the program does.
-    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"]) {
-        if (raw(key) !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
-            problems.push(
-                `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key} <value>\`.`,
-            );
-        }
-    }
-    for (const problem of [
-        checkSecret("dbPassword", raw("dbPassword"), 12),
-        checkSecret("redisPassword", raw("redisPassword"), 12),
-        checkSecret("marvelRivalsApiKey", raw("marvelRivalsApiKey"), 1),
-    ]) {
-        if (problem) problems.push(problem);
-    }
-    if (/["'\\]/.test(raw("redisPassword") ?? "")) {
-        problems.push(
-            `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
-        );
-    }
+    problems.push(...secretProblems(v, ctx));
 
     if (problems.length > 0) throw new ConfigError(problems);
     return {
         dataDir,
         dockerHost,
         remote,
-        postgresImage,
-        redisImage,
-        platform,
-        dbName,
-        dbUser,
+        postgresImage: v.postgresImage,
+        redisImage: v.redisImage,
+        platform: v.platform,
+        dbName: v.dbName,
+        dbUser: v.dbUser,
         postgresPublish,
         redisPublish,
         appPublish,
-        networkName,
-        externalNetworks,
-        domain,
-        hotReload,
-        redisPersistence,
-        backups,
-        backup: { scheduleText, schedule, dir: backupDir, keepLast: backupKeepLast, keepDays: backupKeepDays },
-        pgadmin,
-        pgadminPort,
-        hostOwner,
+        networkName: v.networkName,
+        externalNetworks: v.externalNetworks,
+        domain: v.domain,
+        hotReload: v.hotReload,
+        redisPersistence: v.redisPersistence,
+        backups: v.backups,
+        backup,
+        pgadmin: v.pgadmin,
+        pgadminPort: v.pgadminPort,
+        hostOwner: v.hostOwner ?? ctx.defaultOwner,
         memoryLimitMb,
-        appEnv,
-        logLevel,
-        rateLimitRequestsPerMinute,
-        currentSeason,
+        appEnv: v.appEnv,
+        logLevel: v.logLevel,
+        rateLimitRequestsPerMinute: v.rateLimitRequestsPerMinute,
+        currentSeason: v.currentSeason,
     };
+}
+
+type Bad = (key: string, value: unknown, allowed: string) => void;
+
+/** Keys this program does not know: a typo would otherwise be ignored without a word. */
+function unknownKeys(ctx: ParseContext): string[] {
+    const known = new Set([...Object.keys(ctx.defaults), ...Object.keys(FIELDS)]);
+    const problems: string[] = [];
+    for (const key of ctx.setKeys ?? []) {
+        if (key in RETIRED_KEYS) {
+            problems.push(`\`${PROJECT}:${key}\` ${RETIRED_KEYS[key]}.`);
+        } else if (!known.has(key)) {
+            const like = [...known].find((k) => k.toLowerCase() === key.toLowerCase());
+            problems.push(
+                `\`${PROJECT}:${key}\` is not a setting of this project${like ? `; did you mean ${like}?` : ""} Remove it with \`pulumi config rm ${key}\` (the README lists every key).`,
+            );
+        }
+    }
+    return problems;
+}
+
+/** The one Docker endpoint of the stack, and whether it is another machine. */
+function engine(v: Values, ctx: ParseContext, problems: string[]): { dockerHost: string; remote: boolean } {
+    // The provider would let DOCKER_CONTEXT override the configured host for containers only (kreuzwerker
+    // v4.2.0, internal/provider/provider.go, configure), and take DOCKER_SSH_OPTS where the docker CLI
+    // steps cannot: both would split the stack across engines or connections.
+    if (ctx.env.DOCKER_CONTEXT) {
+        problems.push(
+            `the environment variable DOCKER_CONTEXT is ${JSON.stringify(ctx.env.DOCKER_CONTEXT)}: the docker provider would send the containers to that context while the image build and the stack's docker CLI steps go to ${v.dockerHost ?? "the local engine"}. Unset DOCKER_CONTEXT; to use that engine, set \`${PROJECT}:dockerHost\` to its endpoint (\`docker context inspect ${ctx.env.DOCKER_CONTEXT} --format '{{.Endpoints.docker.Host}}'\`).`,
+        );
+    }
+    if (ctx.env.DOCKER_SSH_OPTS) {
+        problems.push(
+            "the environment variable DOCKER_SSH_OPTS is set: the docker provider would use those ssh options but the stack's docker CLI steps cannot. Unset it and put the options in ~/.ssh/config under a Host entry.",
+        );
+    }
+    let envHost = ctx.env.DOCKER_HOST || undefined;
+    if (v.dockerHost === undefined && envHost !== undefined && !DOCKER_ENDPOINT.test(envHost)) {
+        envHost = undefined; // reported once, as itself
+        problems.push(
+            `the environment variable DOCKER_HOST is ${JSON.stringify(ctx.env.DOCKER_HOST)}: it must be a Docker endpoint such as unix:///var/run/docker.sock or ssh://user@host; fix or unset it, or set \`${PROJECT}:dockerHost\`.`,
+        );
+    }
+    const dockerHost = v.dockerHost ?? envHost ?? ctx.cliContextHost ?? DEFAULT_DOCKER_HOST;
+    return { dockerHost, remote: !dockerHost.startsWith("unix://") && !dockerHost.startsWith("npipe://") };
+}
+
+/** The data directory as an absolute path on the Docker host. */
+function dataDirRule(value: string, dockerHost: string, remote: boolean, ctx: ParseContext, bad: Bad): string {
+    if (/[\n\r\0:,]/.test(value)) {
+        bad(
+            "dataDir",
+            value,
+            "must be a plain directory path without ':' ',' or control characters (Docker bind mounts split on them)",
+        );
+        return value;
+    }
+    if (path.isAbsolute(value)) {
+        const dataDir = path.normalize(value);
+        if (dataDir === "/")
+            bad(
+                "dataDir",
+                dataDir,
+                "must not be the root directory; use a directory of its own such as /mnt/user/appdata/marvel-rivals-stats",
+            );
+        return dataDir;
+    }
+    if (remote) {
+        bad(
+            "dataDir",
+            value,
+            `must be an absolute path on the Docker host ${dockerHost}, e.g. /mnt/user/appdata/marvel-rivals-stats`,
+        );
+        return value;
+    }
+    const resolved = path.resolve(ctx.projectDir, value);
+    if (path.relative(ctx.projectDir, resolved).startsWith("..")) {
+        bad(
+            "dataDir",
+            value,
+            "a relative path must stay inside the project directory (e.g. ./data); use an absolute path for anything else",
+        );
+    }
+    return resolved;
+}
+
+/** A service is published only when a port and a bind address are both configured. */
+function publishRule(
+    service: string,
+    port: number | undefined,
+    bindAddress: string | undefined,
+    raw: (key: string) => string | undefined,
+    bad: Bad,
+): Publish | undefined {
+    // Pair checks look at what was configured, so a bad value is reported once, as itself.
+    const portSet = raw(`${service}Port`) !== undefined;
+    const bindSet = raw(`${service}BindAddress`) !== undefined;
+    if (portSet && !bindSet) {
+        bad(
+            `${service}BindAddress`,
+            null,
+            `must be set when \`${PROJECT}:${service}Port\` is set: the address on the Docker host to publish ${service} on, e.g. 127.0.0.1; or unset ${service}Port to keep ${service} private`,
+        );
+    }
+    if (!portSet && bindSet) {
+        bad(
+            `${service}Port`,
+            null,
+            `must be set when \`${PROJECT}:${service}BindAddress\` is set; or unset ${service}BindAddress to keep ${service} private`,
+        );
+    }
+    return port !== undefined && bindAddress !== undefined && BIND_ADDRESS.test(bindAddress)
+        ? { port, bindAddress }
+        : undefined;
+}
+
+/** The schedule, parsed (it names the wrong part), and the backup directory. */
+function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"] {
+    let schedule: Schedule | undefined;
+    if (v.backupSchedule !== undefined) {
+        try {
+            schedule = parseSchedule(v.backupSchedule);
+        } catch (err) {
+            if (!(err instanceof ScheduleError)) throw err;
+            bad(
+                "backupSchedule",
+                v.backupSchedule,
+                `${err.message}; use cron's 5 fields in UTC such as "0 3 * * *" (03:00 every night), @daily, or @every 6h`,
+            );
+        }
+    }
+    let dir = `${dataDir}/backups`;
+    const configured = v.backupDir;
+    if (configured !== undefined) {
+        const normal = path.posix.normalize(configured).replace(/(.)\/+$/, "$1");
+        const under = (d: string) => normal === d || normal.startsWith(`${d}/`);
+        if (/[\s:,\0]/.test(configured) || !path.posix.isAbsolute(configured)) {
+            bad(
+                "backupDir",
+                configured,
+                "must be an absolute directory path on the Docker host without spaces, ':' or ',', e.g. /mnt/remotes/NAS_backups/marvel-rivals-stats",
+            );
+        } else if (normal === "/" || normal === dataDir || under(`${dataDir}/postgres`) || under(`${dataDir}/redis`)) {
+            bad(
+                "backupDir",
+                configured,
+                `must be a directory of its own, not / , the data directory or inside the database's files; leave it unset for ${dataDir}/backups`,
+            );
+        } else dir = normal;
+    }
+    return {
+        scheduleText: v.backupSchedule,
+        schedule,
+        dir,
+        keepLast: v.backupKeepLast,
+        keepDays: v.backupKeepDays,
+    };
+}
+
+/** Secrets: set with --secret, long enough, and Redis-safe; their values never appear in a message. */
+function secretProblems(v: Values, ctx: ParseContext): string[] {
+    const problems: string[] = [];
+    // Not declared in Pulumi.yaml, so the CLI does not insist on `secure:`: the program does.
+    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"] as const) {
+        if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
+            problems.push(
+                `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key} <value>\`.`,
+            );
+        }
+    }
+    for (const problem of [
+        checkSecret("dbPassword", v.dbPassword, 12),
+        checkSecret("redisPassword", v.redisPassword, 12),
+        checkSecret("marvelRivalsApiKey", v.marvelRivalsApiKey, 1),
+    ]) {
+        if (problem) problems.push(problem);
+    }
+    if (/["'\\]/.test(v.redisPassword ?? "")) {
+        problems.push(
+            `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
+        );
+    }
+    return problems;
 }
 
 /** A secret's problem, if any, in words that never include its value. */
