@@ -589,11 +589,16 @@ function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"]
                 configured,
                 "must be an absolute directory path on the Docker host without spaces, ':' or ',', e.g. /mnt/remotes/NAS_backups/marvel-rivals-stats",
             );
-        } else if (normal === "/" || normal === dataDir || under(`${dataDir}/postgres`) || under(`${dataDir}/redis`)) {
+        } else if (
+            normal === "/" ||
+            dataDir === normal ||
+            dataDir.startsWith(`${normal}/`) ||
+            ["postgres", "redis", "output", "logs"].some((sub) => under(`${dataDir}/${sub}`))
+        ) {
             bad(
                 "backupDir",
                 configured,
-                `must be a directory of its own, not / , the data directory or inside the database's files; leave it unset for ${dataDir}/backups`,
+                `must be a directory of its own: not /, the data directory or one that holds it, nor inside what the containers write (postgres/, redis/, output/, logs/); leave it unset for ${dataDir}/backups`,
             );
         } else dir = normal;
     }

@@ -3,48 +3,78 @@
 # The program passes this file in the environment (BACKUP_AGENT) and the container runs
 # `sh -c 'eval "$BACKUP_AGENT"' backup-agent run`; `docker exec` runs the other commands the same way.
 #
-#   run            the schedule loop (BACKUP_MODE off | every | cron, lists from components/backupSchedule.ts)
-#   once LABEL     one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
-#   verify FILE    check an existing dump again, rewriting its record
-#   list           one JSON record per dump, oldest first
-#   restore FILE   load FILE into the database (the app must be stopped; see scripts/backups.ts)
-#   database-exists  yes or no
+#   run                     the schedule loop (BACKUP_MODE off | every | cron, lists from backupSchedule.ts)
+#   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
+#   verify FILE             check an existing dump again, rewriting its record
+#   list                    one JSON record per dump, oldest first
+#   database-exists         yes or no (exit 2 when the server cannot say)
+#   restore FILE [SAFETY]   load FILE into the database (the app must be stopped; see scripts/backups.ts);
+#                           the replaced database is dropped only when SAFETY names a dump of it that passed
 #
 # Credentials come from PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE), never from arguments.
 # Files: <dir>/<stamp>-<label>.dump (pg_dump custom format) and <file>.json beside it, each written under
-# a temporary name and renamed, so a reader never sees half of one. Nothing here deletes anything but
-# scheduled dumps past the retention (never the newest that passed its check) and its own temporary files.
+# a temporary name and renamed, so a reader never sees half of one; readable by the owner only. Nothing
+# here deletes anything but scheduled dumps past the retention (never the newest that passed its check),
+# its own temporary files, and its own scratch databases.
 set -u
+umask 077
 # A write to a psql session that has died must fail, not kill the agent (SIGPIPE).
 trap '' PIPE
 DIR="${BACKUP_DIR:-/backups}"
 LOCK=/tmp/backup-agent.lock
+SCRATCH_PREFIX=backup_check_
 
 log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 loud() { printf '%s backup: ERROR %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
-# One agent command at a time (the loop and a `docker exec`): a lock directory in the container.
+# One agent command at a time (the loop and a `docker exec`): a lock directory in the container holding
+# its owner's PID, so that a holder that died (a killed `docker exec`) does not block the schedule.
 lock() {
     n=0
     until mkdir "$LOCK" 2>/dev/null; do
+        holder=$(cat "$LOCK/pid" 2>/dev/null)
+        if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+            rm -rf "$LOCK"
+            continue
+        fi
         n=$((n + 1))
-        if [ "$n" -ge 3600 ]; then loud "another backup still holds $LOCK after an hour"; return 1; fi
+        if [ "$n" -ge 3600 ]; then
+            loud "another backup (PID ${holder:-?}) still holds $LOCK after an hour"
+            return 1
+        fi
         sleep 1
     done
+    echo "$$" >"$LOCK/pid"
+    LOCKED=1
 }
-unlock() { rmdir "$LOCK" 2>/dev/null || true; }
+unlock() {
+    [ "${LOCKED:-0}" = 1 ] && rm -rf "$LOCK"
+    LOCKED=0
+}
+# For one-shot commands: the lock goes with the process, however it ends.
+hold_lock() {
+    trap 'unlock' EXIT
+    trap 'exit 130' INT TERM
+    lock
+}
 
-# SQL whose result is one query per user table; psql's \gexec runs them, each printing `schema.table|rows`.
+# SQL whose result is one query per table pg_dump dumps (not other sessions' temporary tables); psql's
+# \gexec runs them, each printing `schema.table|rows` and taking the table's ACCESS SHARE lock.
 COUNT_SQL="SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
 ORDER BY 1"
 
-json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t' '  '; }
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t\r' '   '; }
 
-# counts_json FILE: `a|1` lines -> {"a":1,...}
+# counts_json FILE: `a|1` lines -> {"a":1,...}, names escaped for JSON.
 counts_json() {
-    awk -F'|' 'BEGIN { printf "{" } NF == 2 { printf "%s\"%s\":%s", (n++ ? "," : ""), $1, $2 } END { printf "}" }' "$1"
+    awk -F'|' 'BEGIN { printf "{" }
+        NF >= 2 { rows = $NF; name = substr($0, 1, length($0) - length(rows) - 1)
+                  gsub(/\\/, "\\\\", name); gsub(/"/, "\\\"", name)
+                  printf "%s\"%s\":%s", (n++ ? "," : ""), name, rows }
+        END { printf "}" }' "$1"
 }
 
 # write_record DUMP CHECK REASON COUNTS_FILE STARTED DUMP_MS CHECK_MS
@@ -61,13 +91,15 @@ now_ms() {
     case "$s" in *N | "") echo "$(($(date +%s) * 1000))" ;; *) echo "$((s / 1000000))" ;; esac
 }
 
-# check DUMP EXPECTED_COUNTS: restore into a scratch database, compare per-table rows, drop it.
-# Sets CHECK (passed|failed) and REASON.
+# check DUMP EXPECTED_COUNTS: restore into a scratch database, compare per-table rows, drop it. Sets CHECK:
+# passed, failed (the dump does not restore, or restores other rows), or unchecked (the check itself could
+# not run: no scratch database), and REASON.
 check() {
-    scratch="backup_check_$$_$(date -u +%s)"
+    scratch="$SCRATCH_PREFIX$(date -u +%s)_$$"
     CHECK=failed
     REASON=
     if ! createdb -T template0 "$scratch" 2>"$work/check.err"; then
+        CHECK=unchecked
         REASON="could not create the scratch database: $(cat "$work/check.err")"
         return
     fi
@@ -87,8 +119,18 @@ check() {
     dropdb --if-exists "$scratch" 2>>"$work/check.err" || loud "could not drop the scratch database $scratch: $(cat "$work/check.err")"
 }
 
-# backup LABEL: dump at one snapshot, count the rows at that same snapshot, check, record. Exit status 0
-# only when the dump exists and passed its check.
+# session_wait FILE PATTERN PID: waits for a line matching PATTERN in FILE while the session PID lives.
+session_wait() {
+    while ! grep -qE "$2" "$1" 2>/dev/null; do
+        kill -0 "$3" 2>/dev/null || return 1
+        sleep 0.1
+    done
+}
+
+# backup LABEL: one snapshot for everything. A session exports its snapshot and counts every table's rows
+# in it (which takes each table's ACCESS SHARE lock until the end, so no DROP, TRUNCATE or rewrite can
+# land before pg_dump has its own locks); pg_dump then dumps that same snapshot; then the session ends.
+# Exit status 0 only when the dump exists and passed its check.
 backup() {
     label="$1"
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -96,75 +138,70 @@ backup() {
     work=$(mktemp -d)
     started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     t0=$(now_ms)
-    # The counts must be those of the dump's snapshot, not of a later moment: a session exports its
-    # snapshot, pg_dump imports it (--snapshot), and the same session counts, then ends.
+    status=1
     mkfifo "$work/in"
-    psql -X -At -v ON_ERROR_STOP=1 <"$work/in" >"$work/session" 2>"$work/session.err" &
+    # Never wait forever behind another session's exclusive lock (pg_dump has --lock-wait-timeout).
+    PGOPTIONS="${PGOPTIONS:-} -c lock_timeout=60000" psql -X -At -v ON_ERROR_STOP=1 <"$work/in" >"$work/session" 2>"$work/session.err" &
     session=$!
     exec 3>"$work/in"
-    printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT pg_export_snapshot();" >&3
-    snapshot=
-    n=0
-    while [ -z "$snapshot" ] && [ "$n" -lt 300 ] && kill -0 "$session" 2>/dev/null; do
-        snapshot=$(grep -E '^[0-9A-F]+-[0-9A-F]+-[0-9]+$' "$work/session" | head -n 1)
-        [ -n "$snapshot" ] || { sleep 0.1; n=$((n + 1)); }
-    done
-    status=1
-    if [ -z "$snapshot" ]; then
-        loud "backup $name failed: no snapshot from the database: $(cat "$work/session.err")"
-    elif ! pg_dump --format=custom --snapshot="$snapshot" --lock-wait-timeout=60000 -f "$DIR/.$name.partial" 2>"$work/dump.err"; then
-        loud "backup $name failed, previous backups untouched: pg_dump: $(cat "$work/dump.err")"
+    printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT 'snapshot=' || pg_export_snapshot();" \
+        "$COUNT_SQL" '\gexec' '\echo __counted__' >&3
+    if ! session_wait "$work/session" '^__counted__$' "$session"; then
+        loud "backup $name failed before any dump, previous backups untouched: the snapshot and row counts: $(cat "$work/session.err")"
     else
-        t1=$(now_ms)
-        printf '%s\n' "$COUNT_SQL" '\gexec' '\echo __counted__' "COMMIT;" >&3
-        exec 3>&-
-        wait "$session"
-        session=
-        if ! grep -q '^__counted__$' "$work/session"; then
-            loud "backup $name failed: counting the rows at its snapshot failed: $(cat "$work/session.err")"
+        snapshot=$(sed -n 's/^snapshot=//p' "$work/session")
+        grep '|' "$work/session" >"$work/expected"
+        if ! pg_dump --format=custom --snapshot="$snapshot" --lock-wait-timeout=60000 -f "$DIR/.$name.partial" 2>"$work/dump.err"; then
+            loud "backup $name failed, previous backups untouched: pg_dump: $(cat "$work/dump.err")"
         else
-            grep '|' "$work/session" >"$work/expected"
+            t1=$(now_ms)
             mv "$DIR/.$name.partial" "$DIR/$name"
-            check "$DIR/$name" "$work/expected"
-            write_record "$DIR/$name" "$CHECK" "$REASON" "$work/expected" "$started" "$((t1 - t0))" "$(($(now_ms) - t1))"
-            if [ "$CHECK" = passed ]; then
-                log "$name written and checked: $(wc -l <"$work/expected" | tr -d ' ') tables restored with the same row counts"
-                status=0
-            else
-                loud "backup $name FAILED ITS CHECK (kept, marked failed): $REASON"
-            fi
+            status=2
         fi
     fi
-    [ -n "$session" ] && { exec 3>&- 2>/dev/null; kill "$session" 2>/dev/null; wait "$session" 2>/dev/null; }
+    printf '%s\n' "COMMIT;" >&3 2>/dev/null
+    exec 3>&-
+    wait "$session" 2>/dev/null
+    if [ "$status" = 2 ]; then
+        status=1
+        check "$DIR/$name" "$work/expected"
+        write_record "$DIR/$name" "$CHECK" "$REASON" "$work/expected" "$started" "$((t1 - t0))" "$(($(now_ms) - t1))"
+        if [ "$CHECK" = passed ]; then
+            log "$name written and checked: $(wc -l <"$work/expected" | tr -d ' ') tables restored with the same row counts"
+            status=0
+        else
+            loud "backup $name FAILED ITS CHECK (kept, marked $CHECK): $REASON"
+        fi
+    fi
     rm -f "$DIR/.$name.partial"
     rm -rf "$work"
     LAST_NAME="$name"
     return "$status"
 }
 
-# prune: scheduled dumps past the retention. Kept: the newest BACKUP_KEEP_LAST, those younger than
-# BACKUP_KEEP_DAYS days, and always the newest one that passed its check. 0 turns a rule off; both off
-# keeps everything.
+passed() { grep -q '"check":"passed"' "$1.json" 2>/dev/null; }
+
+# prune: scheduled dumps past the retention, after a pass whose dump passed its check. Kept: the newest
+# BACKUP_KEEP_LAST dumps that passed (and any newer dump that did not), those younger than BACKUP_KEEP_DAYS
+# days, and always the newest one that passed. 0 turns a rule off; both off keeps everything.
 prune() {
     keep_last="${BACKUP_KEEP_LAST:-0}"
     keep_days="${BACKUP_KEEP_DAYS:-0}"
     [ "$keep_last" -eq 0 ] && [ "$keep_days" -eq 0 ] && return 0
-    newest_passed=
-    for f in "$DIR"/*-scheduled.dump; do
-        [ -f "$f" ] || continue
-        grep -q '"check":"passed"' "$f.json" 2>/dev/null && newest_passed="$f"
-    done
-    total=$(ls "$DIR" | grep -c -- '-scheduled\.dump$')
-    i=0
     now=$(date +%s)
-    for f in "$DIR"/*-scheduled.dump; do
-        [ -f "$f" ] || continue
-        i=$((i + 1))
-        [ "$f" = "$newest_passed" ] && continue
-        [ "$keep_last" -gt 0 ] && [ $((total - i)) -lt "$keep_last" ] && continue
+    good=0
+    # Newest first (the names start with their UTC stamp).
+    for f in $(ls "$DIR" | grep -- '-scheduled\.dump$' | sort -r); do
+        f="$DIR/$f"
+        if passed "$f"; then
+            good=$((good + 1))
+            [ "$good" -eq 1 ] && continue # the newest that passed: never pruned
+            [ "$keep_last" -gt 0 ] && [ "$good" -le "$keep_last" ] && continue
+        else
+            [ "$keep_last" -gt 0 ] && [ "$good" -lt "$keep_last" ] && continue
+        fi
         if [ "$keep_days" -gt 0 ]; then
-            age=$((now - $(stat -c %Y "$f")))
-            [ "$age" -lt $((keep_days * 86400)) ] && continue
+            [ $((now - $(stat -c %Y "$f"))) -lt $((keep_days * 86400)) ] && continue
         fi
         rm -f "$f" "$f.json" && log "pruned $(basename "$f") (retention: last $keep_last, $keep_days days)"
     done
@@ -186,14 +223,18 @@ due() {
 
 scheduled() {
     lock || return 1
-    backup scheduled
-    prune
+    if backup scheduled; then prune; fi
     unlock
 }
 
 run() {
-    unlock # a lock left by a killed container is stale: nothing else runs before the loop starts
+    # Nothing else runs before the loop starts: a lock, temporary files or scratch databases left by a
+    # killed container are stale.
+    rm -rf "$LOCK"
     rm -f "$DIR"/.*.partial "$DIR"/.*.json.tmp 2>/dev/null
+    for db in $(psql -X -At -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE '${SCRATCH_PREFIX}%'" 2>/dev/null); do
+        dropdb --if-exists "$db" && log "dropped $db, a scratch database left by an interrupted check"
+    done
     trap 'log "stopping"; exit 0' TERM INT
     case "${BACKUP_MODE:-off}" in
     off)
@@ -231,7 +272,7 @@ list() {
             echo
         else
             printf '{"file":"%s","sizeBytes":%s,"check":"unchecked","reason":"no record beside the dump"}\n' \
-                "$(basename "$f")" "$(wc -c <"$f" | tr -d ' ')"
+                "$(json_escape "$(basename "$f")")" "$(wc -c <"$f" | tr -d ' ')"
         fi
     done
 }
@@ -239,56 +280,66 @@ list() {
 verify() {
     f="$DIR/$(basename "$1")"
     [ -f "$f" ] || { loud "no dump $f"; return 2; }
-    lock || return 1
+    hold_lock || return 1
     work=$(mktemp -d)
-    # The source's counts at the dump's time are in its record; without one, compare with the dump's
-    # own table of contents is impossible, so the check fails rather than pass on nothing.
+    # The source's counts at the dump's snapshot are in its record; without them there is nothing to
+    # compare with, and the check fails rather than pass on nothing.
     if [ -f "$f.json" ]; then
         sed -n 's/.*"tables":{\(.*\)}}$/\1/p' "$f.json" | tr ',' '\n' | sed 's/^"\(.*\)":\([0-9]*\)$/\1|\2/' | grep '|' >"$work/expected"
     fi
-    if [ ! -s "$work/expected" ]; then
+    if ! grep -q '"tables":' "$f.json" 2>/dev/null; then
         CHECK=failed
         REASON="no row counts of the source recorded for this dump"
         : >"$work/expected"
     else
         check "$f" "$work/expected"
     fi
-    t=$(now_ms)
+    if [ "$CHECK" = unchecked ]; then
+        # The check could not run: the dump's record stays as it was.
+        loud "$(basename "$f") could not be checked: $REASON"
+        rm -rf "$work"
+        return 1
+    fi
     created=$(sed -n 's/.*"createdAt":"\([^"]*\)".*/\1/p' "$f.json" 2>/dev/null)
     write_record "$f" "$CHECK" "$REASON" "$work/expected" "${created:-unknown}" 0 0
     rm -rf "$work"
-    unlock
     if [ "$CHECK" = passed ]; then log "$(basename "$f") checked again: passed"; else
         loud "$(basename "$f") FAILED ITS CHECK: $REASON"
         return 1
     fi
 }
 
-# database_exists: yes or no, for PGDATABASE.
+# database_exists: yes or no for PGDATABASE; nothing and exit 2 when the server cannot say.
 database_exists() {
     # (psql interpolates :'db' in SQL it reads, not in -c.)
-    n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db';" | psql -X -At -d postgres -v ON_ERROR_STOP=1 -v db="$PGDATABASE" 2>/dev/null)
-    [ "$n" = 1 ] && echo yes || echo no
+    n=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db';" | psql -X -At -d postgres -v ON_ERROR_STOP=1 -v db="$PGDATABASE") || return 2
+    case "$n" in 1) echo yes ;; 0) echo no ;; *) return 2 ;; esac
 }
 
-# restore FILE: into a new database first, then swapped in by renaming, so a dump that does not load
-# leaves the current database as it was. The old database is dropped only after the swap.
+# restore FILE [SAFETY]: into a new database first, then swapped in by renaming, so a dump that does not
+# load leaves the current database as it was. The replaced database is dropped only when SAFETY names a
+# dump of it that passed its check; otherwise it stays, renamed, and the log says where.
 restore() {
     f="$DIR/$(basename "$1")"
+    safety="${2:-}"
     [ -f "$f" ] || { loud "no dump $f"; return 2; }
-    lock || return 1
+    hold_lock || return 1
     work=$(mktemp -d)
     db="$PGDATABASE"
     incoming="${db}_restoring"
     old="${db}_replaced"
     status=1
     admin() { psql -X -q -At -v ON_ERROR_STOP=1 -d postgres "$@"; }
-    if ! admin -c "DROP DATABASE IF EXISTS \"$incoming\"" -c "CREATE DATABASE \"$incoming\" TEMPLATE template0" 2>"$work/err"; then
+    if ! exists=$(database_exists); then
+        loud "restore of $(basename "$f") refused, nothing changed: the server cannot say whether $db exists"
+    elif [ "$(admin -c "SELECT count(*) FROM pg_database WHERE datname = '$old'")" != 0 ]; then
+        loud "restore of $(basename "$f") refused, nothing changed: $old, the database an earlier restore replaced, still exists; look at it, then drop it (docker exec marvel-rivals-postgres dropdb -U $PGUSER $old) and run again"
+    elif ! admin -c "DROP DATABASE IF EXISTS \"$incoming\"" -c "CREATE DATABASE \"$incoming\" TEMPLATE template0" 2>"$work/err"; then
         loud "restore of $(basename "$f") failed, nothing changed: $(cat "$work/err")"
     elif ! pg_restore --exit-on-error --single-transaction -d "$incoming" "$f" 2>"$work/err"; then
         loud "restore of $(basename "$f") failed, nothing changed: pg_restore: $(tail -n 5 "$work/err")"
         admin -c "DROP DATABASE IF EXISTS \"$incoming\"" 2>/dev/null
-    elif [ "$(database_exists)" = no ]; then
+    elif [ "$exists" = no ]; then
         if admin -c "ALTER DATABASE \"$incoming\" RENAME TO \"$db\"" 2>"$work/err"; then
             log "restored $(basename "$f") into $db (it did not exist)"
             status=0
@@ -296,17 +347,23 @@ restore() {
             loud "restore of $(basename "$f"): renaming $incoming to $db failed: $(cat "$work/err"); the dump is loaded in $incoming"
         fi
     # One -c with both renames is one transaction: the database is never missing under its name.
-    elif ! admin -c "DROP DATABASE IF EXISTS \"$old\"" \
-        -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" \
+    elif ! admin -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()" \
         -c "ALTER DATABASE \"$db\" RENAME TO \"$old\"; ALTER DATABASE \"$incoming\" RENAME TO \"$db\";" >/dev/null 2>"$work/err"; then
         loud "restore of $(basename "$f"): swapping the databases failed, $db unchanged: $(cat "$work/err"); the dump is loaded in $incoming"
     else
-        admin -c "DROP DATABASE \"$old\"" 2>"$work/err" || loud "the replaced database $old could not be dropped: $(cat "$work/err")"
         log "restored $(basename "$f") into $db"
         status=0
+        if [ -n "$safety" ] && passed "$DIR/$(basename "$safety")"; then
+            if admin -c "DROP DATABASE \"$old\"" 2>"$work/err"; then
+                log "dropped the replaced database (its checked dump: $(basename "$safety"))"
+            else
+                loud "the replaced database $old could not be dropped: $(cat "$work/err")"
+            fi
+        else
+            log "the replaced database is kept as $old (no checked dump of it): drop it once you no longer need it"
+        fi
     fi
     rm -rf "$work"
-    unlock
     return "$status"
 }
 
@@ -314,19 +371,18 @@ case "${1:-}" in
 run) run ;;
 once)
     case "${2:-manual}" in *[!a-z0-9-]*) loud "a label is lower-case letters, digits and -"; exit 2 ;; esac
-    lock || exit 1
+    hold_lock || exit 1
     backup "${2:-manual}"
     s=$?
-    unlock
     echo "$LAST_NAME"
     exit "$s"
     ;;
 verify) verify "${2:?verify FILE}" ;;
-database-exists) database_exists ;;
 list) list ;;
-restore) restore "${2:?restore FILE}" ;;
+database-exists) database_exists ;;
+restore) restore "${2:?restore FILE}" "${3:-}" ;;
 *)
-    echo "usage: backup-agent run | once LABEL | verify FILE | list | restore FILE" >&2
+    echo "usage: backup-agent run | once LABEL | verify FILE | list | database-exists | restore FILE [SAFETY]" >&2
     exit 2
     ;;
 esac

@@ -16,7 +16,7 @@ export interface CronSchedule {
     months: number[];
     /** 0-6, Sunday 0. */
     daysOfWeek: number[];
-    /** Whether the field was `*` (Vixie cron's day rule needs to know). */
+    /** Whether the day field starts with `*` (Vixie cron's day rule needs to know). */
     domAny: boolean;
     dowAny: boolean;
 }
@@ -88,8 +88,10 @@ export function parseSchedule(text: string): Schedule {
         daysOfMonth,
         months,
         daysOfWeek,
-        domAny: parts[2] === "*",
-        dowAny: parts[4] === "*",
+        // Vixie cron (entry.c, load_entry): a day field that starts with `*` (`*`, `*/2`) sets DOM_STAR /
+        // DOW_STAR, and then both day fields must match; only two restricted fields match on either.
+        domAny: parts[2].startsWith("*"),
+        dowAny: parts[4].startsWith("*"),
     };
 }
 
@@ -99,8 +101,8 @@ export function matches(s: CronSchedule, t: Date): boolean {
     if (!s.months.includes(t.getUTCMonth() + 1)) return false;
     const dom = s.daysOfMonth.includes(t.getUTCDate());
     const dow = s.daysOfWeek.includes(t.getUTCDay());
-    if (s.domAny || s.dowAny) return (s.domAny || dom) && (s.dowAny || dow);
-    return dom || dow;
+    // (A plain `*` lists every day, so "both" needs no special case for it.)
+    return s.domAny || s.dowAny ? dom && dow : dom || dow;
 }
 
 /**

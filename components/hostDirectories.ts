@@ -83,8 +83,10 @@ export class HostDirectories extends pulumi.ComponentResource {
 
         // Values travel in the environment, never spliced into the scripts: no quoting bugs, no injection.
         const mkdir = `docker run --rm --network none --user 0:0 -e SUBDIRS -e OWNER --entrypoint /bin/sh -v "$DATA_DIR:/target" "$TOOL_IMAGE" -c 'set -eu; for d in $SUBDIRS; do if [ -d "/target/$d" ]; then echo "kept $d"; else mkdir -p "/target/$d" && chown "$OWNER" "/target/$d" && echo "created $d"; fi; done'`;
-        // Outside dataDir: each directory is made inside its parent, mounted the same way.
-        const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh -v "$(dirname "$d"):/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
+        // Outside dataDir: each directory is made inside its parent, which must exist: --mount fails on a
+        // missing source where -v would create it (as root, on the server's own disk: an NFS share that is
+        // not mounted must stop the run, not quietly take the backups).
+        const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh --mount "type=bind,source=$(dirname "$d"),target=/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
         // The stack's names (fixed: people type them) can be taken by its own containers that no state
         // tracks any more: after a lost state, the provider would fail on "name already in use". Every
         // container and the network of the stack carry two labels: the stack's name, and an ID kept in the

@@ -3,7 +3,7 @@
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
 //   npm run backups -- [--stack dev|odin] [--json]
-//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force]
+//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump]
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
 import { execFile } from "node:child_process";
@@ -38,12 +38,21 @@ export interface Options {
     json: boolean;
     from: string;
     force: boolean;
+    /** Restore without a safety dump (a database too broken to dump); the replaced database is kept. */
+    skipSafetyDump: boolean;
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
     const [command, ...rest] = argv;
     if (command !== "list" && command !== "restore") throw new UsageError(`unknown command ${command ?? "(none)"}`);
-    const opts: Options = { command, stack: env.PULUMI_STACK || "dev", json: false, from: "latest", force: false };
+    const opts: Options = {
+        command,
+        stack: env.PULUMI_STACK || "dev",
+        json: false,
+        from: "latest",
+        force: false,
+        skipSafetyDump: false,
+    };
     for (let i = 0; i < rest.length; i++) {
         const arg = rest[i];
         const value = () => {
@@ -55,6 +64,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         else if (arg === "--json" && command === "list") opts.json = true;
         else if (arg === "--from" && command === "restore") opts.from = value();
         else if (arg === "--force" && command === "restore") opts.force = true;
+        else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
         else throw new UsageError(`unexpected argument ${arg}`);
     }
     if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
@@ -70,10 +80,14 @@ export function dockerHostOf(stack: string, projectDir = PROJECT_DIR): string | 
     return typeof host === "string" && host !== "" ? host : undefined;
 }
 
+/**
+ * One docker CLI call. `timeoutMs` 0: no limit. A client killed by a signal reports code -1: what it was
+ * doing may still be running on the engine (a `docker exec` goes on without its client).
+ */
 function docker(
     host: string | undefined,
     args: string[],
-    timeoutMs = 30 * 60_000,
+    timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
         execFile(
@@ -85,20 +99,24 @@ function docker(
                 timeout: timeoutMs,
             },
             (err, stdout, stderr) => {
-                const code = err
-                    ? typeof (err as { code?: unknown }).code === "number"
-                        ? (err as { code: number }).code
-                        : 127
-                    : 0;
-                resolve({ code, stdout, stderr: stderr || (err && code === 127 ? err.message : "") });
+                const e = err as (Error & { code?: unknown; signal?: string | null }) | null;
+                const code = !e ? 0 : typeof e.code === "number" ? e.code : e.signal ? -1 : 127;
+                resolve({ code, stdout, stderr: stderr || (e && code === 127 ? e.message : "") });
             },
         );
     });
 }
 
-/** `docker exec` of an agent command in the backup container. */
+/** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
 const agent = (host: string | undefined, ...args: string[]) =>
-    docker(host, ["exec", CONTAINER_NAMES.backup, ...AGENT_ENTRYPOINT, ...args]);
+    docker(host, ["exec", CONTAINER_NAMES.backup, ...AGENT_ENTRYPOINT, ...args], 0);
+
+/** A failed agent command, in words that do not claim more than is known. */
+function agentFailure(what: string, r: { code: number; stderr: string }, ifKnown: string): string {
+    return r.code === -1
+        ? `${what}: the docker client was stopped, and the agent may still be working on the server; see \`docker logs ${CONTAINER_NAMES.backup}\` before anything else`
+        : `${what}, ${ifKnown}: ${r.stderr.trim()}`;
+}
 
 async function requireBackupContainer(host: string | undefined, stack: string): Promise<void> {
     const r = await docker(host, ["inspect", "--format", "{{.State.Running}}", CONTAINER_NAMES.backup]);
@@ -117,7 +135,13 @@ export function parseList(stdout: string): DumpRecord[] {
     return stdout
         .split("\n")
         .filter((l) => l.trim() !== "")
-        .map((l) => JSON.parse(l) as DumpRecord);
+        .map((l) => {
+            try {
+                return JSON.parse(l) as DumpRecord;
+            } catch {
+                throw new Refusal(`a dump's record in the backup directory is not JSON: ${l.slice(0, 200)}`);
+            }
+        });
 }
 
 /** The dump `--from latest` means: the newest that passed its check, other than restore's own safety dumps. */
@@ -173,7 +197,7 @@ function age(iso: string | undefined, now: Date): string {
 export interface Freshness {
     schedule: string;
     lastVerified?: string;
-    /** The last verified backup is older than twice the schedule's longest gap (or there is none). */
+    /** The last verified scheduled backup is older than twice the schedule's longest gap (or there is none). */
     stale: boolean;
     message: string;
 }
@@ -183,8 +207,9 @@ export interface Freshness {
  * backup container started, so that a stack younger than twice the schedule is not late for its first.
  */
 export function freshness(dumps: DumpRecord[], scheduleText: string, now = new Date(), since?: Date): Freshness {
+    // Only the schedule's own dumps say whether it keeps up (a safety dump is of whatever was there).
     const verified = dumps
-        .filter((d) => d.check === "passed" && d.createdAt)
+        .filter((d) => d.check === "passed" && d.createdAt && d.file.endsWith("-scheduled.dump"))
         .sort((a, b) => a.createdAt!.localeCompare(b.createdAt!))
         .pop();
     if (scheduleText === "")
@@ -276,27 +301,44 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         say("app stopped");
     }
     let restored = false;
+    // From here the app is stopped: Ctrl-C would leave it so. Say what is going on instead, and finish.
+    const onInterrupt = () =>
+        out("restore: interrupting now would leave the app stopped; the restore finishes first (kill -9 to force)");
+    process.on("SIGINT", onInterrupt);
     try {
         // The database as it is now, in a checked dump, before anything changes (none if it is gone).
-        const exists = (await agent(host, "database-exists")).stdout.trim() === "yes";
-        if (exists) {
+        const probe = await agent(host, "database-exists");
+        const exists = probe.stdout.trim();
+        if (probe.code !== 0 || (exists !== "yes" && exists !== "no"))
+            throw new Refusal(
+                `cannot tell whether the database exists, so nothing was restored: ${probe.stderr.trim() || "no answer from the agent"}`,
+            );
+        let safetyName = "";
+        if (exists === "no") say("the database does not exist: no safety dump to take");
+        else if (opts.skipSafetyDump)
+            say("no safety dump (--skip-safety-dump): the replaced database will be kept beside the restored one");
+        else {
             const safety = await agent(host, "once", "safety");
-            const name = safety.stdout.trim().split("\n").pop();
+            safetyName = safety.stdout.trim().split("\n").pop() ?? "";
             if (safety.code !== 0)
                 throw new Refusal(
-                    `the safety dump of the current database failed, so nothing was restored: ${safety.stderr.trim()}`,
+                    `${agentFailure("the safety dump of the current database failed", safety, "so nothing was restored")}; if the database is too damaged to dump, run again with --skip-safety-dump (the replaced database is then kept)`,
                 );
             say(
-                `safety dump of the current database: ${name} (checked); to undo: npm run restore -- --stack ${opts.stack} --from ${name}`,
+                `safety dump of the current database: ${safetyName} (checked); to undo: npm run restore -- --stack ${opts.stack} --from ${safetyName}`,
             );
-        } else say("the database does not exist: no safety dump to take");
+        }
 
-        const load = await agent(host, "restore", dump.file);
-        if (load.code !== 0) throw new Refusal(`the restore failed, the database is as it was: ${load.stderr.trim()}`);
+        const load = await agent(host, "restore", dump.file, ...(safetyName ? [safetyName] : []));
+        for (const line of load.stdout.trim().split("\n").filter(Boolean)) say(line.replace(/^\S+ backup: /, ""));
+        if (load.code !== 0) throw new Refusal(agentFailure("the restore failed", load, "the database is as it was"));
         restored = true;
         say(`database restored from ${dump.file}`);
     } finally {
+        process.off("SIGINT", onInterrupt);
         if (appRunning || restored) {
+            // The app starts before the migrations run in it: while one is pending it answers /health but
+            // not /health/ready, so the reverse proxy sends it nothing.
             const start = await docker(host, ["start", CONTAINER_NAMES.app]);
             if (start.code !== 0) out(`restore: could not start the app: ${start.stderr.trim()}`);
             else say("app started");

@@ -1,8 +1,8 @@
 // Scheduled backups, each proved by a restore, and a one-command restore (issue 14), on the real engine:
 // the dev stack with a schedule of a few seconds, its dumps in the test's directory, the README's
 // `npm run backups` and `npm run restore` run in the project copy as a user runs them.
-import { execFile } from "node:child_process";
-import { chownSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { execFile, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -178,6 +178,41 @@ describe.skipIf(!engine)("scheduled backups and a one-command restore on the dev
     );
 
     it(
+        "b2. a backup that fails is logged loudly each time, leaves the earlier dumps untouched, and the next one succeeds",
+        async () => {
+            const before = readdirSync(backupDir).sort();
+            const since = Math.floor(Date.now() / 1000);
+            // The agent (uid 1000) can no longer write into its directory: pg_dump fails.
+            chmodSync(backupDir, 0o500);
+            try {
+                await waitFor("two failed backups in the log", () => {
+                    const logs = spawnSync("docker", ["logs", "--since", String(since), "marvel-rivals-backup"], {
+                        encoding: "utf8",
+                    });
+                    return (
+                        (
+                            logs.stderr.match(
+                                /backup: ERROR backup \S+ failed, previous backups untouched: pg_dump/g,
+                            ) ?? []
+                        ).length >= 2
+                    );
+                });
+                expect(readdirSync(backupDir).sort()).toEqual(before);
+            } finally {
+                chmodSync(backupDir, 0o700);
+            }
+            const after = Math.floor(Date.now() / 1000);
+            await waitFor("a checked backup after the failures", () => {
+                const logs = spawnSync("docker", ["logs", "--since", String(after), "marvel-rivals-backup"], {
+                    encoding: "utf8",
+                });
+                return /written and checked/.test(logs.stdout);
+            });
+        },
+        LONG,
+    );
+
+    it(
         "c. the schedule is config: without it the agent idles and `npm run backups` lists the dumps and says so",
         async () => {
             // Off before the destructive change below, so that no later dump of the damage becomes `latest`.
@@ -308,6 +343,46 @@ describe.skipIf(!engine)("scheduled backups and a one-command restore on the dev
                 "template0",
                 "template1",
             ]);
+        },
+        LONG,
+    );
+
+    it(
+        "e2. --skip-safety-dump keeps the replaced database, and the next restore refuses until it is dealt with",
+        async () => {
+            const skipped = await npm("restore", "--", "--from", "latest", "--skip-safety-dump");
+            expect(skipped.code, skipped.stderr).toBe(0);
+            expect(skipped.stdout).toContain("no safety dump (--skip-safety-dump)");
+            expect(skipped.stdout).toContain("the replaced database is kept as marvel_rivals_replaced");
+            const dbs = async () =>
+                (
+                    await withDb(
+                        databaseUrl,
+                        async (db) => (await db.query("SELECT datname FROM pg_database ORDER BY 1")).rows,
+                    )
+                ).map((d: { datname: string }) => d.datname);
+            expect(await dbs()).toContain("marvel_rivals_replaced");
+            const refused = await npm("restore", "--", "--from", "latest");
+            expect(refused.code).toBe(1);
+            expect(refused.stderr).toContain(
+                "marvel_rivals_replaced, the database an earlier restore replaced, still exists",
+            );
+            // Refused inside the agent, after the safety dump: the app is running again and nothing changed.
+            await waitForReady();
+            expect(await rowCounts(databaseUrl, TABLES)).toEqual(seeded);
+            expect(
+                (
+                    await sh("docker", [
+                        "exec",
+                        "marvel-rivals-postgres",
+                        "dropdb",
+                        "-U",
+                        "marvel_stats",
+                        "marvel_rivals_replaced",
+                    ])
+                ).code,
+            ).toBe(0);
+            expect(await dbs()).toEqual(["marvel_rivals", "postgres", "template0", "template1"]);
         },
         LONG,
     );

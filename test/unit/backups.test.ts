@@ -11,7 +11,7 @@ import {
 import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
 import { evaluate } from "../../policy/evaluate";
 import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
-import { chooseDump, dockerHostOf, freshness, parseArgs, type DumpRecord } from "../../scripts/backups";
+import { chooseDump, dockerHostOf, freshness, parseArgs, parseList, type DumpRecord } from "../../scripts/backups";
 
 describe("parseSchedule", () => {
     it("expands cron fields: numbers, ranges, steps and lists", () => {
@@ -52,6 +52,12 @@ describe("parseSchedule", () => {
         expect(matches(s, new Date("2026-12-13T02:30:00Z"))).toBe(true); // the 13th, a Sunday
         expect(matches(s, new Date("2026-11-19T02:30:00Z"))).toBe(false);
         expect(matches(s, new Date("2026-11-20T02:31:00Z"))).toBe(false);
+        // A day field starting with `*` is "star" for the rule: `*/2` with a weekday means odd Mondays only.
+        const oddMondays = parseSchedule("0 3 */2 * 1") as CronSchedule;
+        expect(matches(oddMondays, new Date("2026-11-09T03:00:00Z"))).toBe(true); // Monday the 9th
+        expect(matches(oddMondays, new Date("2026-11-16T03:00:00Z"))).toBe(false); // Monday the 16th
+        expect(matches(oddMondays, new Date("2026-11-11T03:00:00Z"))).toBe(false); // Wednesday the 11th
+        expect(agentEnvironment(oddMondays).BACKUP_DAY_RULE).toBe("both");
         const weekdays = parseSchedule("0 3 * * 1-5") as CronSchedule;
         expect(matches(weekdays, new Date("2026-11-23T03:00:00Z"))).toBe(true); // Monday
         expect(matches(weekdays, new Date("2026-11-22T03:00:00Z"))).toBe(false); // Sunday
@@ -124,6 +130,8 @@ describe("the backup settings", () => {
         ["/mnt/user/appdata/marvel-rivals-stats", "must be a directory of its own"],
         ["/mnt/user/appdata/marvel-rivals-stats/postgres/dumps", "must be a directory of its own"],
         ["/", "must be a directory of its own"],
+        ["/mnt/user/appdata", "must be a directory of its own"],
+        ["/mnt/user/appdata/marvel-rivals-stats/logs", "must be a directory of its own"],
     ])("refuse backupDir %j", (dir, message) => {
         const found = problems("odin", { backupDir: dir });
         expect(found).toHaveLength(1);
@@ -216,7 +224,9 @@ describe("npm run backups / restore: what they decide", () => {
             json: false,
             from: "latest",
             force: false,
+            skipSafetyDump: false,
         });
+        expect(parseArgs(["restore", "--skip-safety-dump"], {}).skipSafetyDump).toBe(true);
         expect(parseArgs(["list", "--json"], { PULUMI_STACK: "odin" })).toMatchObject({ stack: "odin", json: true });
         expect(parseArgs(["restore", "--stack", "odin", "--from", "x.dump", "--force"], {})).toMatchObject({
             command: "restore",
@@ -247,16 +257,19 @@ describe("npm run backups / restore: what they decide", () => {
         );
     });
 
-    it("says a backup is late when the last verified one is older than twice the schedule", () => {
+    it("says a backup is late when the last verified scheduled one is older than twice the schedule", () => {
         const nightly = "0 3 * * *";
-        const ok = freshness(dumps, nightly, new Date("2026-12-03T03:30:00Z"));
-        expect(ok).toMatchObject({ stale: false, lastVerified: "2026-12-02T10:10:10Z" });
-        expect(ok.message).toMatch(
-            /^last verified backup: 20261202T101010Z-safety\.dump, 17h ago \(schedule 0 3 \* \* \* UTC\)$/,
+        const ok = freshness(dumps, nightly, new Date("2026-12-02T10:00:00Z"));
+        expect(ok).toMatchObject({ stale: false, lastVerified: "2026-12-01T03:00:00Z" });
+        expect(ok.message).toBe(
+            "last verified backup: 20261201T030000Z-scheduled.dump, 31h ago (schedule 0 3 * * * UTC)",
         );
-        const late = freshness(dumps, nightly, new Date("2026-12-04T10:10:11Z"));
+        // The newer safety dump does not count: the schedule's own dumps say whether it keeps up.
+        const late = freshness(dumps, nightly, new Date("2026-12-03T03:00:01Z"));
         expect(late.stale).toBe(true);
-        expect(late.message).toContain("is 2d old, more than twice the schedule (0 3 * * * UTC)");
+        expect(late.message).toContain(
+            "WARNING: the last verified backup (20261201T030000Z-scheduled.dump) is 2d old, more than twice the schedule (0 3 * * * UTC)",
+        );
         // No verified backup: late, unless the schedule started less than twice its gap ago.
         expect(freshness([], nightly, new Date("2026-12-03T00:00:00Z")).stale).toBe(true);
         const young = freshness([], nightly, new Date("2026-12-03T00:00:00Z"), new Date("2026-12-02T00:00:00Z"));
@@ -269,6 +282,12 @@ describe("npm run backups / restore: what they decide", () => {
             schedule: "none",
             stale: false,
         });
+    });
+
+    it("refuses a dump record that is not JSON, saying which, instead of crashing", () => {
+        expect(() => parseList('{"file":"a.dump","check":"passed","sizeBytes":1}\n{"file":"b.dump",')).toThrow(
+            'a dump\'s record in the backup directory is not JSON: {"file":"b.dump",',
+        );
     });
 
     it("finds the stack's engine in its stack file: odin over SSH, dev the docker CLI's own", () => {
