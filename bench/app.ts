@@ -171,10 +171,18 @@ function runLoad(port: number): Promise<{ latencies: number[]; errors: number; d
     });
 }
 
+/** The default of app/Dockerfile's `ARG NODE_IMAGE=`: the base image its stages build on. */
+function dockerfileNodeImage(): string {
+    const match = /^ARG NODE_IMAGE=(\S+)\s*$/m.exec(readFileSync(join(APP, "Dockerfile"), "utf8"));
+    if (!match) throw new Error("app/Dockerfile has no `ARG NODE_IMAGE=<image>` line; set BENCH_APP_BASE_IMAGE");
+    return match[1];
+}
+
 /**
  * Image figures, when BENCH_APP_IMAGE names a locally built app image (e.g. after
  * `docker build -f app/Dockerfile --target runtime -t marvel-rivals-stats-app:bench .`): its size and the
- * size of what app/Dockerfile adds to the Node base (BENCH_APP_BASE_IMAGE, default node:22.23.3-trixie-slim).
+ * size of what app/Dockerfile adds to the Node base (BENCH_APP_BASE_IMAGE, default the Dockerfile's own
+ * NODE_IMAGE, read from its `ARG NODE_IMAGE=` line, the one home of that tag).
  */
 function imageFigures(): void {
     const image = process.env.BENCH_APP_IMAGE;
@@ -182,7 +190,7 @@ function imageFigures(): void {
         process.stderr.write("bench:app: set BENCH_APP_IMAGE to a built app image for image_mb and app_layers_mb\n");
         return;
     }
-    const base = process.env.BENCH_APP_BASE_IMAGE ?? "node:22.23.3-trixie-slim";
+    const base = process.env.BENCH_APP_BASE_IMAGE ?? dockerfileNodeImage();
     const size = (ref: string) =>
         Number(execFileSync("docker", ["image", "inspect", "-f", "{{.Size}}", ref], { encoding: "utf8" }).trim());
     const total = size(image);
