@@ -9,9 +9,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startPostgres } from "../test/support/postgres";
-import { startRedis } from "../test/support/redis";
-import { freePort } from "../test/support/ports";
+import { startPostgres } from "../app/test/support/postgres";
+import { startRedis } from "../app/test/support/redis";
+import { freePort } from "../app/test/support/ports";
 import { up } from "../app/src/migrate";
 import { seed } from "../app/src/seed";
 import pg from "pg";

@@ -36,7 +36,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT } from "../components/backups";
-import { freePort } from "../test/support/ports";
+import { freePort } from "../app/test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
 import { hotReloadLatency, httpGet } from "../test/e2e/clients";

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { startPostgres } from "../test/support/postgres";
+import { startPostgres } from "../app/test/support/postgres";
 import { readMigrations, up } from "../app/src/migrate";
 
 const MIGRATIONS = join(__dirname, "..", "migrations");

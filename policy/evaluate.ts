@@ -1,9 +1,9 @@
 // `npm run policy -- <stack> [--set key=value ...]`: evaluates the policy pack (rules.ts) against the
 // stack's resource graph without the Pulumi CLI: the real index.ts runs under the unit tier's mocks over
-// the real stack config (test/support/mockProgram.ts), and every policy sees each resource's type, name,
+// the real stack config (support/mockProgram.ts), and every policy sees each resource's type, name,
 // URN, inputs and options as the engine would hand them over. Exits 1 naming the rule and the resource on
 // a mandatory violation, 2 on bad usage. `--set` tries a change first (e.g. --set postgresPort=5432).
-import { runProgram } from "../test/support/mockProgram";
+import { runProgram } from "../support/mockProgram";
 import { policies, type Resource } from "./rules";
 
 export interface Violation {

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import Redis from "ioredis";
 import pg from "pg";
-import { freePort } from "../../test/support/ports";
+import { freePort } from "./support/ports";
 import { buildApp, runNode, startServer, type Build, type ServerProcess } from "./support/build";
 import { eventually, migratedDatabase, startStack, testEnv, withPool, type Stack } from "./support/stack";
 import { seed } from "../src/seed";

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync, 
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/ports";
+import { freePort } from "../../app/test/support/ports";
 import { httpGet, rowCounts, withDb } from "./clients";
 import { copyProject, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { clearLeftovers, lockEngine, removeTempDir, requireEngine, tempDir } from "./support";

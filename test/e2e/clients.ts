@@ -3,22 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import * as path from "node:path";
-import { REPO_ROOT } from "./harness/run";
-
-/** The slice of node-postgres the tests use (the app's own `pg`; the root has no @types/pg). */
-export interface PgClient {
-    connect(): Promise<unknown>;
-    query<R = any>(sql: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
-    end(): Promise<void>;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const pg = require(path.join(REPO_ROOT, "app", "node_modules", "pg")) as {
-    Client: new (config: { connectionString: string; connectionTimeoutMillis?: number }) => PgClient;
-};
+import pg from "pg";
 
 /** Runs `fn` with a connected client to `url`, always closing it. */
-export async function withDb<T>(url: string, fn: (db: PgClient) => Promise<T>): Promise<T> {
+export async function withDb<T>(url: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
     const db = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
     await db.connect();
     try {

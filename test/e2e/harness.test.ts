@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/ports";
+import { freePort } from "../../app/test/support/ports";
 import { opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
 import { clearLeftovers, docker, lockEngine, redisExchange, removeTempDir, requireEngine, tempDir } from "./support";
 

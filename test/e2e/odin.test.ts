@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/ports";
+import { freePort } from "../../app/test/support/ports";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";

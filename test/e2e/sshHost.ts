@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
-import { freePort } from "../support/ports";
+import { freePort } from "../../app/test/support/ports";
 
 export const SSH_USER = "mrs-e2e";
 

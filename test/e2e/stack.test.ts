@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../support/ports";
+import { freePort } from "../../app/test/support/ports";
 import { hotReloadLatency, httpGet, rowCounts, withDb } from "./clients";
 import {
     copyProject,

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import pg from "pg";
 import { scramVerifier } from "../../components/postgres";
-import { startPostgres, type TestPostgres } from "../support/postgres";
+import { startPostgres, type TestPostgres } from "../../app/test/support/postgres";
 
 let server: TestPostgres;
 

@@ -10,7 +10,7 @@ import {
 } from "../../components/backupSchedule";
 import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
 import { evaluate } from "../../policy/evaluate";
-import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
+import { PROJECT_ROOT, loadStackConfig } from "../../support/stackConfig";
 import { chooseDump, dockerHostOf, freshness, parseArgs, parseList, type DumpRecord } from "../../scripts/backups";
 
 describe("parseSchedule", () => {
@@ -147,7 +147,7 @@ describe("the backup settings", () => {
 
 describe("the backup container", () => {
     it("runs the agent from the Postgres image as the owner, its password in the environment only", async () => {
-        const { runProgram } = await import("../support/mockProgram");
+        const { runProgram } = await import("../../support/mockProgram");
         const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
         const backup = run.byName("backups-container");
         const postgres = run.byName("postgres-container");

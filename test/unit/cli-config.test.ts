@@ -1,11 +1,11 @@
 // The Pulumi CLI's own checks of Pulumi.yaml against a stack file, as the shared loader applies them
-// (test/support/stackConfig.ts, which cites pulumi/pulumi v3.259.0): the committed stack files must pass
+// (support/stackConfig.ts, which cites pulumi/pulumi v3.259.0): the committed stack files must pass
 // them, because the real CLI refuses to run the program otherwise.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { CliConfigError, loadStackConfig } from "../support/stackConfig";
+import { CliConfigError, loadStackConfig } from "../../support/stackConfig";
 
 describe("the committed stack files pass the CLI's checks", () => {
     test.each(["dev", "odin"])("%s", (stack) => {

@@ -13,7 +13,7 @@ import {
     projectDefaults,
     type ParseContext,
 } from "../../config";
-import { PROJECT_ROOT, loadStackConfig } from "../support/stackConfig";
+import { PROJECT_ROOT, loadStackConfig } from "../../support/stackConfig";
 
 const ctx: ParseContext = {
     projectDir: "/home/dev/marvel-rivals-stats",

@@ -1,14 +1,14 @@
 // The dev stack's resource graph, from the real Pulumi.yaml + Pulumi.dev.yaml, under Pulumi mocks.
 import { beforeAll, describe, expect, test } from "vitest";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../support/stackConfig";
-import type { ProgramRun, Registered } from "../support/mockProgram";
+import { PROJECT_ROOT } from "../../support/stackConfig";
+import type { ProgramRun, Registered } from "../../support/mockProgram";
 
 let run: ProgramRun;
 const dataDir = path.join(PROJECT_ROOT, "data");
 
 beforeAll(async () => {
-    const { runProgram } = await import("../support/mockProgram");
+    const { runProgram } = await import("../../support/mockProgram");
     run = await runProgram("dev");
 });
 

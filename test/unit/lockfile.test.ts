@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { expect, test } from "vitest";
-import { PROJECT_ROOT } from "../support/stackConfig";
+import { PROJECT_ROOT } from "../../support/stackConfig";
 
 /** Checked against the repositories' release tags (snapshots read on 2026-11-23). */
 const KNOWN_GOOD: Record<string, Record<string, string>> = {

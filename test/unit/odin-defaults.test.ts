@@ -1,11 +1,11 @@
 // The odin stack exactly as committed (no domain set): the app is reached on the server's LAN address.
 import { beforeAll, expect, test } from "vitest";
-import type { ProgramRun } from "../support/mockProgram";
+import type { ProgramRun } from "../../support/mockProgram";
 
 let run: ProgramRun;
 
 beforeAll(async () => {
-    const { runProgram } = await import("../support/mockProgram");
+    const { runProgram } = await import("../../support/mockProgram");
     run = await runProgram("odin");
 });
 

@@ -1,12 +1,12 @@
 // The odin stack's resource graph, from the real Pulumi.yaml + Pulumi.odin.yaml, under Pulumi mocks.
 import { beforeAll, describe, expect, test } from "vitest";
-import type { ProgramRun } from "../support/mockProgram";
+import type { ProgramRun } from "../../support/mockProgram";
 
 let run: ProgramRun;
 const dataDir = "/mnt/user/appdata/marvel-rivals-stats";
 
 beforeAll(async () => {
-    const { runProgram } = await import("../support/mockProgram");
+    const { runProgram } = await import("../../support/mockProgram");
     // A domain as an operator would set it, to see the caddy labels.
     run = await runProgram("odin", { domain: "stats.example.com" });
 });

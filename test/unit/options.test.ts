@@ -1,11 +1,11 @@
 // Optional parts of the stack, switched on through config: pgAdmin, memory limits, a published database on odin.
 import { beforeAll, expect, test } from "vitest";
-import type { ProgramRun } from "../support/mockProgram";
+import type { ProgramRun } from "../../support/mockProgram";
 
 let run: ProgramRun;
 
 beforeAll(async () => {
-    const { runProgram } = await import("../support/mockProgram");
+    const { runProgram } = await import("../../support/mockProgram");
     run = await runProgram("dev", {
         pgadmin: "true",
         postgresMemoryMb: "512",

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { reportPending, type PendingMigrationsArgs } from "../../components/pendingMigrations";
-import { runProgram, type ProgramRun } from "../support/mockProgram";
+import { runProgram, type ProgramRun } from "../../support/mockProgram";
 
 const REPO_MIGRATIONS = resolve(__dirname, "../../migrations");
 

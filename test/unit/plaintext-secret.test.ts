@@ -6,7 +6,7 @@ let error: Error | undefined;
 let registered: string[] = [];
 
 beforeAll(async () => {
-    const { runRefusedProgram } = await import("../support/mockProgram");
+    const { runRefusedProgram } = await import("../../support/mockProgram");
     ({ error, registered } = await runRefusedProgram("odin", { marvelRivalsApiKey: "pasted-in-plain-text" }));
 });
 

@@ -5,7 +5,7 @@ let error: Error | undefined;
 let registered: string[] = [];
 
 beforeAll(async () => {
-    const { runRefusedProgram } = await import("../support/mockProgram");
+    const { runRefusedProgram } = await import("../../support/mockProgram");
     ({ error, registered } = await runRefusedProgram(
         "dev",
         { appPort: "70000", dbPassword: "short pw", redisPassword: 'has"quote-and-long', appport: "8001" },

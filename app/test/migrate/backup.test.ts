@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { startPostgres, type TestPostgres } from "../support/postgres";
 import { down, up } from "../../src/migrate";
 import { SEED_DIR, historyNames, migrationsDir, rejection, removeMigrationDirs, withClient } from "./helpers";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { freePort } from "../../../test/support/ports";
+import { freePort } from "../support/ports";
 import { SEED_DIR, migrationsDir, useTestPostgres } from "./helpers";
 
 const REPO = resolve(__dirname, "../../..");

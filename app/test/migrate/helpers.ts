@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client } from "pg";
 import { afterAll, beforeAll } from "vitest";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { startPostgres, type TestPostgres } from "../support/postgres";
 
 /** The real migrations of the repository. */
 export const SEED_DIR = resolve(__dirname, "../../../migrations");

@@ -3,7 +3,7 @@
 // the upgrade of a database that has rows: plan.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Client } from "pg";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
+import { startPostgres, type TestPostgres } from "../support/postgres";
 import { down, up } from "../../src/migrate";
 import { SEED_DIR, rejection, withClient } from "./helpers";
 

@@ -1,7 +1,7 @@
 // Start-up: the runner waits for a PostgreSQL that is not accepting connections yet, and fails clearly
 // (host, port, reason, never the password) when it does not come up within --wait.
 import { describe, expect, it } from "vitest";
-import { freePort } from "../../../test/support/ports";
+import { freePort } from "../support/ports";
 import { up } from "../../src/migrate";
 import { migrationsDir, rejection, useTestPostgres } from "./helpers";
 

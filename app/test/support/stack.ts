@@ -2,8 +2,8 @@
 // points at them. The schema comes from the migration runner itself (app/src/migrate), never a copy.
 import { resolve } from "node:path";
 import pg from "pg";
-import { startPostgres, type TestPostgres } from "../../../test/support/postgres";
-import { startRedis, type TestRedis } from "../../../test/support/redis";
+import { startPostgres, type TestPostgres } from "./postgres";
+import { startRedis, type TestRedis } from "./redis";
 import { up } from "../../src/migrate";
 import { loadConfig, type Config } from "../../src/config";
 

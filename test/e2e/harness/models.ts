@@ -14,7 +14,7 @@ import { createHash, randomBytes, randomInt } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import type { DockerApi } from "./dockerApi";
-import { canonicalJson, secret } from "../../support/secrets";
+import { canonicalJson, secret } from "../../../support/secrets";
 
 /** Label put on every container the harness creates, so that a crashed run's leftovers can be found. */
 export const HARNESS_LABEL = "marvel-rivals-stats.e2e-harness";

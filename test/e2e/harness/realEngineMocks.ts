@@ -13,14 +13,14 @@
 //   with the outputs the provider's preview returns (computed values unknown).
 // - `pulumi destroy`: every resource, newest first; `protect` refuses, `retainOnDelete` drops it from the
 //   state without deleting it.
-// Resource options come from the registrations the program sends (test/support/registrations.ts). Any
+// Resource options come from the registrations the program sends (support/registrations.ts). Any
 // resource type or input no model knows fails the run instead of being silently ignored.
 import type * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { Registration } from "../../support/registrations";
+import type { Registration } from "../../../support/registrations";
 import { DockerApi, engineSocket } from "./dockerApi";
 import { MODELS, PartialCreateError, containsUnknown, runFunction, type Model, type ModelContext } from "./models";
-import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../support/secrets";
+import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../../support/secrets";
 
 export { HARNESS_LABEL } from "./models";
 

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { CliConfigError, loadStackConfig } from "../../support/stackConfig";
+import { CliConfigError, loadStackConfig } from "../../../support/stackConfig";
 import type { OperationRecord } from "./realEngineMocks";
 import { DockerApi, socketPathOf } from "./dockerApi";
 import { chooseDriver } from "./driver";
@@ -170,7 +170,7 @@ export const pulumiPreview = (run: StackRun, opts?: PreviewOptions) => runStack(
  * @pulumi/pulumi as the harness (one mock runtime).
  */
 export function copyProject(dest: string, from = REPO_ROOT): string {
-    const skip = new Set(["node_modules", ".git", "data", ".pulumi-state", "dist", "test", "bench", ".ci"]);
+    const skip = new Set(["node_modules", ".git", "data", ".pulumi-state", "dist", "test", "support", "bench", ".ci"]);
     rmSync(dest, { recursive: true, force: true });
     cpSync(from, dest, {
         recursive: true,

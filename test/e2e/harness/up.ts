@@ -6,8 +6,8 @@ import * as path from "node:path";
 import type { HarnessSpec, HarnessResult } from "./run";
 import { RealEngineMocks } from "./realEngineMocks";
 import { closeForwards } from "./dockerApi";
-import { unwrapSecrets } from "../../support/secrets";
-import { interceptRegistrations } from "../../support/registrations";
+import { unwrapSecrets } from "../../../support/secrets";
+import { interceptRegistrations } from "../../../support/registrations";
 
 async function main(): Promise<number> {
     const spec = JSON.parse(readFileSync(process.env.MRS_HARNESS_SPEC ?? "", "utf8")) as HarnessSpec;

@@ -1,5 +1,5 @@
-// TEST SUPPORT: Pulumi's wire form of secrets, as the mock monitor hands inputs to `newResource` (the unit
-// tests' mocks and the e2e harness both read it).
+// Pulumi's wire form of secrets, as the mock monitor hands inputs to `newResource` (mockProgram's mocks and
+// the e2e harness both read it).
 // A secret value arrives as { [SIG_KEY]: SECRET_SIG, value }; state returned in that same form stays secret
 // (pulumi/pulumi sdk/nodejs/runtime/rpc.ts, specialSigKey and specialSecretSig).
 import { createHash } from "node:crypto";

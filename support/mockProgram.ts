@@ -1,5 +1,6 @@
 // Runs the real index.ts under `pulumi.runtime.setMocks` and records the resource graph as the engine
-// would receive it: every registration with its type, name, parent, inputs and dependencies.
+// would receive it: every registration with its type, name, parent, inputs and dependencies. The unit tier
+// and `npm run policy` (policy/evaluate.ts) both run the program through it, so it lives outside test/.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import * as path from "node:path";

@@ -1,6 +1,6 @@
-// TEST SUPPORT: reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI does before it runs a
-// program, with the CLI's refusals, so that a stack file the real CLI would refuse fails here too. Used by
-// the unit tests (mockProgram, config tests) and by the end-to-end harness (test/e2e/harness/run.ts).
+// Reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI does before it runs a program, with the
+// CLI's refusals, so that a stack file the real CLI would refuse fails here too. Used by mockProgram (the
+// unit tier and `npm run policy`), the config tests and the end-to-end harness (test/e2e/harness/run.ts).
 //
 // Emulated from pulumi/pulumi v3.259.0:
 // - pkg/workspace/config.go, mergeConfig: a key declared in Pulumi.yaml (in the project's namespace) with
@@ -25,7 +25,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
 export const NAMESPACE = "marvel-rivals-stats";
 
 export interface LoadedConfig {
