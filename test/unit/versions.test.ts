@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectDefaults } from "../../config";
-import { PROJECT_ROOT } from "../support/stackConfig";
+import { PROJECT_ROOT } from "../../support/stackConfig";
 
 /** Sources ROOT/.ci/versions under `set -euo pipefail`, as .ci/setup and .ci/provision.sh do. */
 function source(root: string) {
