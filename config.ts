@@ -16,6 +16,7 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { UID_GID, type Publish } from "./components/common";
 import { parseSchedule, ScheduleError, type Schedule } from "./components/backupSchedule";
+import { DEFAULT_CONTAINER_PREFIX } from "./components/names";
 
 export type { Publish };
 
@@ -49,6 +50,8 @@ export interface StackConfig {
     postgresPublish?: Publish;
     redisPublish?: Publish;
     appPublish?: Publish;
+    /** The start of every container name (`<prefix>-postgres`, ...). */
+    containerPrefix: string;
     networkName: string;
     externalNetworks: string[];
     domain?: string;
@@ -303,6 +306,11 @@ const FIELDS = {
     redisBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "Redis not published"),
     appPort: optionalInt(1, 65535, "the app reachable only on its networks"),
     appBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "the app reachable only on its networks"),
+    containerPrefix: optionalText(
+        /^[a-z0-9][a-z0-9_.-]{0,39}$/,
+        "must start the container names: lower-case letters, digits, _ . -, at most 40 characters, e.g. mrs-staging",
+        `${DEFAULT_CONTAINER_PREFIX}: containers named ${DEFAULT_CONTAINER_PREFIX}-postgres, -redis, -app, -backup`,
+    ),
     networkName: text(DOCKER_NAME, "must be a Docker network name: letters, digits, _ . -"),
     externalNetworks: list(DOCKER_NAME, 'existing Docker network names, e.g. ["caddy"]'),
     domain: optionalText(DOMAIN, "must be a host name such as stats.example.com", "no caddy labels"),
@@ -431,6 +439,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         postgresPublish,
         redisPublish,
         appPublish,
+        containerPrefix: v.containerPrefix ?? DEFAULT_CONTAINER_PREFIX,
         networkName: v.networkName,
         externalNetworks: v.externalNetworks,
         domain: v.domain,

@@ -14,7 +14,7 @@ import { Migrations } from "./components/migrations";
 import { APP_PORT, App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
-import { CONTAINER_NAMES } from "./components/names";
+import { containerNames } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
@@ -43,7 +43,8 @@ const stateId = new random.RandomId("state-id", { byteLength: 8 }).hex;
 const identity = identityLabels(stack, stateId);
 
 // Fixed names (components/names.ts): people type them, and the backup scripts find the containers by them.
-const names = CONTAINER_NAMES;
+// `containerPrefix` gives a second stack on the same engine names of its own.
+const names = containerNames(cfg.containerPrefix);
 
 // The backup directory: <dataDir>/backups, or a directory of its own elsewhere on the host (an NFS share).
 const backupsInDataDir = cfg.backup.dir === `${cfg.dataDir}/backups`;

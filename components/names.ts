@@ -1,12 +1,30 @@
-// What people and scripts type: the stack's fixed container names (`docker exec marvel-rivals-app seed`,
-// the README, `npm run backups` / `npm run restore`) and the app's port.
-export const CONTAINER_NAMES = {
-    postgres: "marvel-rivals-postgres",
-    redis: "marvel-rivals-redis",
-    app: "marvel-rivals-app",
-    pgadmin: "marvel-rivals-pgadmin",
-    backup: "marvel-rivals-backup",
-} as const;
+// What people and scripts type: the stack's container names (`docker exec marvel-rivals-app seed`, the
+// README, `npm run backups` / `npm run restore`) and the app's port.
+
+/** The prefix of every container name unless the stack sets `containerPrefix`. */
+export const DEFAULT_CONTAINER_PREFIX = "marvel-rivals";
+
+export interface ContainerNames {
+    postgres: string;
+    redis: string;
+    app: string;
+    pgadmin: string;
+    backup: string;
+}
+
+/** The stack's container names for a prefix: `<prefix>-postgres`, `<prefix>-app`, ... */
+export function containerNames(prefix = DEFAULT_CONTAINER_PREFIX): ContainerNames {
+    return {
+        postgres: `${prefix}-postgres`,
+        redis: `${prefix}-redis`,
+        app: `${prefix}-app`,
+        pgadmin: `${prefix}-pgadmin`,
+        backup: `${prefix}-backup`,
+    };
+}
+
+/** The names with the default prefix (marvel-rivals-postgres, ...), as the README writes them. */
+export const CONTAINER_NAMES = containerNames();
 
 /** The port the app listens on inside its container (app/Dockerfile's PORT). */
 export const APP_PORT = 8000;

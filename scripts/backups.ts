@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
-import { APP_PORT, CONTAINER_NAMES } from "../components/names";
+import { APP_PORT, CONTAINER_NAMES, containerNames, type ContainerNames } from "../components/names";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -71,13 +71,23 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     return opts;
 }
 
-/** The Docker endpoint of a stack: its stack file's dockerHost, else the docker CLI's own (DOCKER_HOST, context). */
-export function dockerHostOf(stack: string, projectDir = PROJECT_DIR): string | undefined {
+/** Where a stack runs: its engine and its container names. */
+export interface StackTarget {
+    /** The stack file's dockerHost; undefined: the docker CLI's own (DOCKER_HOST, its context). */
+    host: string | undefined;
+    names: ContainerNames;
+}
+
+/** A stack's engine and container names, from its stack file (dockerHost, containerPrefix). */
+export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarget {
     const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
     if (!existsSync(file)) throw new Refusal(`no stack file Pulumi.${stack}.yaml: --stack must be dev or odin`);
     const config = (parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {};
-    const host = config["marvel-rivals-stats:dockerHost"];
-    return typeof host === "string" && host !== "" ? host : undefined;
+    const text = (key: string) => {
+        const v = config[`marvel-rivals-stats:${key}`];
+        return typeof v === "string" && v !== "" ? v : undefined;
+    };
+    return { host: text("dockerHost"), names: containerNames(text("containerPrefix")) };
 }
 
 /**
@@ -108,26 +118,27 @@ function docker(
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
-const agent = (host: string | undefined, ...args: string[]) =>
-    docker(host, ["exec", CONTAINER_NAMES.backup, ...AGENT_ENTRYPOINT, ...args], 0);
+const agent = (t: StackTarget, ...args: string[]) =>
+    docker(t.host, ["exec", t.names.backup, ...AGENT_ENTRYPOINT, ...args], 0);
 
 /** A failed agent command, in words that do not claim more than is known. */
-function agentFailure(what: string, r: { code: number; stderr: string }, ifKnown: string): string {
+function agentFailure(t: StackTarget, what: string, r: { code: number; stderr: string }, ifKnown: string): string {
     return r.code === -1
-        ? `${what}: the docker client was stopped, and the agent may still be working on the server; see \`docker logs ${CONTAINER_NAMES.backup}\` before anything else`
+        ? `${what}: the docker client was stopped, and the agent may still be working on the server; see \`docker logs ${t.names.backup}\` before anything else`
         : `${what}, ${ifKnown}: ${r.stderr.trim()}`;
 }
 
-async function requireBackupContainer(host: string | undefined, stack: string): Promise<void> {
-    const r = await docker(host, ["inspect", "--format", "{{.State.Running}}", CONTAINER_NAMES.backup]);
+async function requireBackupContainer(t: StackTarget, stack: string): Promise<void> {
+    const { host } = t;
+    const r = await docker(host, ["inspect", "--format", "{{.State.Running}}", t.names.backup]);
     if (r.code === 127) throw new Refusal(`the docker CLI could not run: ${r.stderr.trim()}; install Docker's CLI`);
     if (r.code !== 0)
         throw new Refusal(
-            `no backup container ${CONTAINER_NAMES.backup} on ${host ?? "the local engine"}: bring the stack up first (PULUMI_STACK=${stack} npm run up)${r.stderr.includes("No such") ? "" : `; docker said: ${r.stderr.trim()}`}`,
+            `no backup container ${t.names.backup} on ${host ?? "the local engine"}: bring the stack up first (PULUMI_STACK=${stack} npm run up)${r.stderr.includes("No such") ? "" : `; docker said: ${r.stderr.trim()}`}`,
         );
     if (r.stdout.trim() !== "true")
         throw new Refusal(
-            `the backup container ${CONTAINER_NAMES.backup} is not running: start it (docker start ${CONTAINER_NAMES.backup}) or run \`npm run up\``,
+            `the backup container ${t.names.backup} is not running: start it (docker start ${t.names.backup}) or run \`npm run up\``,
         );
 }
 
@@ -206,7 +217,13 @@ export interface Freshness {
  * Whether the backups keep up with their schedule: the line `npm run backups` ends with. `since`: when the
  * backup container started, so that a stack younger than twice the schedule is not late for its first.
  */
-export function freshness(dumps: DumpRecord[], scheduleText: string, now = new Date(), since?: Date): Freshness {
+export function freshness(
+    dumps: DumpRecord[],
+    scheduleText: string,
+    now = new Date(),
+    since?: Date,
+    backupContainer: string = CONTAINER_NAMES.backup,
+): Freshness {
     // Only the schedule's own dumps say whether it keeps up (a safety dump is of whatever was there).
     const verified = dumps
         .filter((d) => d.check === "passed" && d.createdAt && d.file.endsWith("-scheduled.dump"))
@@ -227,7 +244,7 @@ export function freshness(dumps: DumpRecord[], scheduleText: string, now = new D
             stale: !young,
             message: young
                 ? `no verified backup yet; the schedule (${scheduleText} UTC) started ${age(since!.toISOString(), now)} ago`
-                : `WARNING: no verified backup yet (schedule ${scheduleText} UTC): check \`docker logs ${CONTAINER_NAMES.backup}\``,
+                : `WARNING: no verified backup yet (schedule ${scheduleText} UTC): check \`docker logs ${backupContainer}\``,
         };
     }
     const ageSeconds = (now.getTime() - new Date(verified.createdAt!).getTime()) / 1000;
@@ -237,26 +254,32 @@ export function freshness(dumps: DumpRecord[], scheduleText: string, now = new D
         lastVerified: verified.createdAt,
         stale,
         message: stale
-            ? `WARNING: the last verified backup (${verified.file}) is ${age(verified.createdAt, now)} old, more than twice the schedule (${scheduleText} UTC): check \`docker logs ${CONTAINER_NAMES.backup}\``
+            ? `WARNING: the last verified backup (${verified.file}) is ${age(verified.createdAt, now)} old, more than twice the schedule (${scheduleText} UTC): check \`docker logs ${backupContainer}\``
             : `last verified backup: ${verified.file}, ${age(verified.createdAt, now)} ago (schedule ${scheduleText} UTC)`,
     };
 }
 
 async function list(opts: Options, out: (line: string) => void): Promise<number> {
-    const host = dockerHostOf(opts.stack);
-    await requireBackupContainer(host, opts.stack);
-    const listed = await agent(host, "list");
+    const t = stackTarget(opts.stack);
+    await requireBackupContainer(t, opts.stack);
+    const listed = await agent(t, "list");
     if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
     const dumps = parseList(listed.stdout);
-    const inspected = await docker(host, [
+    const inspected = await docker(t.host, [
         "inspect",
         "--format",
         `{{index .Config.Labels "${SCHEDULE_LABEL}"}}|{{.State.StartedAt}}`,
-        CONTAINER_NAMES.backup,
+        t.names.backup,
     ]);
     const [label, startedAt] = inspected.stdout.trim().split("|");
     const scheduleText = label.replace(/^<no value>$/, "");
-    const fresh = freshness(dumps, scheduleText, new Date(), startedAt ? new Date(startedAt) : undefined);
+    const fresh = freshness(
+        dumps,
+        scheduleText,
+        new Date(),
+        startedAt ? new Date(startedAt) : undefined,
+        t.names.backup,
+    );
     if (opts.json) {
         out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh }, null, 2));
         return fresh.stale ? 1 : 0;
@@ -276,27 +299,28 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
     return fresh.stale ? 1 : 0;
 }
 
-async function readiness(host: string | undefined): Promise<boolean> {
+async function readiness(t: StackTarget): Promise<boolean> {
     const probe = `fetch('http://127.0.0.1:${APP_PORT}/health/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(2))`;
-    return (await docker(host, ["exec", CONTAINER_NAMES.app, "node", "-e", probe], 15_000)).code === 0;
+    return (await docker(t.host, ["exec", t.names.app, "node", "-e", probe], 15_000)).code === 0;
 }
 
 async function restore(opts: Options, out: (line: string) => void): Promise<number> {
     const started = Date.now();
-    const host = dockerHostOf(opts.stack);
+    const t = stackTarget(opts.stack);
+    const { host } = t;
     const say = (line: string) => out(`restore: ${line}`);
-    await requireBackupContainer(host, opts.stack);
-    const listed = await agent(host, "list");
+    await requireBackupContainer(t, opts.stack);
+    const listed = await agent(t, "list");
     if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
     const dump = chooseDump(parseList(listed.stdout), opts.from, opts.force);
     say(
         `stack ${opts.stack} on ${host ?? "the local engine"}: restoring ${dump.file} (taken ${dump.createdAt ?? "?"}, check ${dump.check}, ${rows(dump)} rows)`,
     );
 
-    const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", CONTAINER_NAMES.app]);
+    const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", t.names.app]);
     const appRunning = app.code === 0 && app.stdout.trim() === "true";
     if (appRunning) {
-        const stop = await docker(host, ["stop", "-t", "10", CONTAINER_NAMES.app]);
+        const stop = await docker(host, ["stop", "-t", "10", t.names.app]);
         if (stop.code !== 0) throw new Refusal(`could not stop the app: ${stop.stderr.trim()}; nothing was changed`);
         say("app stopped");
     }
@@ -307,7 +331,7 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
     process.on("SIGINT", onInterrupt);
     try {
         // The database as it is now, in a checked dump, before anything changes (none if it is gone).
-        const probe = await agent(host, "database-exists");
+        const probe = await agent(t, "database-exists");
         const exists = probe.stdout.trim();
         if (probe.code !== 0 || (exists !== "yes" && exists !== "no"))
             throw new Refusal(
@@ -318,20 +342,21 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         else if (opts.skipSafetyDump)
             say("no safety dump (--skip-safety-dump): the replaced database will be kept beside the restored one");
         else {
-            const safety = await agent(host, "once", "safety");
+            const safety = await agent(t, "once", "safety");
             safetyName = safety.stdout.trim().split("\n").pop() ?? "";
             if (safety.code !== 0)
                 throw new Refusal(
-                    `${agentFailure("the safety dump of the current database failed", safety, "so nothing was restored")}; if the database is too damaged to dump, run again with --skip-safety-dump (the replaced database is then kept)`,
+                    `${agentFailure(t, "the safety dump of the current database failed", safety, "so nothing was restored")}; if the database is too damaged to dump, run again with --skip-safety-dump (the replaced database is then kept)`,
                 );
             say(
                 `safety dump of the current database: ${safetyName} (checked); to undo: npm run restore -- --stack ${opts.stack} --from ${safetyName}`,
             );
         }
 
-        const load = await agent(host, "restore", dump.file, ...(safetyName ? [safetyName] : []));
+        const load = await agent(t, "restore", dump.file, ...(safetyName ? [safetyName] : []));
         for (const line of load.stdout.trim().split("\n").filter(Boolean)) say(line.replace(/^\S+ backup: /, ""));
-        if (load.code !== 0) throw new Refusal(agentFailure("the restore failed", load, "the database is as it was"));
+        if (load.code !== 0)
+            throw new Refusal(agentFailure(t, "the restore failed", load, "the database is as it was"));
         restored = true;
         say(`database restored from ${dump.file}`);
     } finally {
@@ -339,14 +364,14 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         if (appRunning || restored) {
             // The app starts before the migrations run in it: while one is pending it answers /health but
             // not /health/ready, so the reverse proxy sends it nothing.
-            const start = await docker(host, ["start", CONTAINER_NAMES.app]);
+            const start = await docker(host, ["start", t.names.app]);
             if (start.code !== 0) out(`restore: could not start the app: ${start.stderr.trim()}`);
             else say("app started");
         }
     }
 
     // Migrations up to the files' head: the dump may predate some.
-    const migrate = await docker(host, ["exec", CONTAINER_NAMES.app, "migrate", "up"]);
+    const migrate = await docker(host, ["exec", t.names.app, "migrate", "up"]);
     if (migrate.code !== 0)
         throw new Refusal(
             `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`npm run up\``,
@@ -354,10 +379,10 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
     for (const line of migrate.stdout.trim().split("\n").filter(Boolean)) say(`migrate: ${line}`);
 
     const deadline = Date.now() + 90_000;
-    while (!(await readiness(host))) {
+    while (!(await readiness(t))) {
         if (Date.now() > deadline)
             throw new Refusal(
-                `the database is restored but the app is not ready after 90 s: see \`docker logs ${CONTAINER_NAMES.app}\``,
+                `the database is restored but the app is not ready after 90 s: see \`docker logs ${t.names.app}\``,
             );
         await new Promise((r) => setTimeout(r, 500));
     }

@@ -1,5 +1,8 @@
 // Scheduled backups (issue 14): the schedule parser, the config's checks, and the backup container the
 // program declares on both stacks (the odin one with its dumps on an NFS share).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
     agentEnvironment,
@@ -11,7 +14,7 @@ import {
 import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
 import { evaluate } from "../../policy/evaluate";
 import { PROJECT_ROOT, loadStackConfig } from "../../support/stackConfig";
-import { chooseDump, dockerHostOf, freshness, parseArgs, parseList, type DumpRecord } from "../../scripts/backups";
+import { chooseDump, freshness, parseArgs, parseList, stackTarget, type DumpRecord } from "../../scripts/backups";
 
 describe("parseSchedule", () => {
     it("expands cron fields: numbers, ranges, steps and lists", () => {
@@ -290,9 +293,34 @@ describe("npm run backups / restore: what they decide", () => {
         );
     });
 
-    it("finds the stack's engine in its stack file: odin over SSH, dev the docker CLI's own", () => {
-        expect(dockerHostOf("odin")).toBe("ssh://root@odin");
-        expect(dockerHostOf("dev")).toBeUndefined();
-        expect(() => dockerHostOf("prod")).toThrow("no stack file Pulumi.prod.yaml: --stack must be dev or odin");
+    it("finds the stack's engine and container names in its stack file: odin over SSH, dev the docker CLI's own", () => {
+        expect(stackTarget("odin")).toEqual({
+            host: "ssh://root@odin",
+            names: {
+                postgres: "marvel-rivals-postgres",
+                redis: "marvel-rivals-redis",
+                app: "marvel-rivals-app",
+                pgadmin: "marvel-rivals-pgadmin",
+                backup: "marvel-rivals-backup",
+            },
+        });
+        expect(stackTarget("dev").host).toBeUndefined();
+        expect(() => stackTarget("prod")).toThrow("no stack file Pulumi.prod.yaml: --stack must be dev or odin");
+    });
+
+    it("follows the stack file's containerPrefix", () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "mrs-target-"));
+        try {
+            writeFileSync(
+                path.join(dir, "Pulumi.second.yaml"),
+                "config:\n  marvel-rivals-stats:containerPrefix: mrs-second\n",
+            );
+            expect(stackTarget("second", dir).names).toMatchObject({
+                app: "mrs-second-app",
+                backup: "mrs-second-backup",
+            });
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
