@@ -6,10 +6,17 @@ import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, statSync, 
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../app/test/support/ports";
 import { httpGet, rowCounts, withDb } from "./clients";
-import { copyProject, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
-import { clearLeftovers, lockEngine, removeTempDir, requireEngine, tempDir } from "./support";
+import { pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
+import {
+    clearLeftovers,
+    devStack,
+    expectOk,
+    removeTempDir,
+    requireEngine,
+    takeTurnsOnEngine,
+    tempDir,
+} from "./support";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup"];
@@ -20,10 +27,6 @@ const LONG = 15 * 60_000;
 const OWNER = 1000;
 
 const engine = requireEngine();
-
-function expectOk(result: HarnessResult): void {
-    if (!result.ok) throw new Error(`the run failed:\n${result.error}`);
-}
 
 /** A command's exit code and output, never throwing. */
 async function sh(
@@ -40,11 +43,7 @@ async function sh(
     }
 }
 
-let unlock: (() => void) | undefined;
-beforeAll(async () => {
-    if (engine) unlock = await lockEngine();
-}, 30 * 60_000);
-afterAll(() => unlock?.());
+takeTurnsOnEngine(engine);
 
 describe.skipIf(!engine)("scheduled backups and a one-command restore on the dev stack", () => {
     let work: string;
@@ -80,24 +79,14 @@ describe.skipIf(!engine)("scheduled backups and a one-command restore on the dev
     beforeAll(async () => {
         await clearLeftovers(CONTAINERS, [NETWORK]);
         work = tempDir("backups");
-        project = copyProject(path.join(work, "project"));
-        const dataDir = path.join(work, "data");
-        backupDir = path.join(dataDir, "backups");
-        const [postgresPort, redisPort, appPort] = [await freePort(), await freePort(), await freePort()];
-        run = {
-            projectDir: project,
-            stack: "dev",
-            workDir: path.join(work, "harness"),
-            overrides: {
-                dataDir,
-                postgresPort: String(postgresPort),
-                redisPort: String(redisPort),
-                appPort: String(appPort),
-                hostOwner: `${OWNER}:${OWNER}`,
-                backupSchedule: "@every 6s",
-                backupKeepLast: "2",
-            },
-        };
+        const dev = await devStack(work, {
+            hostOwner: `${OWNER}:${OWNER}`,
+            backupSchedule: "@every 6s",
+            backupKeepLast: "2",
+        });
+        run = dev;
+        project = dev.projectDir;
+        backupDir = path.join(dev.dataDir, "backups");
         const up = await pulumiUp(run);
         expectOk(up);
         databaseUrl = up.outputs.databaseUrl;

@@ -7,18 +7,21 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
-import { clearLeftovers, docker, lockEngine, redisExchange, removeTempDir, requireEngine, tempDir } from "./support";
+import {
+    clearLeftovers,
+    docker,
+    redisExchange,
+    removeTempDir,
+    requireEngine,
+    takeTurnsOnEngine,
+    tempDir,
+} from "./support";
 
 const CONTAINER = "mrs-e2e-tiny-redis";
 const NETWORK = "mrs-e2e-tiny-net";
 const engine = requireEngine();
 
-// One e2e file at a time on the engine (fixed names; the odin file restarts the engine).
-let unlock: (() => void) | undefined;
-beforeAll(async () => {
-    if (engine) unlock = await lockEngine();
-}, 30 * 60_000);
-afterAll(() => unlock?.());
+takeTurnsOnEngine(engine);
 
 describe.skipIf(!engine)("e2e harness on a tiny program", () => {
     let run: StackRun;

@@ -12,7 +12,16 @@ import { freePort } from "../../app/test/support/ports";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
-import { clearLeftovers, docker, lockEngine, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
+import {
+    clearLeftovers,
+    docker,
+    expectOk,
+    processAlive,
+    removeTempDir,
+    requireEngine,
+    takeTurnsOnEngine,
+    tempDir,
+} from "./support";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 // With the backup container, which has no healthcheck: what a leftover run may hold.
@@ -33,9 +42,6 @@ const sshProblem = engine ? sshHostAvailable() : undefined;
 if (sshProblem && process.env.CI) throw new Error(`CI is set but ${sshProblem}: .ci/setup must provide it`);
 if (sshProblem) process.stderr.write(`\n!!! ODIN END-TO-END TESTS SKIPPED: ${sshProblem}. In CI this fails. !!!\n\n`);
 
-function expectOk(result: HarnessResult): void {
-    if (!result.ok) throw new Error(`the run failed:\n${result.error}`);
-}
 const changes = (r: HarnessResult) =>
     r.operations.filter((o) => o.op !== "same").map((o) => `${o.name}: ${o.op} ${o.changed ?? ""}`.trim());
 
@@ -63,11 +69,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 const healthy = async (name: string) =>
     (await docker().inspect("containers", name))?.State?.Health?.Status === "healthy" ? true : undefined;
 
-let unlock: (() => void) | undefined;
-beforeAll(async () => {
-    if (engine && !sshProblem) unlock = await lockEngine();
-}, 30 * 60_000);
-afterAll(() => unlock?.());
+takeTurnsOnEngine(engine && !sshProblem);
 
 describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let work: string;

@@ -12,20 +12,26 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../app/test/support/ports";
 import { hotReloadLatency, httpGet, rowCounts, withDb } from "./clients";
 import {
-    copyProject,
     opsByName,
     pulumiDestroy,
     pulumiPreview,
     pulumiUp,
     stackConfig,
     REPO_ROOT,
-    type HarnessResult,
     type StackRun,
 } from "./harness/run";
-import { clearLeftovers, docker, lockEngine, removeTempDir, requireEngine, tempDir } from "./support";
+import {
+    clearLeftovers,
+    devStack,
+    docker,
+    expectOk,
+    removeTempDir,
+    requireEngine,
+    takeTurnsOnEngine,
+    tempDir,
+} from "./support";
 import { HARNESS_LABEL } from "./harness/models";
 
 const run$ = promisify(execFile);
@@ -69,10 +75,6 @@ async function tagged(name: string): Promise<string> {
     return image ? `${image.Id} ${image.Metadata?.LastTagTime}` : "absent";
 }
 
-function expectOk(result: HarnessResult): void {
-    if (!result.ok) throw new Error(`the run failed:\n${result.error}`);
-}
-
 async function containerIds(): Promise<Record<string, string | undefined>> {
     const api = docker();
     const out: Record<string, string | undefined> = {};
@@ -80,12 +82,7 @@ async function containerIds(): Promise<Record<string, string | undefined>> {
     return out;
 }
 
-// One e2e file at a time on the engine (fixed names; the odin file restarts the engine).
-let unlock: (() => void) | undefined;
-beforeAll(async () => {
-    if (engine) unlock = await lockEngine();
-}, 30 * 60_000);
-afterAll(() => unlock?.());
+takeTurnsOnEngine(engine);
 
 describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     let work: string;
@@ -100,26 +97,17 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
     beforeAll(async () => {
         await clearLeftovers(ALL_CONTAINERS, [NETWORK]);
         work = tempDir("stack");
-        project = copyProject(path.join(work, "project"));
-        dataDir = path.join(work, "data");
-        const [postgresPort, redisPort, appPort] = [await freePort(), await freePort(), await freePort()];
-        run = {
-            projectDir: project,
-            stack: "dev",
-            workDir: path.join(work, "harness"),
-            overrides: {
-                dataDir,
-                postgresPort: String(postgresPort),
-                redisPort: String(redisPort),
-                appPort: String(appPort),
-                // Not root, as on a laptop (the tests run as root, which would hide permission bugs).
-                hostOwner: "1000:1000",
-                // Limits on: the provider reads the swap limit back, a second `up` must still change nothing.
-                postgresMemoryMb: "512",
-                redisMemoryMb: "128",
-                appMemoryMb: "768",
-            },
-        };
+        const dev = await devStack(work, {
+            // Not root, as on a laptop (the tests run as root, which would hide permission bugs).
+            hostOwner: "1000:1000",
+            // Limits on: the provider reads the swap limit back, a second `up` must still change nothing.
+            postgresMemoryMb: "512",
+            redisMemoryMb: "128",
+            appMemoryMb: "768",
+        });
+        run = dev;
+        project = dev.projectDir;
+        dataDir = dev.dataDir;
     }, LONG);
 
     it(

@@ -4,7 +4,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { DockerApi, socketPathOf } from "./harness/dockerApi";
+import { freePort } from "../../app/test/support/ports";
+import { copyProject, type HarnessResult, type StackRun } from "./harness/run";
 import { HARNESS_LABEL } from "./harness/realEngineMocks";
 
 /**
@@ -147,4 +150,46 @@ export function processAlive(pid: number): boolean {
     } catch {
         return false;
     }
+}
+
+/**
+ * One e2e file at a time on the engine (the stacks share container names; the odin file restarts the
+ * engine): the file holds the lock from its first hook to its last. Call at the top of the file.
+ */
+export function takeTurnsOnEngine(engine: boolean): void {
+    let unlock: (() => void) | undefined;
+    beforeAll(async () => {
+        if (engine) unlock = await lockEngine();
+    }, 30 * 60_000);
+    afterAll(() => unlock?.());
+}
+
+/** Fails the test with every error of a run. */
+export function expectOk(result: HarnessResult): void {
+    if (!result.ok) throw new Error(`the run failed:\n${result.error}`);
+}
+
+/**
+ * The dev stack in a private copy of the project under `work` (tests may edit it), with its own data
+ * directory and Postgres, Redis and the app published on free ports of 127.0.0.1; `overrides` on top.
+ */
+export async function devStack(
+    work: string,
+    overrides: Record<string, string | null> = {},
+): Promise<StackRun & { dataDir: string }> {
+    const dataDir = path.join(work, "data");
+    const [postgresPort, redisPort, appPort] = [await freePort(), await freePort(), await freePort()];
+    return {
+        projectDir: copyProject(path.join(work, "project")),
+        stack: "dev",
+        workDir: path.join(work, "harness"),
+        dataDir,
+        overrides: {
+            dataDir,
+            postgresPort: String(postgresPort),
+            redisPort: String(redisPort),
+            appPort: String(appPort),
+            ...overrides,
+        },
+    };
 }
