@@ -64,6 +64,21 @@ function url(protocols: string[], example: string, options: { socketHostParam?: 
         // host empty: postgres:///DATABASE?host=/run/postgresql (pg's connection-string parser reads it).
         const socketHost = options.socketHostParam === true && (parsed.searchParams.get("host") ?? "") !== "";
         if (parsed.hostname === "" && !socketHost) throw new Invalid(`${name} has no host: expected ${example}`);
+        // A raw % (a password like "50%off"): the clients' decodeURIComponent would throw a URIError later.
+        for (const [part, text] of [
+            ["user name", parsed.username],
+            ["password", parsed.password],
+            ["host", parsed.hostname],
+            ["database name", parsed.pathname],
+        ]) {
+            try {
+                decodeURIComponent(text);
+            } catch {
+                throw new Invalid(
+                    `${name}: the ${part} holds a % that does not start a %XX escape; percent-encode it (write % as %25, @ as %40, : as %3A, / as %2F)`,
+                );
+            }
+        }
         return value;
     };
 }
@@ -184,14 +199,31 @@ export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
     return validate(env, ["DATABASE_URL"]).DATABASE_URL!;
 }
 
+/**
+ * Checks a DATABASE_URL as the app does (the migration runner's one check too): an Error whose message
+ * names the problem and never the value, or nothing.
+ */
+export function checkDatabaseUrl(value: string): Error | undefined {
+    try {
+        SCHEMA.DATABASE_URL.parse(value, "DATABASE_URL");
+        return undefined;
+    } catch (err) {
+        if (err instanceof Invalid) return new Error(err.message);
+        throw err;
+    }
+}
+
+/** Where a (checked) connection URL points, without its user name or password: for logs and messages. */
+export function whereOf(raw: string): string {
+    const u = new URL(raw);
+    // A Unix-socket URL (empty host) is named by its socket directory; no other parameter is shown.
+    const socket = u.hostname === "" && u.searchParams.get("host") ? `?host=${u.searchParams.get("host")}` : "";
+    return `${u.protocol}//${u.hostname}${u.port ? `:${u.port}` : ""}${u.pathname === "/" ? "" : u.pathname}${socket}`;
+}
+
 /** What may be logged about the configuration: no password, no key, no user name. */
 export function describeConfig(config: Config): Record<string, unknown> {
-    const where = (raw: string) => {
-        const u = new URL(raw);
-        // A Unix-socket URL (empty host) is named by its socket directory; no other parameter is shown.
-        const socket = u.hostname === "" && u.searchParams.get("host") ? `?host=${u.searchParams.get("host")}` : "";
-        return `${u.protocol}//${u.hostname}${u.port ? `:${u.port}` : ""}${u.pathname === "/" ? "" : u.pathname}${socket}`;
-    };
+    const where = whereOf;
     return {
         database: where(config.databaseUrl),
         redis: where(config.redisUrl),

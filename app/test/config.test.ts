@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, describeConfig, loadConfig, loadDatabaseUrl } from "../src/config";
+import { parseDatabaseUrl } from "../src/migrate/connect";
 
 const valid = {
     DATABASE_URL: "postgres://app:s3cret-db@db.internal:5432/marvel",
@@ -130,6 +131,21 @@ describe("loadConfig", () => {
         // Redis has no such form: an empty host stays an error there.
         expect(problemsOf({ ...valid, REDIS_URL: "redis:///0?host=/run/redis" })).toContain(
             "  - REDIS_URL has no host",
+        );
+    });
+
+    it("refuses a raw % in a URL with the migration runner's words, never the value", () => {
+        const message = problemsOf({ ...valid, DATABASE_URL: "postgres://stats:50%off@db:5432/stats" });
+        expect(message).toContain(
+            "  - DATABASE_URL: the password holds a % that does not start a %XX escape; percent-encode it (write % as %25, @ as %40, : as %3A, / as %2F)",
+        );
+        expect(message).not.toContain("50%off");
+        expect(loadConfig({ ...valid, DATABASE_URL: "postgres://stats:50%25off@db:5432/stats" }).databaseUrl).toContain(
+            "50%25off",
+        );
+        // One rule for both: the runner refuses what the app refuses.
+        expect(() => parseDatabaseUrl("postgres:///stats")).toThrow(
+            "DATABASE_URL has no host: expected postgres://USER:PASSWORD@HOST:5432/DATABASE",
         );
     });
 

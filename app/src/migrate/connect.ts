@@ -1,4 +1,5 @@
 import { Client } from "pg";
+import { checkDatabaseUrl } from "../config";
 import { MigrateError, redact } from "./errors";
 
 /** What DATABASE_URL points at, for messages and for pg_dump's environment. Holds the password: never print it. */
@@ -18,34 +19,19 @@ export function parseDatabaseUrl(url: string | undefined): Target {
             "DATABASE_URL is not set; set it to postgres://USER:PASSWORD@HOST:PORT/DATABASE (in the environment, not on the command line)",
         );
     }
-    let u: URL;
-    try {
-        u = new URL(url);
-    } catch {
-        // The URL itself may hold the password: do not echo it.
-        throw new MigrateError("DATABASE_URL is not a valid URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE");
-    }
-    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
-        throw new MigrateError(`DATABASE_URL must start with postgres:// or postgresql://, not ${u.protocol}//`);
-    }
-    const decode = (s: string, part: string) => {
-        try {
-            return decodeURIComponent(s);
-        } catch {
-            // A raw % (a password like "50%off"): decodeURIComponent throws URIError, and so would pg.
-            throw new MigrateError(
-                `DATABASE_URL: the ${part} holds a % that does not start a %XX escape; percent-encode it (write % as %25, @ as %40, : as %3A, / as %2F)`,
-            );
-        }
-    };
+    // What a DATABASE_URL must be has one home, the app's configuration check: same rules, same messages.
+    const problem = checkDatabaseUrl(url);
+    if (problem) throw new MigrateError(problem.message);
+    const u = new URL(url);
+    // Checked above: every part decodes.
+    const decode = (s: string) => decodeURIComponent(s);
     return {
         url,
-        host: u.searchParams.get("host") ?? (decode(u.hostname, "host") || "localhost"),
+        host: u.searchParams.get("host") ?? (decode(u.hostname) || "localhost"),
         port: Number(u.port || "5432"),
-        user: decode(u.username, "user name") || process.env.USER || "postgres",
-        password: u.password ? decode(u.password, "password") : undefined,
-        database:
-            decode(u.pathname.replace(/^\//, ""), "database name") || decode(u.username, "user name") || "postgres",
+        user: decode(u.username) || process.env.USER || "postgres",
+        password: u.password ? decode(u.password) : undefined,
+        database: decode(u.pathname.replace(/^\//, "")) || decode(u.username) || "postgres",
         sslmode: u.searchParams.get("sslmode") ?? undefined,
     };
 }
