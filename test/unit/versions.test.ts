@@ -129,3 +129,10 @@ describe(".ci/versions", () => {
         }
     });
 });
+
+test("the app's port: app/Dockerfile's PORT and EXPOSE are components/names.ts's APP_PORT", async () => {
+    const { APP_PORT } = await import("../../components/names");
+    const dockerfile = readFileSync(join(PROJECT_ROOT, "app", "Dockerfile"), "utf8");
+    expect(dockerfile.match(/\bPORT=(\d+)/g)).toEqual([`PORT=${APP_PORT}`]);
+    expect(dockerfile.match(/^EXPOSE (\d+)$/gm)).toEqual([`EXPOSE ${APP_PORT}`]);
+});
