@@ -96,6 +96,7 @@ const backups = new Backups(
     {
         image: postgres.imageId,
         containerName: names.backup,
+        postgresContainer: names.postgres,
         networkName: network.name,
         database: {
             host: postgres.host,

@@ -36,6 +36,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT } from "../components/backups";
+import { resultOf } from "../scripts/backups";
 import { freePort } from "../app/test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
@@ -150,7 +151,8 @@ async function backupAndRestore(project: string, dataDir: string) {
     let t = Date.now();
     const out = sh("docker", ["exec", "marvel-rivals-backup", ...AGENT_ENTRYPOINT, "once", "bench"]);
     const backupMs = Date.now() - t;
-    const file = out.trim().split("\n").pop()!;
+    const [result, file] = resultOf(out) ?? [];
+    if (result !== "passed") throw new Error(`the on-demand dump did not pass: ${out}`);
     const record = JSON.parse(readFileSync(path.join(dataDir, "backups", `${file}.json`), "utf8"));
     if (record.check !== "passed") throw new Error(`the bench backup failed its check: ${record.reason}`);
     t = Date.now();

@@ -7,9 +7,13 @@
 #   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
 #   verify FILE             check an existing dump again, rewriting its record
 #   list                    one JSON record per dump, oldest first
-#   database-exists         yes or no (exit 2 when the server cannot say)
+#   preflight               what a restore needs to know first: result=exists:yes|no replaced:yes|no
 #   restore FILE [SAFETY]   load FILE into the database (the app must be stopped; see scripts/backups.ts);
 #                           the replaced database is dropped only when SAFETY names a dump of it that passed
+#
+# `once`, `preflight` and `restore` end with one `result=...` line on stdout: the caller trusts that line,
+# never the exit code of a `docker exec` client (a dropped SSH connection or a Ctrl-C says nothing of how
+# the agent ended).
 #
 # Credentials come from PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE), never from arguments.
 # Files: <dir>/<stamp>-<label>.dump (pg_dump custom format) and <file>.json beside it, each written under
@@ -27,14 +31,16 @@ SCRATCH_PREFIX=backup_check_
 log() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
 loud() { printf '%s backup: ERROR %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 
-# One agent command at a time (the loop and a `docker exec`): a lock directory in the container holding
-# its owner's PID, so that a holder that died (a killed `docker exec`) does not block the schedule.
+# One agent command at a time (the loop and a `docker exec`): a symlink in the container whose target is
+# its holder's PID, created in one step (ln -s fails when it exists), so that a holder that died (a killed
+# `docker exec`) does not block the schedule. Breaking a dead holder's lock re-reads it first; two waiters
+# breaking the same dead lock at the same instant could still both go on (a window of microseconds).
 lock() {
     n=0
-    until mkdir "$LOCK" 2>/dev/null; do
-        holder=$(cat "$LOCK/pid" 2>/dev/null)
-        if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
-            rm -rf "$LOCK"
+    until ln -s "$$" "$LOCK" 2>/dev/null; do
+        holder=$(readlink "$LOCK" 2>/dev/null)
+        if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null && [ "$(readlink "$LOCK" 2>/dev/null)" = "$holder" ]; then
+            rm -f "$LOCK"
             continue
         fi
         n=$((n + 1))
@@ -44,11 +50,15 @@ lock() {
         fi
         sleep 1
     done
-    echo "$$" >"$LOCK/pid"
     LOCKED=1
+    # Whatever a killed holder left: its temporary files and its scratch database.
+    rm -f "$DIR"/.*.partial "$DIR"/.*.tmp 2>/dev/null
+    for db in $(psql -X -At -d postgres -c "SELECT datname FROM pg_database WHERE datname ~ '^${SCRATCH_PREFIX}[0-9]+_[0-9]+\$'" 2>/dev/null); do
+        dropdb --if-exists "$db" && log "dropped $db, a scratch database left by an interrupted check"
+    done
 }
 unlock() {
-    [ "${LOCKED:-0}" = 1 ] && rm -rf "$LOCK"
+    [ "${LOCKED:-0}" = 1 ] && [ "$(readlink "$LOCK" 2>/dev/null)" = "$$" ] && rm -f "$LOCK"
     LOCKED=0
 }
 # For one-shot commands: the lock goes with the process, however it ends.
@@ -65,6 +75,13 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
 ORDER BY 1"
+
+# One LOCK statement for every table COUNT_SQL counts (nothing when there is none).
+LOCK_SQL="SELECT 'LOCK TABLE ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY 1) || ' IN ACCESS SHARE MODE'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+HAVING count(*) > 0"
 
 json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' | tr '\n\t\r' '   '; }
 
@@ -127,10 +144,11 @@ session_wait() {
     done
 }
 
-# backup LABEL: one snapshot for everything. A session exports its snapshot and counts every table's rows
-# in it (which takes each table's ACCESS SHARE lock until the end, so no DROP, TRUNCATE or rewrite can
-# land before pg_dump has its own locks); pg_dump then dumps that same snapshot; then the session ends.
-# Exit status 0 only when the dump exists and passed its check.
+# backup LABEL: one snapshot for everything. A session exports its snapshot and at once locks every table
+# (ACCESS SHARE, one statement), so no DROP, TRUNCATE or rewrite lands from then on; pg_dump starts right
+# away on that snapshot, and while it dumps, the session counts every table's rows in the same snapshot.
+# Nothing waits on pg_dump while holding a lock pg_dump needs. The counts are kept beside the dump
+# (<dump>.counts). Exit status 0 only when the dump exists and passed its check.
 backup() {
     label="$1"
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -139,22 +157,34 @@ backup() {
     started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     t0=$(now_ms)
     status=1
+    CHECK=failed
     mkfifo "$work/in"
     # Never wait forever behind another session's exclusive lock (pg_dump has --lock-wait-timeout).
     PGOPTIONS="${PGOPTIONS:-} -c lock_timeout=60000" psql -X -At -v ON_ERROR_STOP=1 <"$work/in" >"$work/session" 2>"$work/session.err" &
     session=$!
-    exec 3>"$work/in"
+    # Read-write open: never blocks, even if the reader is gone; psql sees the end when fd 3 closes.
+    exec 3<>"$work/in"
     printf '%s\n' "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;" "SELECT 'snapshot=' || pg_export_snapshot();" \
-        "$COUNT_SQL" '\gexec' '\echo __counted__' >&3
-    if ! session_wait "$work/session" '^__counted__$' "$session"; then
-        loud "backup $name failed before any dump, previous backups untouched: the snapshot and row counts: $(cat "$work/session.err")"
+        "$LOCK_SQL" '\gexec' '\echo __locked__' >&3
+    if ! session_wait "$work/session" '^__locked__$' "$session"; then
+        loud "backup $name failed before any dump, previous backups untouched: the snapshot and its locks: $(cat "$work/session.err")"
     else
         snapshot=$(sed -n 's/^snapshot=//p' "$work/session")
-        grep '|' "$work/session" >"$work/expected"
-        if ! pg_dump --format=custom --snapshot="$snapshot" --lock-wait-timeout=60000 -f "$DIR/.$name.partial" 2>"$work/dump.err"; then
+        pg_dump --format=custom --snapshot="$snapshot" --lock-wait-timeout=60000 -f "$DIR/.$name.partial" 2>"$work/dump.err" &
+        dump=$!
+        printf '%s\n' "$COUNT_SQL" '\gexec' '\echo __counted__' >&3
+        session_wait "$work/session" '^__counted__$' "$session"
+        counted=$?
+        wait "$dump"
+        dumped=$?
+        t1=$(now_ms)
+        if [ "$dumped" != 0 ]; then
             loud "backup $name failed, previous backups untouched: pg_dump: $(cat "$work/dump.err")"
+        elif [ "$counted" != 0 ]; then
+            loud "backup $name failed, previous backups untouched: counting the rows at its snapshot: $(cat "$work/session.err")"
         else
-            t1=$(now_ms)
+            grep '|' "$work/session" >"$work/expected"
+            cp "$work/expected" "$DIR/.$name.counts.tmp" && mv "$DIR/.$name.counts.tmp" "$DIR/$name.counts"
             mv "$DIR/.$name.partial" "$DIR/$name"
             status=2
         fi
@@ -172,8 +202,10 @@ backup() {
         else
             loud "backup $name FAILED ITS CHECK (kept, marked $CHECK): $REASON"
         fi
+    else
+        name=
     fi
-    rm -f "$DIR/.$name.partial"
+    rm -f "$DIR/.$stamp-$label.dump.partial"
     rm -rf "$work"
     LAST_NAME="$name"
     return "$status"
@@ -181,15 +213,17 @@ backup() {
 
 passed() { grep -q '"check":"passed"' "$1.json" 2>/dev/null; }
 
-# prune: scheduled dumps past the retention, after a pass whose dump passed its check. Kept: the newest
-# BACKUP_KEEP_LAST dumps that passed (and any newer dump that did not), those younger than BACKUP_KEEP_DAYS
-# days, and always the newest one that passed. 0 turns a rule off; both off keeps everything.
+# prune: scheduled dumps past the retention, after every pass. Kept: the newest BACKUP_KEEP_LAST dumps that
+# passed (and at most as many failed ones newer than the last of those), those younger than
+# BACKUP_KEEP_DAYS days, and always the newest one that passed. 0 turns a rule off; both off keeps
+# everything.
 prune() {
     keep_last="${BACKUP_KEEP_LAST:-0}"
     keep_days="${BACKUP_KEEP_DAYS:-0}"
     [ "$keep_last" -eq 0 ] && [ "$keep_days" -eq 0 ] && return 0
     now=$(date +%s)
     good=0
+    bad=0
     # Newest first (the names start with their UTC stamp).
     for f in $(ls "$DIR" | grep -- '-scheduled\.dump$' | sort -r); do
         f="$DIR/$f"
@@ -198,12 +232,13 @@ prune() {
             [ "$good" -eq 1 ] && continue # the newest that passed: never pruned
             [ "$keep_last" -gt 0 ] && [ "$good" -le "$keep_last" ] && continue
         else
-            [ "$keep_last" -gt 0 ] && [ "$good" -lt "$keep_last" ] && continue
+            bad=$((bad + 1))
+            [ "$keep_last" -gt 0 ] && [ "$good" -lt "$keep_last" ] && [ "$bad" -le "$keep_last" ] && continue
         fi
         if [ "$keep_days" -gt 0 ]; then
             [ $((now - $(stat -c %Y "$f"))) -lt $((keep_days * 86400)) ] && continue
         fi
-        rm -f "$f" "$f.json" && log "pruned $(basename "$f") (retention: last $keep_last, $keep_days days)"
+        rm -f "$f" "$f.json" "$f.counts" && log "pruned $(basename "$f") (retention: last $keep_last, $keep_days days)"
     done
 }
 
@@ -223,18 +258,14 @@ due() {
 
 scheduled() {
     lock || return 1
-    if backup scheduled; then prune; fi
+    backup scheduled
+    prune
     unlock
 }
 
 run() {
-    # Nothing else runs before the loop starts: a lock, temporary files or scratch databases left by a
-    # killed container are stale.
-    rm -rf "$LOCK"
-    rm -f "$DIR"/.*.partial "$DIR"/.*.json.tmp 2>/dev/null
-    for db in $(psql -X -At -d postgres -c "SELECT datname FROM pg_database WHERE datname LIKE '${SCRATCH_PREFIX}%'" 2>/dev/null); do
-        dropdb --if-exists "$db" && log "dropped $db, a scratch database left by an interrupted check"
-    done
+    # Nothing else runs before the loop starts: a lock left by a killed container is stale.
+    rm -f "$LOCK"
     trap 'log "stopping"; exit 0' TERM INT
     case "${BACKUP_MODE:-off}" in
     off)
@@ -282,12 +313,13 @@ verify() {
     [ -f "$f" ] || { loud "no dump $f"; return 2; }
     hold_lock || return 1
     work=$(mktemp -d)
-    # The source's counts at the dump's snapshot are in its record; without them there is nothing to
-    # compare with, and the check fails rather than pass on nothing.
-    if [ -f "$f.json" ]; then
+    # The source's counts at the dump's snapshot: <dump>.counts as written (older dumps: their record).
+    if [ -f "$f.counts" ]; then
+        cp "$f.counts" "$work/expected"
+    elif [ -f "$f.json" ]; then
         sed -n 's/.*"tables":{\(.*\)}}$/\1/p' "$f.json" | tr ',' '\n' | sed 's/^"\(.*\)":\([0-9]*\)$/\1|\2/' | grep '|' >"$work/expected"
     fi
-    if ! grep -q '"tables":' "$f.json" 2>/dev/null; then
+    if [ ! -f "$f.counts" ] && ! grep -q '"tables":' "$f.json" 2>/dev/null; then
         CHECK=failed
         REASON="no row counts of the source recorded for this dump"
         : >"$work/expected"
@@ -308,6 +340,20 @@ verify() {
         return 1
     fi
 }
+
+# preflight: result=exists:yes|no replaced:yes|no; no result line when the server cannot say.
+preflight() {
+    exists=$(database_exists) || { loud "the server cannot say whether $PGDATABASE exists"; return 2; }
+    n=$(psql -X -At -d postgres -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM pg_database WHERE datname = '${PGDATABASE}_replaced'") || return 2
+    replaced=no
+    if [ "$n" != 0 ]; then
+        replaced=yes
+        log "${PGDATABASE}_replaced, the database an earlier restore replaced, still exists; look at it, then drop it ($(drop_hint)) and run again"
+    fi
+    echo "result=exists:$exists replaced:$replaced"
+}
+
+drop_hint() { echo "docker exec ${BACKUP_POSTGRES_CONTAINER:-<the Postgres container>} dropdb -U $PGUSER ${PGDATABASE}_replaced"; }
 
 # database_exists: yes or no for PGDATABASE; nothing and exit 2 when the server cannot say.
 database_exists() {
@@ -333,7 +379,7 @@ restore() {
     if ! exists=$(database_exists); then
         loud "restore of $(basename "$f") refused, nothing changed: the server cannot say whether $db exists"
     elif [ "$(admin -c "SELECT count(*) FROM pg_database WHERE datname = '$old'")" != 0 ]; then
-        loud "restore of $(basename "$f") refused, nothing changed: $old, the database an earlier restore replaced, still exists; look at it, then drop it (docker exec marvel-rivals-postgres dropdb -U $PGUSER $old) and run again"
+        loud "restore of $(basename "$f") refused, nothing changed: $old, the database an earlier restore replaced, still exists; look at it, then drop it ($(drop_hint)) and run again"
     elif ! admin -c "DROP DATABASE IF EXISTS \"$incoming\"" -c "CREATE DATABASE \"$incoming\" TEMPLATE template0" 2>"$work/err"; then
         loud "restore of $(basename "$f") failed, nothing changed: $(cat "$work/err")"
     elif ! pg_restore --exit-on-error --single-transaction -d "$incoming" "$f" 2>"$work/err"; then
@@ -364,6 +410,7 @@ restore() {
         fi
     fi
     rm -rf "$work"
+    [ "$status" = 0 ] && echo "result=restored" || echo "result=unchanged"
     return "$status"
 }
 
@@ -374,15 +421,16 @@ once)
     hold_lock || exit 1
     backup "${2:-manual}"
     s=$?
-    echo "$LAST_NAME"
+    [ "$s" = 0 ] && echo "result=passed $LAST_NAME" || echo "result=failed $LAST_NAME"
     exit "$s"
     ;;
 verify) verify "${2:?verify FILE}" ;;
 list) list ;;
 database-exists) database_exists ;;
+preflight) preflight ;;
 restore) restore "${2:?restore FILE}" "${3:-}" ;;
 *)
-    echo "usage: backup-agent run | once LABEL | verify FILE | list | database-exists | restore FILE [SAFETY]" >&2
+    echo "usage: backup-agent run | once LABEL | verify FILE | list | database-exists | preflight | restore FILE [SAFETY]" >&2
     exit 2
     ;;
 esac

@@ -16,6 +16,8 @@ export interface BackupsArgs {
     /** The Postgres container's image ID: pg_dump and pg_restore of the server's own version. */
     image: pulumi.Input<string>;
     containerName: string;
+    /** The Postgres container's name, for the commands the agent suggests (`docker exec <it> dropdb ...`). */
+    postgresContainer: string;
     networkName: pulumi.Input<string>;
     /** How the database is reached on the stack's network. */
     database: { host: string; port: number; name: string; user: string; password: pulumi.Input<string> };
@@ -66,6 +68,7 @@ export class Backups extends pulumi.ComponentResource {
                     ...Object.entries(agentEnvironment(args.schedule)).map(([k, v]) => `${k}=${v}`),
                     `BACKUP_KEEP_LAST=${args.keepLast}`,
                     `BACKUP_KEEP_DAYS=${args.keepDays}`,
+                    `BACKUP_POSTGRES_CONTAINER=${args.postgresContainer}`,
                     `PGHOST=${args.database.host}`,
                     `PGPORT=${args.database.port}`,
                     `PGDATABASE=${args.database.name}`,

@@ -6,7 +6,7 @@
 //   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump]
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
@@ -91,8 +91,10 @@ export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarge
 }
 
 /**
- * One docker CLI call. `timeoutMs` 0: no limit. A client killed by a signal reports code -1: what it was
- * doing may still be running on the engine (a `docker exec` goes on without its client).
+ * One docker CLI call. `timeoutMs` 0: no limit. The client runs in a process group of its own (detached),
+ * so a Ctrl-C at the terminal reaches this script only: a `docker exec` client that gets it may exit 0
+ * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
+ * was killed by a signal.
  */
 function docker(
     host: string | undefined,
@@ -100,20 +102,24 @@ function docker(
     timeoutMs = 120_000,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-        execFile(
-            "docker",
-            args,
-            {
-                env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
-                maxBuffer: 64 * 1024 * 1024,
-                timeout: timeoutMs,
-            },
-            (err, stdout, stderr) => {
-                const e = err as (Error & { code?: unknown; signal?: string | null }) | null;
-                const code = !e ? 0 : typeof e.code === "number" ? e.code : e.signal ? -1 : 127;
-                resolve({ code, stdout, stderr: stderr || (e && code === 127 ? e.message : "") });
-            },
-        );
+        const child = spawn("docker", args, {
+            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        const timer = timeoutMs > 0 ? setTimeout(() => child.kill("SIGTERM"), timeoutMs) : undefined;
+        child.on("error", (err) => {
+            clearTimeout(timer);
+            resolve({ code: 127, stdout, stderr: err.message });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr });
+        });
     });
 }
 
@@ -121,11 +127,22 @@ function docker(
 const agent = (t: StackTarget, ...args: string[]) =>
     docker(t.host, ["exec", t.names.backup, ...AGENT_ENTRYPOINT, ...args], 0);
 
-/** A failed agent command, in words that do not claim more than is known. */
-function agentFailure(t: StackTarget, what: string, r: { code: number; stderr: string }, ifKnown: string): string {
-    return r.code === -1
-        ? `${what}: the docker client was stopped, and the agent may still be working on the server; see \`docker logs ${t.names.backup}\` before anything else`
-        : `${what}, ${ifKnown}: ${r.stderr.trim()}`;
+/**
+ * The agent's own word on how a command ended: its last `result=...` line. Only this is trusted, never
+ * the docker client's exit code (a dropped SSH connection or a signal says nothing of the agent).
+ */
+export function resultOf(stdout: string): string[] | undefined {
+    const line = stdout
+        .trim()
+        .split("\n")
+        .reverse()
+        .find((l) => l.startsWith("result="));
+    return line?.slice("result=".length).split(" ");
+}
+
+/** An agent command with no result line: what is known, and what to look at. */
+function outcomeUnknown(t: StackTarget, what: string, r: { code: number; stderr: string }): string {
+    return `${what}: no word from the agent on how it ended (the docker client ${r.code === -1 ? "was stopped" : `exited ${r.code}`}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ""}); it may still be working on the server. See \`docker logs ${t.names.backup}\` before anything else`;
 }
 
 async function requireBackupContainer(t: StackTarget, stack: string): Promise<void> {
@@ -224,11 +241,13 @@ export function freshness(
     since?: Date,
     backupContainer: string = CONTAINER_NAMES.backup,
 ): Freshness {
+    const newestPassed = (only?: string) =>
+        dumps
+            .filter((d) => d.check === "passed" && d.createdAt && (!only || d.file.endsWith(only)))
+            .sort((a, b) => a.createdAt!.localeCompare(b.createdAt!))
+            .pop();
     // Only the schedule's own dumps say whether it keeps up (a safety dump is of whatever was there).
-    const verified = dumps
-        .filter((d) => d.check === "passed" && d.createdAt && d.file.endsWith("-scheduled.dump"))
-        .sort((a, b) => a.createdAt!.localeCompare(b.createdAt!))
-        .pop();
+    const verified = newestPassed(scheduleText === "" ? undefined : "-scheduled.dump");
     if (scheduleText === "")
         return {
             schedule: "none",
@@ -317,6 +336,20 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         `stack ${opts.stack} on ${host ?? "the local engine"}: restoring ${dump.file} (taken ${dump.createdAt ?? "?"}, check ${dump.check}, ${rows(dump)} rows)`,
     );
 
+    // Before anything stops: whether the database exists, and whether an earlier restore's replaced
+    // database is still there (the agent refuses to restore over it).
+    const pre = await agent(t, "preflight");
+    const facts = resultOf(pre.stdout);
+    if (!facts || facts.length !== 2)
+        throw new Refusal(
+            `cannot tell the database's state, so nothing was changed: ${pre.stderr.trim() || "no answer from the agent"}`,
+        );
+    const [exists, replaced] = facts.map((f) => f.split(":")[1]);
+    if (replaced === "yes")
+        throw new Refusal(
+            `${pre.stdout.match(/^.*still exists.*$/m)?.[0]?.replace(/^\S+ backup: /, "") ?? "an earlier restore's replaced database still exists"}; nothing was changed`,
+        );
+
     const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", t.names.app]);
     const appRunning = app.code === 0 && app.stdout.trim() === "true";
     if (appRunning) {
@@ -324,6 +357,8 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         if (stop.code !== 0) throw new Refusal(`could not stop the app: ${stop.stderr.trim()}; nothing was changed`);
         say("app stopped");
     }
+    // The app is started again afterwards only when the database's state is known.
+    let known = true;
     let restored = false;
     // From here the app is stopped: Ctrl-C would leave it so. Say what is going on instead, and finish.
     const onInterrupt = () =>
@@ -331,47 +366,56 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
     process.on("SIGINT", onInterrupt);
     try {
         // The database as it is now, in a checked dump, before anything changes (none if it is gone).
-        const probe = await agent(t, "database-exists");
-        const exists = probe.stdout.trim();
-        if (probe.code !== 0 || (exists !== "yes" && exists !== "no"))
-            throw new Refusal(
-                `cannot tell whether the database exists, so nothing was restored: ${probe.stderr.trim() || "no answer from the agent"}`,
-            );
         let safetyName = "";
         if (exists === "no") say("the database does not exist: no safety dump to take");
         else if (opts.skipSafetyDump)
             say("no safety dump (--skip-safety-dump): the replaced database will be kept beside the restored one");
         else {
             const safety = await agent(t, "once", "safety");
-            safetyName = safety.stdout.trim().split("\n").pop() ?? "";
-            if (safety.code !== 0)
+            const result = resultOf(safety.stdout);
+            if (!result) {
+                known = false;
+                throw new Refusal(outcomeUnknown(t, "the safety dump", safety));
+            }
+            if (result[0] !== "passed")
                 throw new Refusal(
-                    `${agentFailure(t, "the safety dump of the current database failed", safety, "so nothing was restored")}; if the database is too damaged to dump, run again with --skip-safety-dump (the replaced database is then kept)`,
+                    `the safety dump of the current database ${result[1] ? `(${result[1]}) did not pass its check` : "failed"}, so nothing was restored: ${safety.stderr.trim()}; if the database is too damaged to dump, run again with --skip-safety-dump (the replaced database is then kept)`,
                 );
+            safetyName = result[1];
             say(
                 `safety dump of the current database: ${safetyName} (checked); to undo: npm run restore -- --stack ${opts.stack} --from ${safetyName}`,
             );
         }
 
         const load = await agent(t, "restore", dump.file, ...(safetyName ? [safetyName] : []));
-        for (const line of load.stdout.trim().split("\n").filter(Boolean)) say(line.replace(/^\S+ backup: /, ""));
-        if (load.code !== 0)
-            throw new Refusal(agentFailure(t, "the restore failed", load, "the database is as it was"));
+        for (const line of load.stdout
+            .trim()
+            .split("\n")
+            .filter((l) => l && !l.startsWith("result=")))
+            say(line.replace(/^\S+ backup: /, ""));
+        const result = resultOf(load.stdout);
+        if (!result) {
+            known = false;
+            throw new Refusal(outcomeUnknown(t, "the restore", load));
+        }
+        if (result[0] !== "restored")
+            throw new Refusal(`the restore failed, the database is as it was: ${load.stderr.trim()}`);
         restored = true;
         say(`database restored from ${dump.file}`);
     } finally {
         process.off("SIGINT", onInterrupt);
-        if (appRunning || restored) {
+        if (known && (appRunning || restored)) {
             // The app starts before the migrations run in it: while one is pending it answers /health but
             // not /health/ready, so the reverse proxy sends it nothing.
             const start = await docker(host, ["start", t.names.app]);
             if (start.code !== 0) out(`restore: could not start the app: ${start.stderr.trim()}`);
             else say("app started");
-        }
+        } else if (!known)
+            out(`restore: the app stays stopped until the agent's outcome is known (docker start ${t.names.app})`);
     }
 
     // Migrations up to the files' head: the dump may predate some.
-    const migrate = await docker(host, ["exec", t.names.app, "migrate", "up"]);
+    const migrate = await docker(host, ["exec", t.names.app, "migrate", "up"], 0);
     if (migrate.code !== 0)
         throw new Refusal(
             `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`npm run up\``,

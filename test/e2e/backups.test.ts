@@ -356,7 +356,9 @@ describe.skipIf(!engine)("scheduled backups and a one-command restore on the dev
             expect(refused.stderr).toContain(
                 "marvel_rivals_replaced, the database an earlier restore replaced, still exists",
             );
-            // Refused inside the agent, after the safety dump: the app is running again and nothing changed.
+            // Refused before anything stopped: no safety dump taken, the app never stopped, nothing changed.
+            expect(refused.stderr).toContain("nothing was changed");
+            expect(refused.stdout).not.toContain("app stopped");
             await waitForReady();
             expect(await rowCounts(databaseUrl, TABLES)).toEqual(seeded);
             expect(

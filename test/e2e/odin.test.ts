@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
+import { resultOf } from "../../scripts/backups";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
@@ -276,7 +277,8 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 { encoding: "utf8", timeout: 300_000 },
             );
             expect(once.status, once.stderr).toBe(0);
-            const file = once.stdout.trim().split("\n").pop()!;
+            const [result, file] = resultOf(once.stdout) ?? [];
+            expect(result, once.stdout).toBe("passed");
             expect(statSync(path.join(dataDir, "backups", file)).uid).toBe(OWNER.uid);
             const restored = npm("restore", "--", "--stack", "odin", "--from", file);
             expect(restored.status, restored.stderr).toBe(0);

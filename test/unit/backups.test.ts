@@ -14,7 +14,15 @@ import {
 import { ConfigError, parseStackConfig, projectDefaults, type ParseContext } from "../../config";
 import { evaluate } from "../../policy/evaluate";
 import { PROJECT_ROOT, loadStackConfig } from "../../support/stackConfig";
-import { chooseDump, freshness, parseArgs, parseList, stackTarget, type DumpRecord } from "../../scripts/backups";
+import {
+    chooseDump,
+    freshness,
+    parseArgs,
+    parseList,
+    resultOf,
+    stackTarget,
+    type DumpRecord,
+} from "../../scripts/backups";
 
 describe("parseSchedule", () => {
     it("expands cron fields: numbers, ranges, steps and lists", () => {
@@ -322,5 +330,17 @@ describe("npm run backups / restore: what they decide", () => {
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("the agent's result line", () => {
+    it("is the last result= line, split into words; none means the outcome is unknown", () => {
+        expect(resultOf("2026 backup: x written and checked\nresult=passed 20261202T000000Z-safety.dump\n")).toEqual([
+            "passed",
+            "20261202T000000Z-safety.dump",
+        ]);
+        expect(resultOf("result=exists:yes replaced:no")).toEqual(["exists:yes", "replaced:no"]);
+        expect(resultOf("2026 backup: restored x into db\n")).toBeUndefined();
+        expect(resultOf("")).toBeUndefined();
     });
 });
