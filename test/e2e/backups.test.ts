@@ -8,15 +8,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpGet, rowCounts, withDb } from "./clients";
 import { pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
-import {
-    clearLeftovers,
-    devStack,
-    expectOk,
-    removeTempDir,
-    requireEngine,
-    takeTurnsOnEngine,
-    tempDir,
-} from "./support";
+import { clearLeftovers, devStack, removeTempDir, requireEngine, tempDir } from "./support";
+import { expectOk, takeTurnsOnEngine } from "./hooks";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup"];

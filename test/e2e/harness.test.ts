@@ -7,15 +7,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
-import {
-    clearLeftovers,
-    docker,
-    redisExchange,
-    removeTempDir,
-    requireEngine,
-    takeTurnsOnEngine,
-    tempDir,
-} from "./support";
+import { clearLeftovers, docker, redisExchange, removeTempDir, requireEngine, tempDir } from "./support";
+import { takeTurnsOnEngine } from "./hooks";
 
 const CONTAINER = "mrs-e2e-tiny-redis";
 const NETWORK = "mrs-e2e-tiny-net";

@@ -13,16 +13,8 @@ import { resultOf } from "../../scripts/backups";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
-import {
-    clearLeftovers,
-    docker,
-    expectOk,
-    processAlive,
-    removeTempDir,
-    requireEngine,
-    takeTurnsOnEngine,
-    tempDir,
-} from "./support";
+import { clearLeftovers, docker, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
+import { expectOk, takeTurnsOnEngine } from "./hooks";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 // With the backup container, which has no healthcheck: what a leftover run may hold.

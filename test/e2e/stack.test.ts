@@ -22,16 +22,8 @@ import {
     REPO_ROOT,
     type StackRun,
 } from "./harness/run";
-import {
-    clearLeftovers,
-    devStack,
-    docker,
-    expectOk,
-    removeTempDir,
-    requireEngine,
-    takeTurnsOnEngine,
-    tempDir,
-} from "./support";
+import { clearLeftovers, devStack, docker, removeTempDir, requireEngine, tempDir } from "./support";
+import { expectOk, takeTurnsOnEngine } from "./hooks";
 import { HARNESS_LABEL } from "./harness/models";
 
 const run$ = promisify(execFile);

@@ -4,10 +4,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll } from "vitest";
 import { DockerApi, socketPathOf } from "./harness/dockerApi";
 import { freePort } from "../../app/test/support/ports";
-import { copyProject, type HarnessResult, type StackRun } from "./harness/run";
+import { copyProject, type StackRun } from "./harness/run";
 import { HARNESS_LABEL } from "./harness/realEngineMocks";
 
 /**
@@ -150,23 +149,6 @@ export function processAlive(pid: number): boolean {
     } catch {
         return false;
     }
-}
-
-/**
- * One e2e file at a time on the engine (the stacks share container names; the odin file restarts the
- * engine): the file holds the lock from its first hook to its last. Call at the top of the file.
- */
-export function takeTurnsOnEngine(engine: boolean): void {
-    let unlock: (() => void) | undefined;
-    beforeAll(async () => {
-        if (engine) unlock = await lockEngine();
-    }, 30 * 60_000);
-    afterAll(() => unlock?.());
-}
-
-/** Fails the test with every error of a run. */
-export function expectOk(result: HarnessResult): void {
-    if (!result.ok) throw new Error(`the run failed:\n${result.error}`);
 }
 
 /**
