@@ -5,7 +5,7 @@
 // bypasses SSH. Runtime image, 1000:1000 owner, backups before migrations, the existing caddy network, no
 // database port, restarts of Postgres and of the engine, a new migration, destroy and up again.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
@@ -69,6 +69,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let ssh: SshDockerHost;
     let run: StackRun;
     let dataDir: string;
+    let backupDir: string;
     let appPort: number;
     let createdProxy = false;
     let seeded: string;
@@ -79,6 +80,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         ssh = await startSshDockerHost(path.join(work, "ssh"));
         const project = copyProject(path.join(work, "project"));
         dataDir = path.join(work, "appdata");
+        // The dumps on a share of their own, as on odin (an NFS mount point that exists on the server).
+        mkdirSync(path.join(work, "nas"));
+        backupDir = path.join(work, "nas", "marvel-rivals-stats");
         appPort = await freePort();
         if (!(await docker().inspect("networks", PROXY))) {
             await docker().call("POST", "/networks/create", { Name: PROXY });
@@ -90,7 +94,13 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             workDir: path.join(work, "harness"),
             env: ssh.env,
             // The app's port on 127.0.0.1 rather than every interface of the test machine.
-            overrides: { dockerHost: ssh.dockerHost, dataDir, appPort: String(appPort), appBindAddress: "127.0.0.1" },
+            overrides: {
+                dockerHost: ssh.dockerHost,
+                dataDir,
+                backupDir,
+                appPort: String(appPort),
+                appBindAddress: "127.0.0.1",
+            },
         };
     }, LONG);
 
@@ -114,22 +124,37 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     it(
         "a. cold up over SSH: directories owned by 1000:1000, a pg_dump before the first migration, the runtime app ready on its port",
         async () => {
+            // A backup share that is not mounted (its parent is missing) stops the run at the host step:
+            // the dumps never land on the server's own disk.
+            const unmounted = path.join(work, "not-mounted", "marvel-rivals-stats");
+            const refused = await pulumiUp({ ...run, overrides: { ...run.overrides, backupDir: unmounted } });
+            expect(refused.ok).toBe(false);
+            expect(refused.error).toContain(`bind source path does not exist: ${path.dirname(unmounted)}`);
+            expect(existsSync(path.dirname(unmounted))).toBe(false);
+            expect(await docker().inspect("containers", "marvel-rivals-postgres")).toBeUndefined();
+            // (The app image does not wait for the host step: that run built it, as the real engine would.)
+            expect(opsByName(refused)["app-image"]?.op).toBe("create");
+
             const up = await pulumiUp(run);
             expectOk(up);
-            for (const name of ["data-mkdir", "postgres-container", "migrations-up", "app-image", "app-container"])
+            for (const name of ["data-mkdir", "postgres-container", "migrations-up", "app-container"])
                 expect(opsByName(up)[name]?.op, name).toBe("create");
+            expect(up.outputs.backupDir).toBe(backupDir);
+            const share = statSync(backupDir);
+            expect({ uid: share.uid, gid: share.gid }).toEqual(OWNER);
+            expect(existsSync(path.join(dataDir, "backups"))).toBe(false);
             // redis/ is left out: the Redis image's entrypoint re-owns /data to its own redis user, as the
             // official image does (postgres/ keeps its owner: PGDATA is a subdirectory of it).
-            for (const sub of ["postgres", "output", "logs", "backups"]) {
+            for (const sub of ["postgres", "output", "logs"]) {
                 const st = statSync(path.join(dataDir, sub));
                 expect({ sub, uid: st.uid, gid: st.gid }).toEqual({ sub, ...OWNER });
             }
-            const dumps = readdirSync(path.join(dataDir, "backups"));
+            const dumps = readdirSync(backupDir);
             expect(
                 dumps.some((f) => /-before-001_initial_schema\.sql\.gz$/.test(f)),
                 dumps.join(", "),
             ).toBe(true);
-            expect(statSync(path.join(dataDir, "backups", dumps[0])).uid).toBe(OWNER.uid);
+            expect(statSync(path.join(backupDir, dumps[0])).uid).toBe(OWNER.uid);
             for (const name of CONTAINERS) expect(await healthy(name), name).toBe(true);
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
             expect(up.outputs.appUrl).toBe(`http://127.0.0.1:${appPort}`);
@@ -271,7 +296,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expect(once.status, once.stderr).toBe(0);
             const [result, file] = resultOf(once.stdout) ?? [];
             expect(result, once.stdout).toBe("passed");
-            expect(statSync(path.join(dataDir, "backups", file)).uid).toBe(OWNER.uid);
+            expect(statSync(path.join(backupDir, file)).uid).toBe(OWNER.uid);
             const restored = npm("restore", "--", "--stack", "odin", "--from", file);
             expect(restored.status, restored.stderr).toBe(0);
             expect(restored.stdout).toContain(`restore: stack odin on ${ssh.dockerHost}: restoring ${file}`);
@@ -327,13 +352,13 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         async () => {
             const file = path.join(run.projectDir, "migrations", "900_e2e_region.sql");
             writeFileSync(file, "ALTER TABLE players ADD COLUMN e2e_region TEXT;\n");
-            const dumpsBefore = readdirSync(path.join(dataDir, "backups"));
+            const dumpsBefore = readdirSync(backupDir);
             const up = await pulumiUp(run);
             expectOk(up);
             expect(opsByName(up)["migrations-up"].op).toBe("replace");
             // The app's image carries the migrations (its readiness checks them): a new image, a new container.
             expect(opsByName(up)["app-container"].op).toBe("replace");
-            const dumps = readdirSync(path.join(dataDir, "backups")).filter((f) => !dumpsBefore.includes(f));
+            const dumps = readdirSync(backupDir).filter((f) => !dumpsBefore.includes(f));
             expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900_e2e_region.sql.gz"]);
             expect(psql("SELECT name FROM migration_runner.history ORDER BY name")).toBe(
                 [...REPO_MIGRATIONS, "900_e2e_region"].join("\n"),
