@@ -426,11 +426,10 @@ once)
     ;;
 verify) verify "${2:?verify FILE}" ;;
 list) list ;;
-database-exists) database_exists ;;
 preflight) preflight ;;
 restore) restore "${2:?restore FILE}" "${3:-}" ;;
 *)
-    echo "usage: backup-agent run | once LABEL | verify FILE | list | database-exists | preflight | restore FILE [SAFETY]" >&2
+    echo "usage: backup-agent run | once LABEL | verify FILE | list | preflight | restore FILE [SAFETY]" >&2
     exit 2
     ;;
 esac

@@ -159,6 +159,14 @@ async function requireBackupContainer(t: StackTarget, stack: string): Promise<vo
         );
 }
 
+/** The stack's dumps as the agent lists them, once its container is known to run. */
+async function dumpsOf(t: StackTarget, stack: string): Promise<DumpRecord[]> {
+    await requireBackupContainer(t, stack);
+    const listed = await agent(t, "list");
+    if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
+    return parseList(listed.stdout);
+}
+
 export function parseList(stdout: string): DumpRecord[] {
     return stdout
         .split("\n")
@@ -280,10 +288,7 @@ export function freshness(
 
 async function list(opts: Options, out: (line: string) => void): Promise<number> {
     const t = stackTarget(opts.stack);
-    await requireBackupContainer(t, opts.stack);
-    const listed = await agent(t, "list");
-    if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
-    const dumps = parseList(listed.stdout);
+    const dumps = await dumpsOf(t, opts.stack);
     const inspected = await docker(t.host, [
         "inspect",
         "--format",
@@ -328,10 +333,7 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
     const t = stackTarget(opts.stack);
     const { host } = t;
     const say = (line: string) => out(`restore: ${line}`);
-    await requireBackupContainer(t, opts.stack);
-    const listed = await agent(t, "list");
-    if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
-    const dump = chooseDump(parseList(listed.stdout), opts.from, opts.force);
+    const dump = chooseDump(await dumpsOf(t, opts.stack), opts.from, opts.force);
     say(
         `stack ${opts.stack} on ${host ?? "the local engine"}: restoring ${dump.file} (taken ${dump.createdAt ?? "?"}, check ${dump.check}, ${rows(dump)} rows)`,
     );
