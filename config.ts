@@ -73,6 +73,8 @@ export interface StackConfig {
     /** `uid:gid` that owns the host directories (and that the app and migration containers run as). */
     hostOwner: string;
     memoryLimitMb: { postgres: number; redis: number; app: number };
+    /** The app's deploys (issue 20): a pinned image (a rollback), the readiness bound, the releases kept. */
+    app: { image?: string; readyTimeoutSeconds: number; releasesKept: number };
     appEnv: string;
     logLevel: string;
     rateLimitRequestsPerMinute: number;
@@ -186,6 +188,7 @@ const DOCKER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const IMAGE_REF =
     /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const APP_IMAGE = new RegExp(`^sha256:[a-f0-9]{64}$|${IMAGE_REF.source}`);
 const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 const DOMAIN = /^(?=.{1,253}$)(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)$/;
@@ -336,6 +339,14 @@ const FIELDS = {
     postgresMemoryMb: int(0, MB),
     redisMemoryMb: int(0, MB),
     appMemoryMb: int(0, MB),
+    // Set by `npm run rollback` (a kept release's image ID), removed by `npm run up`.
+    appImage: optionalText(
+        APP_IMAGE,
+        "must be an image ID (sha256:<64 hex>) or reference on the Docker host, as `npm run rollback` sets it",
+        "the image built from app/",
+    ),
+    appReadyTimeoutSeconds: int(5, 3600),
+    appReleasesKept: int(1, 100),
     appEnv: text(/^(development|production|test)$/, "must be development, production or test"),
     logLevel: text(new RegExp(`^(${LOG_LEVELS.join("|")})$`), `must be one of ${LOG_LEVELS.join(", ")}`),
     rateLimitRequestsPerMinute: int(1, 10_000),
@@ -451,6 +462,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         pgadminPort: v.pgadminPort,
         hostOwner: v.hostOwner ?? ctx.defaultOwner,
         memoryLimitMb,
+        app: { image: v.appImage, readyTimeoutSeconds: v.appReadyTimeoutSeconds, releasesKept: v.appReleasesKept },
         appEnv: v.appEnv,
         logLevel: v.logLevel,
         rateLimitRequestsPerMinute: v.rateLimitRequestsPerMinute,

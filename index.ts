@@ -11,10 +11,10 @@ import { Postgres } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
-import { APP_PORT, App } from "./components/app";
+import { App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
-import { containerNames } from "./components/names";
+import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
@@ -59,7 +59,14 @@ const dirs = new HostDirectories(
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
         dockerHost: cfg.dockerHost,
-        identity: { containers: Object.values(names), network: cfg.networkName, stack, stateId, stopGraceSeconds: 60 },
+        identity: {
+            containers: Object.values(names),
+            app: names.app,
+            network: cfg.networkName,
+            stack,
+            stateId,
+            stopGraceSeconds: 60,
+        },
     },
     onDocker,
 );
@@ -143,7 +150,7 @@ const appImage = new AppImage(
         context: projectDir,
         dockerfile: "app/Dockerfile",
         target: cfg.hotReload ? "dev" : "runtime",
-        imageName: `marvel-rivals-stats-app:${stack}`,
+        imageName: `${APP_IMAGE_REPOSITORY}:${stack}`,
         platform: cfg.platform,
     },
     onDocker,
@@ -178,10 +185,12 @@ const migrations = new Migrations(
     onDocker,
 );
 
+// A rollback pins a kept release (`appImage`, set by `npm run rollback`); the migration step keeps the built
+// image, whose migrations are already applied, so going back touches no data.
 const app = new App(
     "app",
     {
-        image: appImage.imageId,
+        image: cfg.app.image ?? appImage.imageId,
         containerName: names.app,
         networkName: network.name,
         externalNetworks: network.externalNames,
@@ -201,10 +210,16 @@ const app = new App(
         publish: cfg.appPublish,
         labels: {
             ...identity,
-            ...(cfg.domain ? { caddy: cfg.domain, "caddy.reverse_proxy": `{{upstreams ${APP_PORT}}}` } : {}),
+            ...(cfg.domain ? caddyLabels(cfg.domain, names.app) : {}),
         },
         memoryLimitMb: cfg.memoryLimitMb.app,
         waitFor: [migrations, redis, dirs],
+        dockerHost: cfg.dockerHost,
+        readyTimeoutSeconds: cfg.app.readyTimeoutSeconds,
+        // A rollback runs a kept release: not a new one.
+        releases: cfg.app.image
+            ? undefined
+            : { repository: APP_IMAGE_REPOSITORY, tagPrefix: releaseTagPrefix(stack), keep: cfg.app.releasesKept },
     },
     onDocker,
 );
@@ -266,4 +281,7 @@ export const pgadminUrl = pgadmin?.url;
 export const backupDir = dirs.paths.backups;
 export const backupSchedule = cfg.backup.scheduleText ?? "none";
 export const backupContainer = backups.containerName;
+/** The serving version of the app: its container (find it by the label marvel-rivals-stats.role=app). */
 export const appContainer = app.containerName;
+/** The release this deploy recorded (a tag on the Docker host that `npm run rollback` can return to). */
+export const appRelease = app.release.apply((r) => r ?? (cfg.app.image ? `pinned to ${cfg.app.image}` : "none"));

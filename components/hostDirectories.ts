@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import { dockerEnvironment, requireUidGid, type Labels } from "./common";
+import { APP_ROLE, ROLE_LABEL } from "./names";
 
 /** Label keys that say which stack, and which state of it, a container or network belongs to. */
 export const STACK_LABEL = "marvel-rivals-stats.stack";
@@ -35,6 +36,8 @@ export interface HostDirectoriesArgs {
      */
     identity: {
         containers: string[];
+        /** The app's name: its versions' containers are `<app>-<version>`. */
+        app: string;
         network: string;
         stack: string;
         stateId: pulumi.Input<string>;
@@ -98,7 +101,8 @@ export class HostDirectories extends pulumi.ComponentResource {
         // and says so.
         const free = `label() { v=$(docker "$1" inspect --format "{{index .Config.Labels \\"$2\\"}}" "$3" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
 netlabel() { v=$(docker network inspect --format "{{index .Labels \\"$1\\"}}" "$2" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
-for name in $STACK_CONTAINERS; do
+versions=$(docker ps -a --filter "label=$STACK_LABEL=$STACK" --filter "label=$ROLE_LABEL=$APP_ROLE" --format '{{.Names}}' | grep "^$STACK_APP-[0-9a-f]\\{8\\}\$" || true)
+for name in $STACK_CONTAINERS $versions; do
   docker container inspect "$name" >/dev/null 2>&1 || continue
   if [ "$(label container "$STACK_LABEL" "$name")" != "$STACK" ]; then
     echo "a container named $name exists but is not this stack's (no label $STACK_LABEL=$STACK): rename or remove it (docker rm -f $name), then run again" >&2
@@ -141,6 +145,10 @@ fi`;
                     EXTRA_DIRS: Object.values(outside).join(" "),
                     OWNER: args.owner,
                     STACK_CONTAINERS: args.identity.containers.join(" "),
+                    // The app's versions (`<app>-<version>`, components/app.ts) are found by label and name.
+                    STACK_APP: args.identity.app,
+                    ROLE_LABEL,
+                    APP_ROLE,
                     STACK_NETWORK: args.identity.network,
                     STACK_LABEL: STACK_LABEL,
                     STACK: args.identity.stack,

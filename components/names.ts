@@ -28,3 +28,33 @@ export const CONTAINER_NAMES = containerNames();
 
 /** The port the app listens on inside its container (app/Dockerfile's PORT). */
 export const APP_PORT = 8000;
+
+/** Label naming what a container is for; the app's versions carry `app` (scripts find the app by it). */
+export const ROLE_LABEL = "marvel-rivals-stats.role";
+export const APP_ROLE = "app";
+/** Label holding an app container's version (see components/app.ts, versionOf). */
+export const VERSION_LABEL = "marvel-rivals-stats.version";
+
+/** The repository of the app's images on the Docker host: `<repository>:<stack>` is the latest build. */
+export const APP_IMAGE_REPOSITORY = "marvel-rivals-stats-app";
+
+/** Release tags of a stack's app images: `<repository>:<stack>-release-<UTC time>` (components/app.ts). */
+export function releaseTagPrefix(stack: string): string {
+    return `${stack}-release`;
+}
+
+/**
+ * The labels from which the server's label-driven Caddy (lucaslorentz/caddy-docker-proxy) writes the app's
+ * site: a reverse proxy to the app's alias on the caddy network, which every version of the app carries, so
+ * the generated Caddyfile does not change with a deploy. Caddy resolves the alias at each dial (Go's dialer
+ * tries each address in turn: a version whose port is not open yet is skipped), and retries a failed dial
+ * for lb_try_duration, every lb_try_interval, instead of answering 502 while versions change.
+ */
+export function caddyLabels(domain: string, appAlias: string): Record<string, string> {
+    return {
+        caddy: domain,
+        "caddy.reverse_proxy": `${appAlias}:${APP_PORT}`,
+        "caddy.reverse_proxy.lb_try_duration": "10s",
+        "caddy.reverse_proxy.lb_try_interval": "250ms",
+    };
+}

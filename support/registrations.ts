@@ -15,7 +15,12 @@ export interface Registration {
     rawInputs: Record<string, any>;
     /** URNs this registration depends on (explicit dependsOn and input dependencies). */
     dependencies: string[];
-    deleteBeforeReplace: boolean;
+    /**
+     * The program's deleteBeforeReplace, undefined when the program left it unset: an explicit `false`
+     * overrides the provider's choice (pulumi/pulumi v3.259.0, pkg/resource/deploy/source_eval.go reads
+     * DeleteBeforeReplaceDefined; step_generator.go, generateStepsFromDiff: `if goal.DeleteBeforeReplace != nil`).
+     */
+    deleteBeforeReplace: boolean | undefined;
     ignoreChanges: string[];
     replaceOnChanges: string[];
     retainOnDelete: boolean;
@@ -39,7 +44,7 @@ export function interceptRegistrations(project: string, stack: string, record: (
             custom: req.getCustom(),
             rawInputs: pulumi.runtime.deserializeProperties(req.getObject()),
             dependencies: req.getDependenciesList(),
-            deleteBeforeReplace: req.getDeletebeforereplace(),
+            deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
             retainOnDelete: req.getRetainondelete() ?? false,

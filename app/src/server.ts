@@ -63,6 +63,11 @@ async function main(): Promise<void> {
     process.on("SIGTERM", shutdown);
     process.on("SIGINT", shutdown);
 
+    // The port opens only once the app is ready (issue 20): a new version that starts beside the old one,
+    // behind the same network alias, refuses connections until then, so the reverse proxy's dial fails over
+    // to the old version (Go's dialer tries the alias's next address; Caddy retries for lb_try_duration)
+    // instead of sending it requests it would answer with 503s. Liveness waits with it.
+    if (!(await untilReady(app, () => stopping))) return;
     try {
         await app.listen({ port: config.port, host: config.host });
     } catch (err) {
@@ -76,6 +81,33 @@ async function main(): Promise<void> {
         app.log.fatal({ err }, `cannot listen on ${config.host}:${config.port}${hint}`);
         await app.close().catch(() => undefined);
         process.exit(1);
+    }
+}
+
+/** Between two readiness checks before the port opens. */
+const READY_POLL_MS = 250;
+/** How often the reason for not opening the port is logged again. */
+const READY_LOG_EVERY_MS = 10_000;
+
+/**
+ * Resolves true once /health/ready answers 200 (ready, or degraded without Redis), asked in-process before
+ * listening; false when the process is stopping first. Never gives up: the deploy's readiness gate bounds
+ * the wait and names the reason (components/app.ts), and the log says what is missing meanwhile.
+ */
+async function untilReady(app: ReturnType<typeof buildApp>, stopping: () => boolean): Promise<boolean> {
+    let lastLog = 0;
+    for (;;) {
+        if (stopping()) return false;
+        const res = await app.inject({ method: "GET", url: "/health/ready" });
+        if (res.statusCode === 200) return true;
+        if (Date.now() - lastLog >= READY_LOG_EVERY_MS) {
+            lastLog = Date.now();
+            app.log.warn(
+                { readiness: res.json() },
+                "not ready yet: the port stays closed until the database answers with the migrations applied",
+            );
+        }
+        await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
     }
 }
 

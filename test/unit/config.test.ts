@@ -286,7 +286,7 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
     test("reports every problem at once, in one error that says how to fix it", () => {
         let error: ConfigError | undefined;
         try {
-            parse("odin", { dataDir: "relative", appPort: "99999", logLevel: "loud" });
+            parse("odin", { dataDir: "relative", appPort: "99999", appBindAddress: "0.0.0.0", logLevel: "loud" });
         } catch (err) {
             error = err as ConfigError;
         }

@@ -193,12 +193,20 @@ describe("dev stack", () => {
         });
         expect(app.user).toBe(`${process.getuid!()}:${process.getgid!()}`);
         expect(app.healthcheck.tests).toEqual(["CMD", "node", "/app/healthcheck.js"]);
-        expect(app.wait).toBe(true);
-        expect(app.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["app"] }]);
+        // Ready is the readiness gate's to say (app-ready), bounded and naming what is missing.
+        expect(app.wait).toBe(false);
+        expect(run.byName("app-ready").dependencies).toContain(run.byName("app-container").urn);
+        expect(app.networksAdvanced).toEqual([
+            { name: "marvel-rivals-network", aliases: ["app", "marvel-rivals-app"] },
+        ]);
         expect(app.labels.map((l: { label: string }) => l.label)).toEqual([
             "marvel-rivals-stats.stack",
             "marvel-rivals-stats.state",
+            "marvel-rivals-stats.role",
+            "marvel-rivals-stats.version",
         ]);
+        // A port on the host cannot be shared by two versions: the app keeps its name and is replaced in place.
+        expect(app.name).toBe("marvel-rivals-app");
     });
 
     test("secrets reach the engine as secrets", () => {

@@ -1,4 +1,4 @@
-// The odin stack exactly as committed (no domain set): the app is reached on the server's LAN address.
+// The odin stack exactly as committed: the app is reached through the server's Caddy, on no host port.
 import { beforeAll, expect, test } from "vitest";
 import type { ProgramRun } from "../../support/mockProgram";
 
@@ -9,17 +9,42 @@ beforeAll(async () => {
     run = await runProgram("odin");
 });
 
-test("without a domain the app has no caddy labels and its URL is the server's published port", () => {
+test("the app is reached through Caddy on the stack's domain, with no port on the LAN", () => {
     const app = run.byName("app-container").inputs;
-    expect(app.labels.filter((l: { label: string }) => l.label.startsWith("caddy"))).toEqual([]);
-    expect(app.ports).toEqual([{ internal: 8000, external: 8000, ip: "0.0.0.0" }]);
-    expect(run.outputs.appUrl.value).toBe("http://odin:8000");
+    expect(app.ports ?? []).toEqual([]);
+    expect(app.labels.filter((l: { label: string }) => l.label.startsWith("caddy"))).toEqual([
+        { label: "caddy", value: "stats.odin.home.arpa" },
+        { label: "caddy.reverse_proxy", value: "marvel-rivals-app:8000" },
+        { label: "caddy.reverse_proxy.lb_try_duration", value: "10s" },
+        { label: "caddy.reverse_proxy.lb_try_interval", value: "250ms" },
+    ]);
+    expect(run.outputs.appUrl.value).toBe("https://stats.odin.home.arpa");
 });
 
-test("the caddy network is looked up through the stack's provider and joined, never created", () => {
+test("the caddy network is looked up through the stack's provider and joined under the app's alias, never created", () => {
     expect(run.byName("app-container").inputs.networksAdvanced).toEqual([
-        { name: "marvel-rivals-network", aliases: ["app"] },
-        { name: "caddy" },
+        { name: "marvel-rivals-network", aliases: ["app", "marvel-rivals-app"] },
+        { name: "caddy", aliases: ["marvel-rivals-app"] },
     ]);
     expect(run.ofType("docker:index/network:Network")).toHaveLength(1);
+});
+
+test("an app update starts the new version first: its own name, no delete-before-replace, a readiness gate, a release", () => {
+    const app = run.byName("app-container");
+    expect(app.inputs.name).toMatch(/^marvel-rivals-app-[0-9a-f]{8}$/);
+    expect(app.deleteBeforeReplace).toBe(false);
+    expect(app.replaceOnChanges).toEqual([]);
+    expect(app.inputs.wait).toBe(false);
+    const version = app.inputs.labels.find((l: { label: string }) => l.label === "marvel-rivals-stats.version");
+    expect(app.inputs.name).toBe(`marvel-rivals-app-${version.value}`);
+    const gate = run.byName("app-ready");
+    expect(gate.dependencies).toContain(app.urn);
+    expect(gate.inputs.environment).toMatchObject({ DOCKER_HOST: "ssh://root@odin", READY_TIMEOUT: "60" });
+    const release = run.byName("app-release");
+    expect(release.dependencies).toContain(gate.urn);
+    expect(release.inputs.environment).toMatchObject({
+        RELEASE_REPOSITORY: "marvel-rivals-stats-app",
+        RELEASE_PREFIX: "odin-release",
+        RELEASES_KEPT: "3",
+    });
 });

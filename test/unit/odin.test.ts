@@ -41,8 +41,8 @@ describe("odin stack", () => {
 
     test("attaches the app to the existing caddy network, which it looks up and never creates", () => {
         expect(container("app").networksAdvanced).toEqual([
-            { name: "marvel-rivals-network", aliases: ["app"] },
-            { name: "caddy" },
+            { name: "marvel-rivals-network", aliases: ["app", "marvel-rivals-app"] },
+            { name: "caddy", aliases: ["marvel-rivals-app"] },
         ]);
         const networks = run.ofType("docker:index/network:Network").map((n) => n.inputs.name);
         expect(networks).toEqual(["marvel-rivals-network"]);
@@ -50,7 +50,11 @@ describe("odin stack", () => {
             { label: "marvel-rivals-stats.stack", value: "odin" },
             { label: "marvel-rivals-stats.state", value: "00112233aabbccdd" },
             { label: "caddy", value: "stats.example.com" },
-            { label: "caddy.reverse_proxy", value: "{{upstreams 8000}}" },
+            { label: "caddy.reverse_proxy", value: "marvel-rivals-app:8000" },
+            { label: "caddy.reverse_proxy.lb_try_duration", value: "10s" },
+            { label: "caddy.reverse_proxy.lb_try_interval", value: "250ms" },
+            { label: "marvel-rivals-stats.role", value: "app" },
+            { label: "marvel-rivals-stats.version", value: container("app").name.slice("marvel-rivals-app-".length) },
         ]);
         expect(run.outputs.appUrl.value).toBe("https://stats.example.com");
     });

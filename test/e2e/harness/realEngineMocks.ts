@@ -6,9 +6,16 @@
 //   plain `up`: what the state says is what the provider compares against, even if the container is gone);
 //   applyReplaceOnChanges turns a change under a `replaceOnChanges` path into a replacement, and a resource
 //   with init errors gets an Update step (a replacement only when `replaceOnChanges` covers "#initerror",
-//   which "*" does); ignoreChanges keeps the old input; deleteBeforeReplace (the program's option, or the
-//   provider's default) orders a replacement, otherwise the new resource is created before the old is
-//   deleted; resources the program no longer declares are deleted after a successful run, newest first.
+//   which "*" does); ignoreChanges keeps the old input; deleteBeforeReplace (the program's option when it
+//   set one, `false` included, else the provider's default: generateStepsFromDiff, `if
+//   goal.DeleteBeforeReplace != nil`) orders a replacement, otherwise the new resource is created first and
+//   the old one is condemned: kept, marked for deletion, and deleted with the resources the program no
+//   longer declares after a successful run, newest first (GenerateDeletes, run by the deployment executor's
+//   performPostSteps only when no step failed: pkg/resource/deploy/deployment_executor.go, Execute).
+// - pkg/resource/deploy/step.go, CreateStep.Apply: a replacement whose create fails with a partial state
+//   (an ID and an init error) still marks the old resource for deletion (`s.old.Delete = true`); one that
+//   fails without an ID leaves it current. A resource marked for deletion is no longer compared with the
+//   program's (deployment.go, olds skip `Delete`) and is deleted at the end of the next successful run.
 // - pkg/resource/deploy/step.go: a preview runs no Create, Update or Delete: it reports what they would do,
 //   with the outputs the provider's preview returns (computed values unknown).
 // - `pulumi destroy`: every resource, newest first; `protect` refuses, `retainOnDelete` drops it from the
@@ -60,6 +67,8 @@ interface StateEntry {
 interface HarnessState {
     seq: number;
     resources: Record<string, StateEntry>;
+    /** Replaced resources marked for deletion (the engine's `Delete: true`), with their keys. */
+    condemned?: (StateEntry & { key: string })[];
 }
 
 export interface RealEngineMocksOptions {
@@ -145,18 +154,33 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         }
     }
 
-    /** After a successful run: resources in the state that the program no longer declares are deleted. */
+    /**
+     * After a successful run: replaced resources marked for deletion, and resources in the state that the
+     * program no longer declares, are deleted, newest first.
+     */
     async deleteUndeclared(): Promise<void> {
-        const stale = Object.entries(this.state.resources)
-            .filter(([key]) => !this.seenKeys.has(key))
-            .sort(([, a], [, b]) => b.seq - a.seq);
-        for (const [key, entry] of stale) await this.deleteEntry(key, entry);
+        const stale = Object.entries(this.state.resources).filter(([key]) => !this.seenKeys.has(key));
+        await this.deleteAll(stale);
     }
 
     /** What `pulumi destroy` does: every resource in the state, newest first. */
     async destroy(): Promise<void> {
-        const all = Object.entries(this.state.resources).sort(([, a], [, b]) => b.seq - a.seq);
-        for (const [key, entry] of all) await this.deleteEntry(key, entry);
+        await this.deleteAll(Object.entries(this.state.resources));
+    }
+
+    /** Deletes `entries` and every condemned resource, newest first. */
+    private async deleteAll(entries: [string, StateEntry][]): Promise<void> {
+        const all: { key: string; entry: StateEntry; condemned: boolean }[] = [
+            ...entries.map(([key, entry]) => ({ key, entry, condemned: false })),
+            ...(this.state.condemned ?? []).map((entry) => ({ key: entry.key, entry, condemned: true })),
+        ].sort((a, b) => b.entry.seq - a.entry.seq);
+        for (const { key, entry, condemned } of all) await this.deleteEntry(key, entry, condemned);
+    }
+
+    /** The engine's `s.old.Delete = true`: `old` stays in the state, marked, until a successful run ends. */
+    private condemn(key: string, old: StateEntry): void {
+        (this.state.condemned ??= []).push({ ...old, key });
+        this.saveState();
     }
 
     saveState(): void {
@@ -284,15 +308,20 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                 outputs = await model.update(old!, news, ctx);
             } else if (
                 op === "replace" &&
-                (reg.deleteBeforeReplace || (model.deleteBeforeReplace && providerReplaces))
+                (reg.deleteBeforeReplace ?? (model.deleteBeforeReplace && providerReplaces))
             ) {
                 await model.delete(old!, ctx);
                 delete this.state.resources[key];
                 this.saveState();
                 ({ id, outputs } = await model.create(news, ctx));
             } else {
-                ({ id, outputs } = await model.create(news, ctx));
-                if (op === "replace") await model.delete(old!, ctx);
+                try {
+                    ({ id, outputs } = await model.create(news, ctx));
+                } catch (err) {
+                    if (op === "replace" && err instanceof PartialCreateError) this.condemn(key, prev);
+                    throw err;
+                }
+                if (op === "replace") this.condemn(key, prev);
             }
             this.store(
                 key,
@@ -354,7 +383,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
         this.saveState();
     }
 
-    private async deleteEntry(key: string, entry: StateEntry): Promise<void> {
+    private async deleteEntry(key: string, entry: StateEntry, condemned = false): Promise<void> {
         const start = Date.now() - this.t0;
         const record = (error?: string) => {
             this.operations.push({
@@ -380,7 +409,8 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             record((err as Error).message);
             throw err;
         }
-        delete this.state.resources[key];
+        if (condemned) this.state.condemned = (this.state.condemned ?? []).filter((c) => c.id !== entry.id);
+        else delete this.state.resources[key];
         this.saveState();
         record();
     }
