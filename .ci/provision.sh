@@ -229,6 +229,17 @@ provision_node() {
     rm -rf "$ctx"
 }
 
+# The reverse proxy of the odin e2e tests: a test image of our own (never the server's), so never pulled.
+provision_caddy() {
+    local hash tag have
+    hash="$(sources_hash caddy)"
+    tag="$(cat "$HERE/images/caddy/tag")"
+    have="$(docker image inspect --format "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$tag" 2>/dev/null || true)"
+    if [ "$have" = "$hash" ]; then log "$tag: test image up to date"; return 0; fi
+    ensure_base "$REDIS_SUITE"
+    build_standin caddy "$tag" "$hash" "$HERE/images/caddy" "$REDIS_SUITE"
+}
+
 main() {
     local t0=$SECONDS
     $SUDO mkdir -p "$CACHE"
@@ -238,6 +249,7 @@ main() {
     provision_postgres
     provision_redis
     provision_node
+    provision_caddy
     log "done in $((SECONDS - t0)) s"
 }
 

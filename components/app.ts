@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
 import { createHash } from "node:crypto";
 import { APP_PORT, APP_ROLE, ROLE_LABEL, VERSION_LABEL } from "./names";
 import {
@@ -72,11 +73,11 @@ export function changeShape(publish: Publish | undefined): "start-first" | "stop
 }
 
 /**
- * A version's name: a hash of everything the container is created from except what the provider updates in
- * place (memory and the restart policy: kreuzwerker v4.2.0, internal/provider/resource_docker_container_funcs.go,
- * resourceDockerContainerUpdate). Any other change gives a new name, so the new container never collides
- * with the old one it starts beside (the name is ForceNew: a new name replaces). Not secret: eight hex
- * digits of a hash say nothing of the passwords in the environment they cover.
+ * A version: a hash of everything the container is created from except what the provider updates in place
+ * (memory and the restart policy: kreuzwerker v4.2.0, internal/provider/resource_docker_container_funcs.go,
+ * resourceDockerContainerUpdate). Any other change gives a new version, hence a new name, so the new
+ * container never collides with the old one it starts beside (the name is ForceNew: a new name replaces).
+ * Not secret: eight hex digits of a hash say nothing of the passwords in the environment they cover.
  */
 export function versionOf(createdFrom: unknown): string {
     return createHash("sha256").update(JSON.stringify(createdFrom)).digest("hex").slice(0, 8);
@@ -129,6 +130,15 @@ export class App extends pulumi.ComponentResource {
                 .apply((createdFrom) => versionOf([...createdFrom, healthcheck])),
         );
 
+        // The name of a start-first version: random, made anew whenever the version changes (a RandomId's
+        // keepers replace it: pulumi-random v4.21.1, every input forces replacement). A hash alone would
+        // not do: going back to a version whose container is still being drained (a fix reverted after a
+        // failed deploy) would take the name it still holds.
+        const suffix =
+            shape === "start-first"
+                ? new random.RandomId(`${name}-version`, { byteLength: 4, keepers: { version } }, { parent: this })
+                : undefined;
+
         if (shape === "stop-first") {
             pulumi.log.info(
                 `app: published on host port ${args.publish!.bindAddress}:${args.publish!.port}, which two versions cannot share: a change replaces the container in place (stopped first, a few seconds without the app). Behind Caddy (\`domain\`, no \`appPort\`) a new version starts beside the old one instead.`,
@@ -139,8 +149,7 @@ export class App extends pulumi.ComponentResource {
         this.container = new docker.Container(
             `${name}-container`,
             {
-                name:
-                    shape === "stop-first" ? args.containerName : pulumi.interpolate`${args.containerName}-${version}`,
+                name: suffix ? pulumi.interpolate`${args.containerName}-${suffix.hex}` : args.containerName,
                 // The image ID, not the name: a name makes the provider see a diff on every run.
                 image: args.image,
                 envs,

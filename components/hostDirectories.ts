@@ -101,7 +101,7 @@ export class HostDirectories extends pulumi.ComponentResource {
         // and says so.
         const free = `label() { v=$(docker "$1" inspect --format "{{index .Config.Labels \\"$2\\"}}" "$3" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
 netlabel() { v=$(docker network inspect --format "{{index .Labels \\"$1\\"}}" "$2" 2>/dev/null || true); [ "$v" = "<no value>" ] && v=; printf '%s' "$v"; }
-versions=$(docker ps -a --filter "label=$STACK_LABEL=$STACK" --filter "label=$ROLE_LABEL=$APP_ROLE" --format '{{.Names}}' | grep "^$STACK_APP-[0-9a-f]\\{8\\}\$" || true)
+versions=$(docker ps -a --filter "label=$STACK_LABEL=$STACK" --filter "label=$ROLE_LABEL=$APP_ROLE" --format '{{.Names}}' | grep "^$STACK_APP-[0-9a-f]\\{8\\}$" || true)
 for name in $STACK_CONTAINERS $versions; do
   docker container inspect "$name" >/dev/null 2>&1 || continue
   if [ "$(label container "$STACK_LABEL" "$name")" != "$STACK" ]; then

@@ -73,6 +73,36 @@ describe("configuration errors", () => {
     });
 });
 
+describe("start-up", () => {
+    it("keeps its port closed until it is ready (the database answers), then opens it: a proxy never sends it traffic before", async () => {
+        await stack.postgres.stop();
+        let server: ServerProcess | undefined;
+        try {
+            server = startServer(
+                join(build.dir, "server.js"),
+                testEnv(databaseUrl, stack.redis.url, { LOG_LEVEL: "info" }),
+                await freePort(),
+            );
+            servers.push(server);
+            // Long enough for a start-up that listens at once (well under a second) to have done so.
+            await new Promise((r) => setTimeout(r, 2500));
+            const refused = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(2000) }).then(
+                () => "answered",
+                (err: Error & { cause?: { code?: string } }) => err.cause?.code ?? err.message,
+            );
+            expect(refused).toBe("ECONNREFUSED");
+            expect(server.child.exitCode).toBeNull();
+            expect(server.output()).toContain("not ready yet: the port stays closed");
+        } finally {
+            await stack.postgres.start();
+        }
+        const opened = await eventually(async () => (await get(`${server!.url}/health/ready`)).status === 200, 20_000);
+        expect(opened, server!.output()).toBe(true);
+        server!.child.kill("SIGTERM");
+        expect(await server!.exited).toBe(0);
+    });
+});
+
 describe("the running service", () => {
     let server: ServerProcess;
     beforeAll(async () => {

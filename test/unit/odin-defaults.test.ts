@@ -31,12 +31,16 @@ test("the caddy network is looked up through the stack's provider and joined und
 
 test("an app update starts the new version first: its own name, no delete-before-replace, a readiness gate, a release", () => {
     const app = run.byName("app-container");
-    expect(app.inputs.name).toMatch(/^marvel-rivals-app-[0-9a-f]{8}$/);
+    const suffix = run.byName("app-version");
+    expect(app.inputs.name).toMatch(/^marvel-rivals-app-[0-9a-f]+$/);
     expect(app.deleteBeforeReplace).toBe(false);
     expect(app.replaceOnChanges).toEqual([]);
     expect(app.inputs.wait).toBe(false);
     const version = app.inputs.labels.find((l: { label: string }) => l.label === "marvel-rivals-stats.version");
-    expect(app.inputs.name).toBe(`marvel-rivals-app-${version.value}`);
+    // A new version, a new name: the suffix is made anew whenever the version changes.
+    expect(version.value).toMatch(/^[0-9a-f]{8}$/);
+    expect(suffix.inputs.keepers).toEqual({ version: version.value });
+    expect(app.dependencies).toContain(suffix.urn);
     const gate = run.byName("app-ready");
     expect(gate.dependencies).toContain(app.urn);
     expect(gate.inputs.environment).toMatchObject({ DOCKER_HOST: "ssh://root@odin", READY_TIMEOUT: "60" });

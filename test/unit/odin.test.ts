@@ -54,7 +54,7 @@ describe("odin stack", () => {
             { label: "caddy.reverse_proxy.lb_try_duration", value: "10s" },
             { label: "caddy.reverse_proxy.lb_try_interval", value: "250ms" },
             { label: "marvel-rivals-stats.role", value: "app" },
-            { label: "marvel-rivals-stats.version", value: container("app").name.slice("marvel-rivals-app-".length) },
+            { label: "marvel-rivals-stats.version", value: run.byName("app-version").inputs.keepers.version },
         ]);
         expect(run.outputs.appUrl.value).toBe("https://stats.example.com");
     });

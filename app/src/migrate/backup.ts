@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream, mkdirSync, renameSync, rmSync } from "node:fs";
+import { accessSync, constants, createWriteStream, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -142,6 +142,7 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
             );
         }
         renameSync(partial, file);
+        supersede(opts.dir, file, opts.label);
         return file;
     } catch (err) {
         rmSync(partial, { force: true });
@@ -149,5 +150,19 @@ export async function backupDatabase(opts: BackupOptions): Promise<string> {
         throw new MigrateError(`backup failed writing ${partial}: ${(err as Error).message}; nothing was changed`, {
             cause: err,
         });
+    }
+}
+
+/**
+ * One dump per pending set (issue 20): older dumps taken before the same first pending migration are
+ * removed once the new one is complete. That migration is pending again, so each of them was taken before
+ * an attempt that did not stay applied (a failed deploy, retried); the new dump holds the same schema with
+ * newer data. Dumps before other migrations, and the scheduled ones, are never touched.
+ */
+function supersede(dir: string, kept: string, label: string): void {
+    const suffix = `-before-${label}.sql.gz`;
+    for (const name of readdirSync(dir)) {
+        if (!name.endsWith(suffix) || !/^\d{8}T\d{6}Z-before-/.test(name) || join(dir, name) === kept) continue;
+        rmSync(join(dir, name), { force: true });
     }
 }

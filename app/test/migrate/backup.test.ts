@@ -144,6 +144,30 @@ describe("backups", () => {
         ]);
     });
 
+    it("a failed migration retried keeps one dump before it (the newest); dumps before other migrations stay", async () => {
+        const url = await pg.createDatabase("bk_retry");
+        const backups = join(work, "retry");
+        await up({ databaseUrl: url, migrationsDir: SEED_DIR, backupDir: backups });
+        const first = readdirSync(backups);
+        expect(first.map((f) => STAMPED.exec(f)?.[1])).toEqual(["001_initial_schema"]);
+        const dir = migrationsDir({ "901_broken.sql": "SELECT * FROM no_such_table;\n" }, SEED_DIR);
+        const dumpsAfterAttempt = async () => {
+            await expect(up({ databaseUrl: url, migrationsDir: dir, backupDir: backups })).rejects.toThrow(
+                /901_broken/,
+            );
+            // The stamp has one-second resolution: the next attempt's dump gets a later name.
+            await new Promise((r) => setTimeout(r, 1100));
+            return readdirSync(backups).sort();
+        };
+        const once = await dumpsAfterAttempt();
+        const twice = await dumpsAfterAttempt();
+        expect(once.map((f) => STAMPED.exec(f)?.[1])).toEqual(["001_initial_schema", "901_broken"]);
+        expect(twice.map((f) => STAMPED.exec(f)?.[1])).toEqual(["001_initial_schema", "901_broken"]);
+        // The newest attempt's dump is the one kept; the first one's is gone.
+        expect(twice[1]).not.toBe(once[1]);
+        expect(twice[0]).toBe(first[0]);
+    });
+
     it("dumps before reverting too: down can drop data", async () => {
         const url = await pg.createDatabase("bk_down");
         const backups = join(work, "down");
