@@ -12,7 +12,15 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
-import { APP_PORT, CONTAINER_NAMES, containerNames, type ContainerNames } from "../components/names";
+import { STACK_LABEL } from "../components/hostDirectories";
+import {
+    APP_PORT,
+    APP_ROLE,
+    CONTAINER_NAMES,
+    ROLE_LABEL,
+    containerNames,
+    type ContainerNames,
+} from "../components/names";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -96,7 +104,7 @@ export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarge
  * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
  * was killed by a signal.
  */
-function docker(
+export function docker(
     host: string | undefined,
     args: string[],
     timeoutMs = 120_000,
@@ -121,6 +129,31 @@ function docker(
             resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr });
         });
     });
+}
+
+/**
+ * The serving app container of a stack, found by its labels (role app, the stack's name) and its name
+ * (`<prefix>-app`, or a version's `<prefix>-app-<hex>`: components/app.ts): the running one, the newest
+ * first while a deploy runs two; else the newest stopped one; undefined when there is none.
+ */
+export async function findApp(t: StackTarget, stack: string): Promise<string | undefined> {
+    const r = await docker(t.host, [
+        "ps",
+        "-a",
+        "--filter",
+        `label=${STACK_LABEL}=${stack}`,
+        "--filter",
+        `label=${ROLE_LABEL}=${APP_ROLE}`,
+        "--format",
+        "{{.Names}}\t{{.State}}",
+    ]);
+    if (r.code !== 0) throw new Refusal(`cannot list the containers on ${t.host ?? "the local engine"}: ${r.stderr.trim()}`);
+    const mine = new RegExp(`^${t.names.app.replace(/[.]/g, "\\.")}(-[0-9a-f]+)?$`);
+    const found = r.stdout
+        .split("\n")
+        .map((l) => l.split("\t"))
+        .filter(([name]) => name && mine.test(name));
+    return (found.find(([, state]) => state === "running") ?? found[0])?.[0];
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
@@ -323,9 +356,9 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
     return fresh.stale ? 1 : 0;
 }
 
-async function readiness(t: StackTarget): Promise<boolean> {
+async function readiness(t: StackTarget, app: string): Promise<boolean> {
     const probe = `fetch('http://127.0.0.1:${APP_PORT}/health/ready').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(2))`;
-    return (await docker(t.host, ["exec", t.names.app, "node", "-e", probe], 15_000)).code === 0;
+    return (await docker(t.host, ["exec", app, "node", "-e", probe], 15_000)).code === 0;
 }
 
 async function restore(opts: Options, out: (line: string) => void): Promise<number> {
@@ -352,10 +385,12 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
             `${pre.stdout.match(/^.*still exists.*$/m)?.[0]?.replace(/^\S+ backup: /, "") ?? "an earlier restore's replaced database still exists"}; nothing was changed`,
         );
 
-    const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", t.names.app]);
+    // Found by its labels: on a stack behind Caddy each version of the app has a name of its own.
+    const appName = (await findApp(t, opts.stack)) ?? t.names.app;
+    const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", appName]);
     const appRunning = app.code === 0 && app.stdout.trim() === "true";
     if (appRunning) {
-        const stop = await docker(host, ["stop", "-t", "10", t.names.app]);
+        const stop = await docker(host, ["stop", "-t", "10", appName]);
         if (stop.code !== 0) throw new Refusal(`could not stop the app: ${stop.stderr.trim()}; nothing was changed`);
         say("app stopped");
     }
@@ -409,15 +444,15 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         if (known && (appRunning || restored)) {
             // The app starts before the migrations run in it: while one is pending it answers /health but
             // not /health/ready, so the reverse proxy sends it nothing.
-            const start = await docker(host, ["start", t.names.app]);
+            const start = await docker(host, ["start", appName]);
             if (start.code !== 0) out(`restore: could not start the app: ${start.stderr.trim()}`);
             else say("app started");
         } else if (!known)
-            out(`restore: the app stays stopped until the agent's outcome is known (docker start ${t.names.app})`);
+            out(`restore: the app stays stopped until the agent's outcome is known (docker start ${appName})`);
     }
 
     // Migrations up to the files' head: the dump may predate some.
-    const migrate = await docker(host, ["exec", t.names.app, "migrate", "up"], 0);
+    const migrate = await docker(host, ["exec", appName, "migrate", "up"], 0);
     if (migrate.code !== 0)
         throw new Refusal(
             `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`npm run up\``,
@@ -425,10 +460,10 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
     for (const line of migrate.stdout.trim().split("\n").filter(Boolean)) say(`migrate: ${line}`);
 
     const deadline = Date.now() + 90_000;
-    while (!(await readiness(t))) {
+    while (!(await readiness(t, appName))) {
         if (Date.now() > deadline)
             throw new Refusal(
-                `the database is restored but the app is not ready after 90 s: see \`docker logs ${t.names.app}\``,
+                `the database is restored but the app is not ready after 90 s: see \`docker logs ${appName}\``,
             );
         await new Promise((r) => setTimeout(r, 500));
     }

@@ -31,4 +31,12 @@ stack="${PULUMI_STACK:-dev}"
 if ! pulumi stack select "$stack" >/dev/null 2>&1; then
     pulumi stack init "$stack" --secrets-provider passphrase
 fi
+# A rollback pins the app to a kept release (appImage, set by `npm run rollback`); a plain `up` deploys the
+# code again, so it removes the pin first and says so.
+if [ "${1:-}" = up ] && [ -z "${MRS_ROLLBACK:-}" ]; then
+    if pinned="$(pulumi config get marvel-rivals-stats:appImage --stack "$stack" 2>/dev/null)" && [ -n "$pinned" ]; then
+        printf 'The app was rolled back to %s (appImage): this up deploys the code again and removes the pin.\n' "$pinned" >&2
+        pulumi config rm marvel-rivals-stats:appImage --stack "$stack"
+    fi
+fi
 exec pulumi "$@" --stack "$stack"
