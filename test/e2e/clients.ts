@@ -26,13 +26,20 @@ export interface HttpAnswer {
  * GET on a loopback URL (the app's published port), with a timeout, on a connection of its own as curl
  * would: Node 22's global agent keeps connections alive, and one pooled before the app restarted is dead.
  */
-export function httpGet(url: string, timeoutMs = 5000): Promise<HttpAnswer> {
+export function httpGet(url: string, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<HttpAnswer> {
     const u = new URL(url);
     if (u.hostname !== "127.0.0.1" && u.hostname !== "localhost")
         throw new Error(`tests only talk to loopback, not ${u.hostname}`);
     return new Promise((resolve, reject) => {
         const req = request(
-            { host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, timeout: timeoutMs, agent: false },
+            {
+                host: u.hostname,
+                port: u.port,
+                path: `${u.pathname}${u.search}`,
+                headers,
+                timeout: timeoutMs,
+                agent: false,
+            },
             (res) => {
                 let body = "";
                 res.on("data", (c: Buffer) => (body += c.toString("utf8")));

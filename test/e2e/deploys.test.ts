@@ -1,0 +1,318 @@
+// App deploys on the odin stack (issue 20), over a real SSH connection, with the server's reverse proxy in
+// front: Pulumi.odin.yaml as committed (the app behind Caddy on its domain, no host port), with only the
+// Docker host, the data directory and a shorter readiness bound overridden. Caddy (the stand-in, Debian's
+// caddy) runs on the `caddy` network with the Caddyfile caddy-docker-proxy writes from the app's labels.
+// Every change runs under a steady load through Caddy: half /health, half a route that queries the
+// database, on new and on kept-alive connections. A zero-downtime update; a version that never becomes
+// ready; a failed migration; a rollback and the deploy after it.
+import { spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../app/test/support/ports";
+import { planRollback } from "../../scripts/rollback";
+import { stackTarget } from "../../scripts/backups";
+import { caddyfileFromLabels, failures, startCaddy, startLoad, type Outcome } from "./caddy";
+import { httpGet } from "./clients";
+import { copyProject, opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
+import { HARNESS_LABEL } from "./harness/realEngineMocks";
+import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
+import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
+import { expectOk, takeTurnsOnEngine } from "./hooks";
+
+const FIXED = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-backup", "marvel-rivals-app"];
+const NETWORK = "marvel-rivals-network";
+const PROXY_NETWORK = "caddy";
+const CADDY = "mrs-e2e-caddy";
+const DOMAIN = "stats.odin.home.arpa"; // Pulumi.odin.yaml's
+const READY_TIMEOUT = 20;
+const LONG = 20 * 60_000;
+/** The issue's load: at least 50 requests a second for the whole change. */
+const RATE = 50;
+
+const engine = requireEngine();
+const sshProblem = engine ? sshHostAvailable() : undefined;
+if (sshProblem && process.env.CI) throw new Error(`CI is set but ${sshProblem}: .ci/setup must provide it`);
+
+/** The app's containers of the stack (every version), newest first. */
+async function appContainers(): Promise<{ name: string; id: string; image: string; running: boolean }[]> {
+    const list = await docker().call(
+        "GET",
+        `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ["marvel-rivals-stats.role=app", "marvel-rivals-stats.stack=odin"] }))}`,
+    );
+    return (list as any[]).map((c) => ({
+        name: String(c.Names[0]).replace(/^\//, ""),
+        id: c.Id,
+        image: c.ImageID,
+        running: c.State === "running",
+    }));
+}
+
+/** Removes what a crashed earlier run of this file left: its app versions and Caddy. */
+async function clearVersions(): Promise<void> {
+    for (const c of await appContainers()) {
+        const info = await docker().inspect("containers", c.id);
+        if (info?.Config?.Labels?.[HARNESS_LABEL] !== undefined) await docker().removeContainer(c.id, 1);
+    }
+    await clearLeftovers([CADDY]);
+}
+
+/** Edits a file of the project copy: the next up builds a new app image. */
+function edit(run: StackRun, file: string, change: (text: string) => string): () => void {
+    const full = path.join(run.projectDir, file);
+    const before = readFileSync(full, "utf8");
+    writeFileSync(full, change(before));
+    return () => writeFileSync(full, before);
+}
+
+takeTurnsOnEngine(engine && !sshProblem);
+
+describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind Caddy, over SSH", () => {
+    let work: string;
+    let ssh: SshDockerHost;
+    let run: StackRun;
+    let caddyPort: number;
+    let createdProxy = false;
+    const through = (p: string) => httpGetHost(caddyPort, p);
+
+    /** `fn` under the load; returns its result with every request's outcome. */
+    async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; outcomes: Outcome[] }> {
+        const load = startLoad({ port: caddyPort, host: DOMAIN, perSecond: RATE });
+        try {
+            // A second of load before and after the change: the steady state on both sides is measured too.
+            await new Promise((r) => setTimeout(r, 1000));
+            const result = await fn();
+            await new Promise((r) => setTimeout(r, 1000));
+            return { result, outcomes: await load.stop() };
+        } catch (err) {
+            await load.stop();
+            throw err;
+        }
+    }
+
+    beforeAll(async () => {
+        await clearLeftovers(FIXED, [NETWORK]);
+        await clearVersions();
+        work = tempDir("deploys");
+        ssh = await startSshDockerHost(path.join(work, "ssh"));
+        const project = copyProject(path.join(work, "project"));
+        caddyPort = await freePort();
+        if (!(await docker().inspect("networks", PROXY_NETWORK))) {
+            await docker().call("POST", "/networks/create", { Name: PROXY_NETWORK });
+            createdProxy = true;
+        }
+        run = {
+            projectDir: project,
+            stack: "odin",
+            workDir: path.join(work, "harness"),
+            env: ssh.env,
+            overrides: {
+                dockerHost: ssh.dockerHost,
+                dataDir: path.join(work, "appdata"),
+                appReadyTimeoutSeconds: String(READY_TIMEOUT),
+            },
+        };
+        // npm run rollback reads the stack file's dockerHost: the test's SSH host, as a user points it at theirs.
+        const stackFile = path.join(project, "Pulumi.odin.yaml");
+        writeFileSync(
+            stackFile,
+            readFileSync(stackFile, "utf8").replace(
+                "marvel-rivals-stats:dockerHost: ssh://root@odin",
+                `marvel-rivals-stats:dockerHost: ${ssh.dockerHost}`,
+            ),
+        );
+    }, LONG);
+
+    afterAll(async () => {
+        const steps: (() => Promise<unknown>)[] = [
+            async () => run && (await pulumiDestroy(run)),
+            () => clearLeftovers([...FIXED, CADDY], [NETWORK]),
+            clearVersions,
+            async () => {
+                const net = createdProxy ? await docker().inspect("networks", PROXY_NETWORK) : undefined;
+                if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+            },
+            async () => ssh?.stop(),
+            async () => removeTempDir(work),
+        ];
+        for (const step of steps)
+            await step().catch((err: Error) => process.stderr.write(`deploys clean-up: ${err.message}\n`));
+    }, LONG);
+
+    it(
+        "a. cold up: one app version behind Caddy on the stack's domain, no host port, its release recorded",
+        async () => {
+            const up = await pulumiUp(run);
+            expectOk(up);
+            const apps = await appContainers();
+            expect(apps).toHaveLength(1);
+            expect(apps[0].name).toMatch(/^marvel-rivals-app-[0-9a-f]{8}$/);
+            expect(up.outputs.appContainer).toBe(apps[0].name);
+            const info = await docker().inspect("containers", apps[0].id);
+            expect(Object.values(info.HostConfig.PortBindings ?? {}).flat()).toEqual([]);
+            expect(up.outputs.appRelease).toMatch(/^marvel-rivals-stats-app:odin-release-\d{8}T\d{6}Z$/);
+            expect((await docker().inspect("images", up.outputs.appRelease)).Id).toBe(apps[0].image);
+            // The proxy as the server's caddy-docker-proxy runs it: the Caddyfile from the app's labels.
+            const caddyfile = caddyfileFromLabels(info.Config.Labels, "http://");
+            expect(caddyfile).toBe(
+                `http://${DOMAIN} {\n\treverse_proxy marvel-rivals-app:8000 {\n\t\tlb_try_duration 10s\n\t\tlb_try_interval 250ms\n\t}\n}\n`,
+            );
+            await startCaddy({ name: CADDY, network: PROXY_NETWORK, port: caddyPort, caddyfile, dir: work });
+            await eventually(async () => (await through("/health/ready")).status === 200);
+            // Rows for the route the load queries.
+            const seeded = spawnSync("docker", ["exec", apps[0].name, "seed"], { encoding: "utf8", timeout: 120_000 });
+            expect(seeded.status, seeded.stderr).toBe(0);
+            expect((await through("/api/stats/summary")).status).toBe(200);
+        },
+        LONG,
+    );
+
+    it(
+        "b. an app update under load: no failed request; the new version starts beside the old, takes traffic once ready, and the old one is drained and removed at the end",
+        async () => {
+            const [old] = await appContainers();
+            // Version b stays in the project copy: c's fix and e's rollback count from it.
+            edit(run, "app/src/routes/health.ts", (t) => `${t}\n// e2e: version b\n`);
+            const { result: up, outcomes } = await underLoad(() => pulumiUp(run));
+            expectOk(up);
+            expect(failures(outcomes)).toEqual([]);
+            expect(outcomes.length).toBeGreaterThanOrEqual(Math.floor((up.wallMs / 1000) * RATE * 0.9));
+            expect(new Set(outcomes.map((o) => `${o.path} ${o.keepAlive}`)).size).toBe(4);
+            const ops = up.operations.filter((o) => o.name === "app-container");
+            // Created first, deleted (the old version) only after the gate passed, at the end of the update.
+            expect(ops.map((o) => o.op)).toEqual(["replace", "delete"]);
+            expect(ops[1].start).toBeGreaterThanOrEqual(opsByName(up)["app-ready"].end);
+            const apps = await appContainers();
+            expect(apps.map((a) => a.name)).toEqual([up.outputs.appContainer]);
+            expect(apps[0].name).not.toBe(old.name);
+            expect(apps[0].image).not.toBe(old.image);
+            process.stderr.write(`app update: ${up.wallMs} ms, ${outcomes.length} requests, 0 failed\n`);
+        },
+        LONG,
+    );
+
+    it(
+        "c. a version that never becomes ready never takes traffic: the up fails within the bound naming it, the old version serves throughout, and the up after the fix works",
+        async () => {
+            const [serving] = await appContainers();
+            // A start that fails every time (the restart policy loops it).
+            const undo = edit(run, "app/src/server.ts", (t) =>
+                t.replace(
+                    "async function main(): Promise<void> {",
+                    'async function main(): Promise<void> {\n    if (Date.now() > 0) throw new Error("e2e: broken start");',
+                ),
+            );
+            let failed: Awaited<ReturnType<typeof pulumiUp>>;
+            let outcomes: Outcome[];
+            try {
+                ({ result: failed, outcomes } = await underLoad(() => pulumiUp(run)));
+            } finally {
+                undo();
+            }
+            expect(failed.ok).toBe(false);
+            expect(failures(outcomes)).toEqual([]);
+            const bad = (await appContainers()).find((a) => a.name !== serving.name)!;
+            expect(failed.error).toContain(
+                `app: ${bad.name} did not answer /health/ready with 200 within ${READY_TIMEOUT} s (appReadyTimeoutSeconds): it is stopped and takes no traffic`,
+            );
+            expect(failed.error).toContain("e2e: broken start");
+            // Bounded: the build, the gate's bound, a little more; never the provider's minutes.
+            const gate = failed.operations.find((o) => o.name === "app-ready")!;
+            expect(gate.end - gate.start).toBeLessThan((READY_TIMEOUT + 15) * 1000);
+            expect((await appContainers()).find((a) => a.name === bad.name)?.running).toBe(false);
+            expect((await appContainers()).find((a) => a.name === serving.name)?.running).toBe(true);
+            expect((await through("/health/ready")).status).toBe(200);
+            // Nothing was recorded as a release: "previous" still means what it meant.
+            expect(failed.outputs.appRelease).toBeUndefined();
+
+            const { result: fixed, outcomes: during } = await underLoad(() => pulumiUp(run));
+            expectOk(fixed);
+            expect(failures(during)).toEqual([]);
+            // The stopped version and the one that served are both gone; one version serves.
+            const apps = await appContainers();
+            expect(apps.map((a) => a.name)).toEqual([fixed.outputs.appContainer]);
+            expect(apps[0].image).toBe(serving.image);
+        },
+        LONG,
+    );
+
+    it(
+        "d. a failed migration changes nothing that serves: the old version keeps serving and stays 'previous', and a retry takes no second dump",
+        async () => {
+            const [serving] = await appContainers();
+            const file = path.join(run.projectDir, "migrations", "901_e2e_broken.sql");
+            writeFileSync(file, "SELECT * FROM e2e_no_such_table;\n");
+            const backups = path.join(run.overrides!.dataDir!, "backups");
+            try {
+                for (const attempt of [1, 2]) {
+                    const { result: up, outcomes } = await underLoad(() => pulumiUp(run));
+                    expect(up.ok, `attempt ${attempt}`).toBe(false);
+                    expect(up.error).toContain("901_e2e_broken");
+                    expect(failures(outcomes)).toEqual([]);
+                    expect(opsByName(up)["app-container"]).toBeUndefined();
+                    expect((await appContainers()).map((a) => a.id)).toEqual([serving.id]);
+                    expect(
+                        readdirSync(backups).filter((f) => f.endsWith("-before-901_e2e_broken.sql.gz")),
+                    ).toHaveLength(1);
+                }
+            } finally {
+                rmSync(file);
+            }
+        },
+        LONG,
+    );
+
+    it(
+        "e. rollback: back to the previous release within 30 s with no failed request, by an up the drift check agrees with; the next deploy returns to the code",
+        async () => {
+            const [serving] = await appContainers();
+            // As a user runs it, through the SSH host's client settings.
+            const saved = { ...process.env };
+            Object.assign(process.env, ssh.env);
+            const plan = await planRollback(stackTarget("odin", run.projectDir), "odin").finally(() => {
+                for (const k of Object.keys(ssh.env)) process.env[k] = saved[k];
+            });
+            expect(plan.serving).toBe(serving.image);
+            expect(plan.release.image).not.toBe(serving.image);
+            // The version before the update in b (c's broken one was never released).
+            const { result: back, outcomes } = await underLoad(() =>
+                pulumiUp({ ...run, overrides: { ...run.overrides, appImage: plan.release.image } }),
+            );
+            expectOk(back);
+            expect(failures(outcomes)).toEqual([]);
+            expect(back.wallMs).toBeLessThan(30_000);
+            const apps = await appContainers();
+            expect(apps).toHaveLength(1);
+            expect(apps[0].image).toBe(plan.release.image);
+            expect(back.outputs.appRelease).toBe(`pinned to ${plan.release.image}`);
+            expect(opsByName(back)["migrations-up"].op).toBe("same");
+            // The state agrees with what runs: the drift check finds nothing to change.
+            const drift = await pulumiPreview(
+                { ...run, overrides: { ...run.overrides, appImage: plan.release.image } },
+                { expectNoChanges: true },
+            );
+            expectOk(drift);
+            process.stderr.write(`rollback: ${back.wallMs} ms, ${outcomes.length} requests, 0 failed\n`);
+
+            // The next deploy (the pin removed, as `npm run up` does): the code's version again.
+            const again = await pulumiUp(run);
+            expectOk(again);
+            expect((await appContainers()).map((a) => a.image)).toEqual([serving.image]);
+        },
+        LONG,
+    );
+});
+
+/** GET through the proxy on 127.0.0.1 with the site's Host header. */
+function httpGetHost(port: number, p: string) {
+    return httpGet(`http://127.0.0.1:${port}${p}`, 5000, { Host: DOMAIN });
+}
+
+async function eventually(probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        if (await probe().catch(() => false)) return;
+        if (Date.now() > deadline) throw new Error("timed out");
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
