@@ -147,7 +147,8 @@ export async function findApp(t: StackTarget, stack: string): Promise<string | u
         "--format",
         "{{.Names}}\t{{.State}}",
     ]);
-    if (r.code !== 0) throw new Refusal(`cannot list the containers on ${t.host ?? "the local engine"}: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+        throw new Refusal(`cannot list the containers on ${t.host ?? "the local engine"}: ${r.stderr.trim()}`);
     const mine = new RegExp(`^${t.names.app.replace(/[.]/g, "\\.")}(-[0-9a-f]+)?$`);
     const found = r.stdout
         .split("\n")

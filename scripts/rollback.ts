@@ -74,7 +74,9 @@ export function chooseRelease(releases: Release[], serving: string, to?: string)
         const id = to.startsWith("sha256:") ? to : `sha256:${to}`;
         const found = releases.find((r) => r.tag === to || r.tag.endsWith(`:${to}`) || r.image.startsWith(id));
         if (!found)
-            throw new Refusal(`no kept release ${to}; kept: ${releases.map((r) => `${r.tag} (${short(r.image)})`).join(", ")}`);
+            throw new Refusal(
+                `no kept release ${to}; kept: ${releases.map((r) => `${r.tag} (${short(r.image)})`).join(", ")}`,
+            );
         if (found.image === serving) throw new Refusal(`${to} is the release already serving (${short(serving)})`);
         return found;
     }
