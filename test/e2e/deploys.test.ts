@@ -5,7 +5,7 @@
 // Every change runs under a steady load through Caddy: half /health, half a route that queries the
 // database, on new and on kept-alive connections. A zero-downtime update; a version that never becomes
 // ready; a failed migration; a rollback and the deploy after it.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,30 +192,45 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
     );
 
     it(
-        "c. a version that never becomes ready never takes traffic: the up fails within the bound naming it, the old version serves throughout, and the up after the fix works",
+        "c. a version that never becomes ready never takes traffic: the up fails within the bound naming it and why, the old version serves throughout, and the up after the fix works",
         async () => {
             const [serving] = await appContainers();
-            // A start that fails every time (the restart policy loops it).
-            const undo = edit(run, "app/src/server.ts", (t) =>
-                t.replace(
-                    "async function main(): Promise<void> {",
-                    'async function main(): Promise<void> {\n    if (Date.now() > 0) throw new Error("e2e: broken start");',
-                ),
+            // A version that starts and answers liveness but never reaches its database (a wrong port): were it
+            // to take traffic, the database route would answer 503.
+            const undo = edit(run, "app/src/db.ts", (t) =>
+                t.replace("connectionString: databaseUrl,", 'connectionString: databaseUrl.replace(":5432/", ":1/"),'),
             );
             let failed: Awaited<ReturnType<typeof pulumiUp>>;
             let outcomes: Outcome[];
+            // Meanwhile, from the proxy's network: whether the new version accepts a connection at all. Its
+            // port stays closed, so no proxy, whatever order it tries the alias's addresses in, reaches it.
+            const accepted: boolean[] = [];
+            let probing = true;
+            const prober = (async () => {
+                while (probing) {
+                    const fresh = (await appContainers()).find((a) => a.name !== serving.name && a.running);
+                    if (fresh) accepted.push(await acceptsConnections(fresh.name));
+                    await new Promise((r) => setTimeout(r, 500));
+                }
+            })();
             try {
                 ({ result: failed, outcomes } = await underLoad(() => pulumiUp(run)));
             } finally {
+                probing = false;
+                await prober;
                 undo();
             }
+            expect(accepted.length).toBeGreaterThanOrEqual(5);
+            expect(accepted.filter(Boolean)).toEqual([]);
             expect(failed.ok).toBe(false);
             expect(failures(outcomes)).toEqual([]);
             const bad = (await appContainers()).find((a) => a.name !== serving.name)!;
             expect(failed.error).toContain(
                 `app: ${bad.name} did not answer /health/ready with 200 within ${READY_TIMEOUT} s (appReadyTimeoutSeconds): it is stopped and takes no traffic`,
             );
-            expect(failed.error).toContain("e2e: broken start");
+            // Its last readiness answer and log name the cause.
+            expect(failed.error).toMatch(/last readiness answer: .*connect ECONNREFUSED/);
+            expect(failed.error).toMatch(/not ready yet: the port stays closed/);
             // Bounded: the build, the gate's bound, a little more; never the provider's minutes.
             const gate = failed.operations.find((o) => o.name === "app-ready")!;
             expect(gate.end - gate.start).toBeLessThan((READY_TIMEOUT + 15) * 1000);
@@ -302,6 +317,17 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
         LONG,
     );
 });
+
+/** Whether `container`:8000 accepts a TCP connection, tried from the Caddy container (bash's /dev/tcp). */
+function acceptsConnections(container: string): Promise<boolean> {
+    return new Promise((resolve) => {
+        const child = spawn("docker", ["exec", CADDY, "bash", "-c", 'exec 3<>"/dev/tcp/$0/8000"', container], {
+            stdio: "ignore",
+        });
+        child.on("close", (code) => resolve(code === 0));
+        child.on("error", () => resolve(false));
+    });
+}
 
 /** GET through the proxy on 127.0.0.1 with the site's Host header. */
 function httpGetHost(port: number, p: string) {
