@@ -29,11 +29,21 @@
 //                               scratch database with its row counts
 //   restore_s                   `npm run restore -- --from <that dump>`: app stopped, safety dump, restore,
 //                               migrations, app ready
+//   app_update_s, app_update_failed_requests, app_update_requests
+//                               the odin stack over SSH behind Caddy (as test/e2e/deploys.test.ts runs it),
+//                               an app change deployed under 50 req/s through Caddy (half /health, half
+//                               /api/stats/summary, which queries the database; new and kept-alive
+//                               connections): the `up` from start to end (build, new version started,
+//                               readiness gate, old version drained and removed), and the requests of the
+//                               whole run that did not answer 200 (goal: 0)
+//   rollback_s, rollback_failed_requests
+//                               then `npm run rollback`'s up (appImage pinned to the previous release) under the
+//                               same load (goal: under 30 s, 0 failed)
 //
 // Needs what the e2e tests need: a Docker engine and the images (.ci/provision.sh). Not a test: it fails
 // only when a run fails.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT } from "../components/backups";
 import { resultOf } from "../scripts/backups";
@@ -44,6 +54,7 @@ import { hotReloadLatency, httpGet } from "../test/e2e/clients";
 import { connect } from "node:net";
 import { docker } from "../test/e2e/support";
 import { sshHostAvailable, startSshDockerHost } from "../test/e2e/sshHost";
+import { caddyfileFromLabels, failures, startCaddy, startLoad } from "../test/e2e/caddy";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 // With the backup container, which has no healthcheck: what a leftover run may hold.
@@ -96,7 +107,8 @@ async function main(): Promise<void> {
         const pgReady = need("postgres-container").end;
         const imageBuilt = need("app-image").end;
         const migrations = need("migrations-up").end - need("migrations-up").start;
-        const appReady = need("app-container").end - need("app-container").start;
+        // From the container's create to the readiness gate's pass (the provider does not wait: the gate does).
+        const appReady = need("app-ready").end - need("app-container").start;
         const critical = Math.max(pgReady, imageBuilt) + migrations + appReady;
 
         const lines: [string, string, string][] = [
@@ -122,7 +134,7 @@ async function main(): Promise<void> {
         // process has started: add the difference).
         const offset = cold.wallMs - cold.durationMs;
         const pgHealthy = pgReady + offset;
-        const appHealthy = need("app-container").end + offset;
+        const appHealthy = need("app-ready").end + offset;
         if (physical.postgres === undefined || physical.app === undefined)
             throw new Error("the poller never saw Postgres accept a connection or the app answer");
         lines.push(
@@ -138,6 +150,75 @@ async function main(): Promise<void> {
         removeTempDir(work);
     }
     await odinOverSsh();
+    await odinDeploys();
+}
+
+/** An app update and a rollback on the odin stack over SSH, behind Caddy, under load (see the header). */
+async function odinDeploys(): Promise<void> {
+    const problem = sshHostAvailable();
+    if (problem) {
+        process.stderr.write(`bench:e2e: odin deploys not measured: ${problem}\n`);
+        return;
+    }
+    const work = tempDir("bench-deploys");
+    const ssh = await startSshDockerHost(path.join(work, "ssh"));
+    const createdProxy = !(await docker().inspect("networks", "caddy"));
+    if (createdProxy) await docker().call("POST", "/networks/create", { Name: "caddy" });
+    const project = copyProject(path.join(work, "project"));
+    const run = {
+        projectDir: project,
+        stack: "odin",
+        workDir: path.join(work, "harness"),
+        env: ssh.env,
+        overrides: { dockerHost: ssh.dockerHost, dataDir: path.join(work, "appdata") } as Record<string, string>,
+    };
+    const caddyPort = await freePort();
+    const domain = "stats.odin.home.arpa";
+    try {
+        await clearLeftovers([...ALL_CONTAINERS, "mrs-bench-caddy"], ["marvel-rivals-network"]);
+        const cold = await pulumiUp(run);
+        ensureOk("odin cold up behind Caddy", cold);
+        const app = await docker().inspect("containers", cold.outputs.appContainer);
+        await startCaddy({
+            name: "mrs-bench-caddy",
+            network: "caddy",
+            port: caddyPort,
+            caddyfile: caddyfileFromLabels(app.Config.Labels, "http://"),
+            dir: work,
+        });
+        spawnSync("docker", ["exec", cold.outputs.appContainer, "seed"], { timeout: 120_000 });
+        const timed = async (what: string, overrides: Record<string, string>) => {
+            const load = startLoad({ port: caddyPort, host: domain, perSecond: 50 });
+            await new Promise((r) => setTimeout(r, 1000));
+            const r = await pulumiUp({ ...run, overrides: { ...run.overrides, ...overrides } });
+            await new Promise((r) => setTimeout(r, 1000));
+            const outcomes = await load.stop();
+            ensureOk(what, r);
+            return { ms: r.wallMs, failed: failures(outcomes).length, requests: outcomes.length };
+        };
+        const file = path.join(project, "app", "src", "routes", "health.ts");
+        writeFileSync(file, `${readFileSync(file, "utf8")}\n// bench: a new version\n`);
+        const before = (await docker().inspect("containers", cold.outputs.appContainer)).Image as string;
+        const update = await timed("app update", {});
+        const back = await timed("rollback", { appImage: before });
+        for (const [name, value, unit] of [
+            ["app_update_s", s(update.ms), "s"],
+            ["app_update_failed_requests", String(update.failed), "requests"],
+            ["app_update_requests", String(update.requests), "requests"],
+            ["rollback_s", s(back.ms), "s"],
+            ["rollback_failed_requests", String(back.failed), "requests"],
+        ])
+            process.stdout.write(`${name}: ${value} ${unit}\n`);
+    } finally {
+        await pulumiDestroy(run).catch(() => undefined);
+        await clearLeftovers(["mrs-bench-caddy"]).catch(() => undefined);
+        if (createdProxy) {
+            const net = await docker().inspect("networks", "caddy");
+            if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
+        }
+        await ssh.stop();
+        removeTempDir(work);
+    }
 }
 
 /** Seeds the running dev stack, then times one on-demand backup and a `npm run restore` of it. */
