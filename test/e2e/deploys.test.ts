@@ -180,7 +180,7 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
             expect(new Set(outcomes.map((o) => `${o.path} ${o.keepAlive}`)).size).toBe(4);
             const ops = up.operations.filter((o) => o.name === "app-container");
             // Created first, deleted (the old version) only after the gate passed, at the end of the update.
-            expect(ops.map((o) => o.op)).toEqual(["replace", "delete"]);
+            expect(ops.map((o) => o.op)).toEqual(["replace", "delete-replaced"]);
             expect(ops[1].start).toBeGreaterThanOrEqual(opsByName(up)["app-ready"].end);
             const apps = await appContainers();
             expect(apps.map((a) => a.name)).toEqual([up.outputs.appContainer]);

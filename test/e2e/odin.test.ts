@@ -155,9 +155,11 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 dumps.join(", "),
             ).toBe(true);
             expect(statSync(path.join(backupDir, dumps[0])).uid).toBe(OWNER.uid);
-            for (const name of CONTAINERS) expect(await healthy(name), name).toBe(true);
+            // The app: the deploy waited for its readiness; Docker's liveness status follows within a probe.
+            for (const name of CONTAINERS) expect(await waitFor(name, () => healthy(name), 10_000), name).toBe(true);
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
-            expect(up.outputs.appUrl).toBe(`http://127.0.0.1:${appPort}`);
+            // The stack file's domain (Caddy) is where users go; the test also publishes the port.
+            expect(up.outputs.appUrl).toBe("https://stats.odin.home.arpa");
             const app = await docker().inspect("containers", "marvel-rivals-app");
             expect(app.Config.User).toBe("1000:1000");
             expect((await docker().inspect("images", app.Image)).Config.User).toBe("node");

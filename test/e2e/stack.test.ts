@@ -67,6 +67,17 @@ async function tagged(name: string): Promise<string> {
     return image ? `${image.Id} ${image.Metadata?.LastTagTime}` : "absent";
 }
 
+/** Whether the app's Docker health turns `healthy` within `ms` (its probe runs every 5 s). */
+async function appHealthyWithin(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+        const status = (await docker().inspect("containers", "marvel-rivals-app"))?.State?.Health?.Status;
+        if (status === "healthy") return true;
+        if (Date.now() > deadline) return false;
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
 async function containerIds(): Promise<Record<string, string | undefined>> {
     const api = docker();
     const out: Record<string, string | undefined> = {};
@@ -160,8 +171,12 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
 
             expect(up.outputs.migrationsApplied.map((m: { name: string }) => m.name)).toEqual(MIGRATIONS);
             const api = docker();
-            for (const name of CONTAINERS)
+            // Postgres and Redis: the provider waited for their health. The app: the deploy waited for its
+            // readiness (app-ready); Docker's liveness status follows at its next probe (within 5 s).
+            for (const name of ["marvel-rivals-postgres", "marvel-rivals-redis"])
                 expect((await api.inspect("containers", name)).State.Health.Status).toBe("healthy");
+            expect(ops["app-ready"]?.op).toBe("create");
+            expect(await appHealthyWithin(10_000)).toBe(true);
 
             appUrl = up.outputs.appUrl;
             expect(appUrl).toBe(`http://127.0.0.1:${run.overrides!.appPort}`);
@@ -626,7 +641,7 @@ describe.skipIf(!engine)("the odin stack, previewed on the local engine", () => 
             expect(await docker().inspect("networks", NETWORK)).toBeUndefined();
             expect(await tagged("marvel-rivals-stats-app:odin")).toBe(imageBefore);
             expect(existsSync(path.join(work, "appdata"))).toBe(false);
-            expect(preview.outputs.appUrl).toBe("http://127.0.0.1:8000");
+            expect(preview.outputs.appUrl).toBe("https://stats.odin.home.arpa");
         },
         LONG,
     );

@@ -31,7 +31,8 @@ import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../..
 
 export { HARNESS_LABEL } from "./models";
 
-export type Operation = "create" | "replace" | "update" | "same" | "delete";
+/** The engine's step kinds (pulumi/pulumi v3.259.0, pkg/resource/deploy/step.go: OpDeleteReplaced is "delete-replaced"). */
+export type Operation = "create" | "replace" | "update" | "same" | "delete" | "delete-replaced";
 
 export interface OperationRecord {
     key: string;
@@ -390,7 +391,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
                 key,
                 type: entry.type,
                 name: entry.name,
-                op: "delete",
+                op: condemned ? "delete-replaced" : "delete",
                 start,
                 end: Date.now() - this.t0,
                 error,

@@ -197,7 +197,10 @@ export async function engineAnswers(): Promise<boolean> {
     }
 }
 
-/** Operations of a run by resource name (the last one wins). */
+/**
+ * Operations of a run by resource name (the last one wins), leaving out the deletion of a replaced resource
+ * at the end of the run (`delete-replaced`): the name's operation is its replacement.
+ */
 export function opsByName(result: HarnessResult): Record<string, OperationRecord> {
-    return Object.fromEntries(result.operations.map((o) => [o.name, o]));
+    return Object.fromEntries(result.operations.filter((o) => o.op !== "delete-replaced").map((o) => [o.name, o]));
 }
