@@ -3,18 +3,20 @@
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
 //   npm run backups -- [--stack dev|odin] [--json]
-//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump]
+//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]
+//
+// A restore holds the stack's deploy lock (scripts/deployLock.ts) from start to end: no `up` or other
+// restore changes the stack under it.
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
-import { APP_PORT, CONTAINER_NAMES, containerNames, type ContainerNames } from "../components/names";
+import { APP_PORT, CONTAINER_NAMES } from "../components/names";
+import { parseDuration, withDeployLock } from "./deployLock";
+import { docker, Refusal, stackTarget, type StackTarget } from "./target";
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
+export { Refusal, stackTarget, type StackTarget };
 
 /** One dump as the agent lists it (its record beside the dump). */
 export interface DumpRecord {
@@ -30,7 +32,6 @@ export interface DumpRecord {
 }
 
 export class UsageError extends Error {}
-export class Refusal extends Error {}
 
 export interface Options {
     command: "list" | "restore";
@@ -40,6 +41,8 @@ export interface Options {
     force: boolean;
     /** Restore without a safety dump (a database too broken to dump); the replaced database is kept. */
     skipSafetyDump: boolean;
+    /** restore: seconds to wait for the deploy lock when another change holds it. */
+    lockWaitSeconds: number;
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
@@ -52,6 +55,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         from: "latest",
         force: false,
         skipSafetyDump: false,
+        lockWaitSeconds: 0,
     };
     for (let i = 0; i < rest.length; i++) {
         const arg = rest[i];
@@ -65,62 +69,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         else if (arg === "--from" && command === "restore") opts.from = value();
         else if (arg === "--force" && command === "restore") opts.force = true;
         else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
+        else if (arg === "--lock-wait" && command === "restore") opts.lockWaitSeconds = parseDuration(arg, value());
         else throw new UsageError(`unexpected argument ${arg}`);
     }
     if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
     return opts;
-}
-
-/** Where a stack runs: its engine and its container names. */
-export interface StackTarget {
-    /** The stack file's dockerHost; undefined: the docker CLI's own (DOCKER_HOST, its context). */
-    host: string | undefined;
-    names: ContainerNames;
-}
-
-/** A stack's engine and container names, from its stack file (dockerHost, containerPrefix). */
-export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarget {
-    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
-    if (!existsSync(file)) throw new Refusal(`no stack file Pulumi.${stack}.yaml: --stack must be dev or odin`);
-    const config = (parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {};
-    const text = (key: string) => {
-        const v = config[`marvel-rivals-stats:${key}`];
-        return typeof v === "string" && v !== "" ? v : undefined;
-    };
-    return { host: text("dockerHost"), names: containerNames(text("containerPrefix")) };
-}
-
-/**
- * One docker CLI call. `timeoutMs` 0: no limit. The client runs in a process group of its own (detached),
- * so a Ctrl-C at the terminal reaches this script only: a `docker exec` client that gets it may exit 0
- * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
- * was killed by a signal.
- */
-function docker(
-    host: string | undefined,
-    args: string[],
-    timeoutMs = 120_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        const child = spawn("docker", args, {
-            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
-            detached: true,
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        const timer = timeoutMs > 0 ? setTimeout(() => child.kill("SIGTERM"), timeoutMs) : undefined;
-        child.on("error", (err) => {
-            clearTimeout(timer);
-            resolve({ code: 127, stdout, stderr: err.message });
-        });
-        child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr });
-        });
-    });
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
@@ -328,9 +281,14 @@ async function readiness(t: StackTarget): Promise<boolean> {
     return (await docker(t.host, ["exec", t.names.app, "node", "-e", probe], 15_000)).code === 0;
 }
 
+/** One change at a time on the stack: the restore runs under its deploy lock. */
 async function restore(opts: Options, out: (line: string) => void): Promise<number> {
-    const started = Date.now();
     const t = stackTarget(opts.stack);
+    return withDeployLock(t, "restore", () => restoreLocked(t, opts, out), { waitSeconds: opts.lockWaitSeconds });
+}
+
+async function restoreLocked(t: StackTarget, opts: Options, out: (line: string) => void): Promise<number> {
+    const started = Date.now();
     const { host } = t;
     const say = (line: string) => out(`restore: ${line}`);
     const dump = chooseDump(await dumpsOf(t, opts.stack), opts.from, opts.force);
@@ -442,7 +400,7 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         opts = parseArgs(argv);
     } catch (err) {
         process.stderr.write(
-            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force]\n`,
+            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
         );
         return 2;
     }

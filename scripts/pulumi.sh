@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs a Pulumi command for this project with no Pulumi Cloud account: state in ./.pulumi-state (a local
 # file backend), secrets encrypted with a passphrase. Usage: scripts/pulumi.sh up|preview|destroy [args]
+# The commands that change the stack (up, destroy, refresh, import, state, watch) run under its deploy lock
+# (scripts/deployLock.ts, README "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
+# lock's options, taken out before Pulumi sees the arguments.
 # Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
 # into .pulumi-state/passphrase on first use (back it up with the state: it decrypts the stack's secrets).
 set -euo pipefail
@@ -31,4 +34,33 @@ stack="${PULUMI_STACK:-dev}"
 if ! pulumi stack select "$stack" >/dev/null 2>&1; then
     pulumi stack init "$stack" --secrets-provider passphrase
 fi
-exec pulumi "$@" --stack "$stack"
+
+lock_args=()
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --lock-wait | --lock-ttl)
+            [ $# -ge 2 ] || fail "$1 needs a value, e.g. $1 60"
+            lock_args+=("$1" "$2")
+            shift 2
+            ;;
+        --lock-wait=* | --lock-ttl=*)
+            lock_args+=("${1%%=*}" "${1#*=}")
+            shift
+            ;;
+        *)
+            args+=("$1")
+            shift
+            ;;
+    esac
+done
+case "${args[0]:-}" in
+    up | update | destroy | refresh | import | state | watch)
+        # One process holds the lock and runs pulumi (node --import tsx: the tsx launcher would add another).
+        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" "${lock_args[@]}" \
+            -- pulumi "${args[@]}" --stack "$stack"
+        ;;
+esac
+[ ${#lock_args[@]} -eq 0 ] ||
+    fail "${lock_args[0]} is for the commands that change the stack (up, destroy, refresh, ...); ${args[0]:-this command} takes no lock."
+exec pulumi "${args[@]}" --stack "$stack"
