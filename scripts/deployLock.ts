@@ -7,18 +7,20 @@
 //
 // The lease: the container runs `read -t LEASE` in a loop on its stdin, which the holder keeps open through
 // an attached `docker start -ai` and writes a heartbeat to every LEASE/3 s. When the holder dies (even
-// `kill -9`) its end of the pipe closes, the container reads EOF and exits at once; when the holder hangs,
-// sleeps or loses its SSH connection half-open, the heartbeats stop and the container exits after LEASE s
-// (exit code 3). A lock whose container has exited is stale: the next taker removes it and says whose it
-// was. A clean release removes the container, leaving no trace. Backstop: a lock still running past its
-// `expires` label (the TTL, for a holder alive but stuck) is stale too.
+// `kill -9`) its end of the pipe closes, the container reads EOF and exits at once; when the holder is
+// stopped (SIGSTOP, a laptop asleep) or its SSH connection is cut half-open, the heartbeats stop and the
+// container exits after LEASE s (exit code 3). A lock whose container has exited is stale: the next taker
+// removes it and says whose it was. A clean release removes the container, leaving no trace. Backstop: a
+// lock still running past its `expires` label (the holder's TTL: a holder alive whose command is stuck)
+// is stale too.
 //
 //   npm run lock -- status [--stack dev|odin] [--json]
 //   npm run lock -- release [--stack dev|odin]
-//   node --import tsx scripts/deployLock.ts run [--stack S] --what up [--lock-wait SECONDS] [--lock-ttl 60m] -- COMMAND...
+//   npm run lock -- run [--stack S] --what up [--lock-wait SECONDS] [--lock-ttl 60m] -- COMMAND...
 //
 // `run` holds the lock while COMMAND runs and exits with its code. It runs as one process (`node --import
-// tsx`, not the `tsx` launcher, which would put a second process between the lock and a signal).
+// tsx`, in package.json and scripts/pulumi.sh, not the `tsx` launcher, which would put a second process
+// between the lock and a signal).
 // Other scripts call `withDeployLock(stackTarget(stack), "rollback", async () => ...)`.
 //
 // Exit status: 0 done (for `status`, whatever the lock's state); 1 refused or failed (the message names the
@@ -43,6 +45,9 @@ export const DEFAULT_TTL_SECONDS = 60 * 60;
 export const DEFAULT_LEASE_SECONDS = 60;
 /** A lock container created but not yet started is being taken, for this long; longer, its taker died. */
 export const START_GRACE_SECONDS = 60;
+
+/** How often a waiting taker tries again: each try is two docker calls, over SSH two connections. */
+const POLL_MS = 2000;
 
 export class UsageError extends Error {}
 
@@ -216,7 +221,12 @@ const foreign = (t: StackTarget) =>
         `a container named ${t.deployLock} on ${engineName(t)} is not a deploy lock (it has no ${LOCK_LABEL} label): rename or remove it`,
     );
 
-/** The container's loop: ends on EOF (exit 0, the holder went away) or after a lease without a heartbeat (exit 3). */
+/**
+ * The container's loop: ends on EOF (exit 0, the holder went away) or after a lease without a heartbeat
+ * (exit 3). bash for `read -t` (dash, the Debian images' sh, has none): every official postgres image has it
+ * for its entrypoint (docker-library/postgres, 16/alpine3.22/Dockerfile installs `bash` among its run-time
+ * packages; the Debian ones have it), and so does the CI stand-in (.ci/images/postgres, Debian).
+ */
 const leaseScript = (leaseSeconds: number) =>
     `while :; do read -r -t ${leaseSeconds} _; s=$?; [ "$s" -eq 0 ] && continue; [ "$s" -gt 128 ] && exit 3; exit 0; done`;
 
@@ -281,7 +291,7 @@ export async function acquireDeployLock(
         if (verdict.state === "stale") {
             // By ID: if another taker removed it first and took the lock, its new lock stays.
             const rm = await docker(t.host, ["rm", "--force", found.id], 60_000);
-            if (rm.code !== 0 && !/no such container/i.test(rm.stderr))
+            if (rm.code !== 0 && !gone(rm.stderr))
                 throw new Refusal(
                     `could not remove the stale deploy lock ${found.id.slice(0, 12)}: ${rm.stderr.trim()}`,
                 );
@@ -295,9 +305,12 @@ export async function acquireDeployLock(
                 `lock: waiting up to ${opts.waitSeconds} s for the deploy lock of stack ${t.stack}, held by ${holderText(verdict.holder)}`,
             );
         announced = true;
-        await sleep(Math.min(1000, opts.waitSeconds * 1000 - (Date.now() - started)));
+        await sleep(Math.min(POLL_MS, opts.waitSeconds * 1000 - (Date.now() - started)));
     }
 }
+
+/** A removal that found the container gone, or already going (another taker removing the same stale lock). */
+const gone = (stderr: string) => /no such container|already in progress/i.test(stderr);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -348,7 +361,7 @@ async function start(t: StackTarget, id: string, holder: LockHolder, opts: LockO
         clearInterval(heartbeat);
         // Removed before its stdin closes, so that it never shows as a lock left behind.
         const rm = await docker(t.host, ["rm", "--force", id], 60_000);
-        if (rm.code !== 0 && !/no such container/i.test(rm.stderr))
+        if (rm.code !== 0 && !gone(rm.stderr))
             opts.out(
                 `lock: could not remove the deploy lock ${id.slice(0, 12)} (${rm.stderr.trim()}); its lease ends with this process, and the next taker removes it`,
             );
@@ -413,7 +426,7 @@ export async function releaseDeployLock(t: StackTarget): Promise<string> {
     const verdict = judge(found, new Date());
     if (verdict.state === "foreign") throw foreign(t);
     const rm = await docker(t.host, ["rm", "--force", found.id], 60_000);
-    if (rm.code !== 0 && !/no such container/i.test(rm.stderr))
+    if (rm.code !== 0 && !gone(rm.stderr))
         throw new Refusal(`could not remove the deploy lock ${t.deployLock}: ${rm.stderr.trim()}`);
     return `released the deploy lock of stack ${t.stack} held by ${holderText(verdict.holder)}${
         verdict.state === "held"
@@ -436,7 +449,7 @@ export interface Options {
 
 export const USAGE = `usage: npm run lock -- status [--stack dev|odin] [--json]
        npm run lock -- release [--stack dev|odin]
-       node --import tsx scripts/deployLock.ts run [--stack dev|odin] --what WHAT [--lock-wait SECONDS] [--lock-ttl 60m] [--lease-seconds 60] -- COMMAND...`;
+       npm run lock -- run [--stack dev|odin] --what WHAT [--lock-wait SECONDS] [--lock-ttl 60m] [--lease-seconds 60] -- COMMAND...`;
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
     const [command, ...rest] = argv;
