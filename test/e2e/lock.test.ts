@@ -181,28 +181,30 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
 
     it("a second taker with --lock-wait gets the lock once the first ends, and runs its command then", async () => {
         const first = await hold("up");
-        const waited = cli([
-            "run",
-            "--stack",
-            STACK,
-            "--what",
-            "destroy",
-            "--lock-wait",
-            "30",
-            "--",
-            "sh",
-            "-c",
-            "exit 5",
-        ]);
-        await new Promise((r) => setTimeout(r, 2500));
+        const waiter = spawn(
+            process.execPath,
+            ["--import", "tsx", "scripts/deployLock.ts", "run", "--stack", STACK, "--what", "destroy"].concat([
+                "--lock-wait",
+                "30",
+                "--",
+                "sh",
+                "-c",
+                "exit 5",
+            ]),
+            { cwd: project, stdio: ["ignore", "ignore", "pipe"] },
+        );
+        let stderr = "";
+        waiter.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        const code = new Promise<number | null>((resolve) => waiter.once("exit", resolve));
+        await expect
+            .poll(() => stderr, { timeout: 20_000 })
+            .toContain(
+                `lock: waiting up to 30 s for the deploy lock of stack ${STACK}, held by ${whoAmI()} for \`up\` (pid ${first.pid})`,
+            );
         expect(processAlive(first.pid)).toBe(true);
         await finish(first);
-        const second = await waited;
-        expect(second.stderr).toContain(
-            `lock: waiting up to 30 s for the deploy lock of stack ${STACK}, held by ${whoAmI()} for \`up\` (pid ${first.pid})`,
-        );
-        expect(second.stderr).toContain(`lock: holding the deploy lock of stack ${STACK} for \`destroy\``);
-        expect(second.code).toBe(5);
+        expect(await code).toBe(5);
+        expect(stderr).toContain(`lock: holding the deploy lock of stack ${STACK} for \`destroy\``);
         expect(await state()).toEqual({ state: "free" });
     });
 
@@ -227,8 +229,10 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
         expect(await state()).toEqual({ state: "free" });
     });
 
-    it("a holder that falls silent (stopped, or cut off) loses its lock after its lease, and the next taker reports it", async () => {
+    it("a live holder keeps its lock past its lease by heartbeats; one that falls silent (stopped, or cut off) loses it, and the next taker reports it", async () => {
         const first = await hold("up", ["--lease-seconds", "3"]);
+        await new Promise((r) => setTimeout(r, 4500));
+        expect(await state()).toMatchObject({ state: "held", holder: { pid: first.pid } });
         process.kill(first.pid, "SIGSTOP");
         const next = await cli(["run", "--stack", STACK, "--what", "rollback", "--lock-wait", "20", "--", "true"]);
         expect(next.code).toBe(0);
@@ -239,10 +243,10 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
     });
 
     it("a lock past its TTL is taken over and reported; its old holder is warned and leaves the new lock alone", async () => {
-        const first = await hold("up", ["--lock-ttl", "2s"]);
+        const first = await hold("up", ["--lock-ttl", "1s"]);
         const old = await state();
         const expires = old.state === "held" ? old.holder.expires : "";
-        await new Promise((r) => setTimeout(r, 2500));
+        await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(expires) + 200 - Date.now())));
         const second = await hold("rotate");
         expect(second.stderr()).toContain(
             `lock: removed a stale deploy lock of stack ${STACK} held by ${whoAmI()} for \`up\` (pid ${first.pid}) since`,
