@@ -326,6 +326,8 @@ async function start(t: StackTarget, id: string, holder: LockHolder, opts: LockO
     let stderr = "";
     client.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
     client.stdin?.on("error", () => undefined); // EPIPE once the client is gone: reported by `exit` below
+    // Held once the engine shows it running; released once release() began.
+    let held = false;
     let released = false;
     let exited = false;
     const clientExit = new Promise<void>((resolve) => {
@@ -340,7 +342,7 @@ async function start(t: StackTarget, id: string, holder: LockHolder, opts: LockO
         });
     });
     void clientExit.then(() => {
-        if (!released)
+        if (held && !released)
             opts.out(
                 `lock: WARNING: the deploy lock of stack ${t.stack} ended while \`${holder.what}\` still held it (${stderr.trim() || "the docker client exited"}): another change may start; see \`npm run lock -- status --stack ${t.stack}\``,
             );
@@ -376,12 +378,14 @@ async function start(t: StackTarget, id: string, holder: LockHolder, opts: LockO
     const deadline = Date.now() + 60_000;
     for (;;) {
         const seen = await observe(t);
-        if (seen?.id === id && seen.status === "running") return { name: t.deployLock, id, holder, release };
+        if (seen?.id === id && seen.status === "running" && !exited) {
+            held = true;
+            return { name: t.deployLock, id, holder, release };
+        }
         if (exited || Date.now() > deadline || (seen && seen.id !== id) || (seen && seen.status === "exited")) {
-            released = true;
             await release();
             throw new Refusal(
-                `could not start the deploy lock ${t.deployLock} on ${engineName(t)}: ${stderr.trim() || `its container is ${seen?.status ?? "gone"}`}`,
+                `could not start the deploy lock ${t.deployLock} on ${engineName(t)} (it runs bash from the stack's postgresImage, ${t.postgresImage}): ${stderr.trim() || `its container is ${seen?.status ?? "gone"}`}`,
             );
         }
         await sleep(100);

@@ -23,6 +23,8 @@ const PREFIX = "mrs-e2e-lock";
 const LOCK = `${PREFIX}-deploy-lock`;
 
 const engine = requireEngine();
+/** Who the holders are, as a pattern (in GitHub Actions it carries the run's address: dots, slashes, brackets). */
+const WHO = whoAmI().replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 const sshProblem = engine ? sshHostAvailable() : undefined;
 if (sshProblem && process.env.CI) throw new Error(`CI is set but ${sshProblem}: .ci/setup must provide it`);
 if (sshProblem)
@@ -223,7 +225,7 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
         expect(next.code).toBe(0);
         expect(next.stderr).toMatch(
             new RegExp(
-                `lock: removed a stale deploy lock of stack ${STACK} held by ${whoAmI()} for \`up\` \\(pid ${first.pid}\\) since \\S+: its holder went away without releasing it at `,
+                `lock: removed a stale deploy lock of stack ${STACK} held by ${WHO} for \`up\` \\(pid ${first.pid}\\) since \\S+: its holder went away without releasing it at `,
             ),
         );
         expect(await state()).toEqual({ state: "free" });
@@ -268,7 +270,7 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
         const status = await cli(["status", "--stack", STACK]);
         expect(status.stdout).toMatch(
             new RegExp(
-                `^the deploy lock of stack ${STACK} is held by ${whoAmI()} for \`restore\` \\(pid ${first.pid}\\) since \\S+, expires \\S+\\n$`,
+                `^the deploy lock of stack ${STACK} is held by ${WHO} for \`restore\` \\(pid ${first.pid}\\) since \\S+, expires \\S+\\n$`,
             ),
         );
         const json = JSON.parse((await cli(["status", "--stack", STACK, "--json"])).stdout);
@@ -288,6 +290,32 @@ describe.skipIf(!engine)("the deploy lock on the engine", () => {
         expect(await state()).toEqual({ state: "free" });
         await finish(first);
         expect((await cli(["release", "--stack", STACK])).stdout).toContain("is free");
+    });
+
+    it("a lock that cannot start (an image without bash) refuses, saying why, and leaves no container behind", async () => {
+        const image = "mrs-e2e-lock/no-bash:1";
+        // An image with no files at all: the engine creates the container, and starting it fails.
+        const empty = path.join(work, "empty.tar");
+        await run$("tar", ["cf", empty, "--files-from", "/dev/null"]);
+        await run$("docker", ["import", empty, image]);
+        try {
+            writeFileSync(
+                path.join(project, "Pulumi.nobash.yaml"),
+                `config:\n  marvel-rivals-stats:containerPrefix: ${PREFIX}\n  marvel-rivals-stats:postgresImage: ${image}\n`,
+            );
+            const marker = path.join(work, "nobash-ran");
+            const r = await cli(["run", "--stack", "nobash", "--what", "up", "--", "touch", marker]);
+            expect(r.code).toBe(1);
+            expect(r.stderr).toContain(
+                `lock: could not start the deploy lock ${LOCK} on the local engine (it runs bash from the stack's postgresImage, ${image}): `,
+            );
+            expect(r.stderr).toContain('"bash": executable file not found');
+            expect(r.stderr).not.toContain("WARNING");
+            expect(existsSync(marker)).toBe(false);
+            expect(await state()).toEqual({ state: "free" });
+        } finally {
+            await run$("docker", ["rmi", "--force", image]).catch(() => undefined);
+        }
     });
 
     it("scripts/pulumi.sh runs up and destroy under the lock, preview without it, and refuses up while another change holds it", async () => {
