@@ -57,10 +57,11 @@ done
 case "${args[0]:-}" in
     up | update | destroy | refresh | import | state | watch)
         # One process holds the lock and runs pulumi (node --import tsx: the tsx launcher would add another).
-        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" "${lock_args[@]}" \
-            -- pulumi "${args[@]}" --stack "$stack"
+        # ${a[@]+"${a[@]}"}: an empty array under `set -u` is an error in bash 3.2 (macOS's /bin/bash).
+        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" \
+            ${lock_args[@]+"${lock_args[@]}"} -- pulumi "${args[@]}" --stack "$stack"
         ;;
 esac
 [ ${#lock_args[@]} -eq 0 ] ||
     fail "${lock_args[0]} is for the commands that change the stack (up, destroy, refresh, ...); ${args[0]:-this command} takes no lock."
-exec pulumi "${args[@]}" --stack "$stack"
+exec pulumi ${args[@]+"${args[@]}"} --stack "$stack"
