@@ -41,7 +41,7 @@ export const DEFAULT_WAIT_SECONDS = 0;
  * run loses its lock to it.
  */
 export const DEFAULT_TTL_SECONDS = 60 * 60;
-/** Seconds without a heartbeat after which the lock's container ends itself (a holder hung, asleep, cut off). */
+/** Seconds without a heartbeat after which the lock's container ends itself (a holder stopped, asleep, cut off). */
 export const DEFAULT_LEASE_SECONDS = 60;
 /** A lock container created but not yet started is being taken, for this long; longer, its taker died. */
 export const START_GRACE_SECONDS = 60;
