@@ -1,5 +1,5 @@
 // What people and scripts type: the stack's container names (`docker exec marvel-rivals-app seed`, the
-// README, `npm run backups` / `npm run restore`) and the app's port.
+// README, `npm run backups` / `npm run restore`, the deploy lock of `npm run lock`) and the app's port.
 
 /** The prefix of every container name unless the stack sets `containerPrefix`. */
 export const DEFAULT_CONTAINER_PREFIX = "marvel-rivals";
@@ -21,6 +21,15 @@ export function containerNames(prefix = DEFAULT_CONTAINER_PREFIX): ContainerName
         pgadmin: `${prefix}-pgadmin`,
         backup: `${prefix}-backup`,
     };
+}
+
+/**
+ * The stack's deploy lock (scripts/deployLock.ts): `<prefix>-deploy-lock`. Not among `ContainerNames`: the
+ * program's host step frees and checks every one of those before it creates anything, and the lock is held
+ * by the very `up` that runs it.
+ */
+export function deployLockName(prefix = DEFAULT_CONTAINER_PREFIX): string {
+    return `${prefix}-deploy-lock`;
 }
 
 /** The names with the default prefix (marvel-rivals-postgres, ...), as the README writes them. */

@@ -3,26 +3,20 @@
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
 //   npm run backups -- [--stack dev|odin] [--json]
-//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump]
+//   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]
+//
+// A restore holds the stack's deploy lock (scripts/deployLock.ts) from start to end: no `up` or other
+// restore changes the stack under it.
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
-import { STACK_LABEL } from "../components/hostDirectories";
-import {
-    APP_PORT,
-    APP_ROLE,
-    CONTAINER_NAMES,
-    ROLE_LABEL,
-    containerNames,
-    type ContainerNames,
-} from "../components/names";
+import { APP_PORT, CONTAINER_NAMES } from "../components/names";
+import { parseDuration, withDeployLock } from "./deployLock";
+import { docker, findApp, Refusal, stackTarget, type StackTarget } from "./target";
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
+export { Refusal, stackTarget, type StackTarget };
 
 /** One dump as the agent lists it (its record beside the dump). */
 export interface DumpRecord {
@@ -38,7 +32,6 @@ export interface DumpRecord {
 }
 
 export class UsageError extends Error {}
-export class Refusal extends Error {}
 
 export interface Options {
     command: "list" | "restore";
@@ -48,6 +41,8 @@ export interface Options {
     force: boolean;
     /** Restore without a safety dump (a database too broken to dump); the replaced database is kept. */
     skipSafetyDump: boolean;
+    /** restore: seconds to wait for the deploy lock when another change holds it. */
+    lockWaitSeconds: number;
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
@@ -60,6 +55,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         from: "latest",
         force: false,
         skipSafetyDump: false,
+        lockWaitSeconds: 0,
     };
     for (let i = 0; i < rest.length; i++) {
         const arg = rest[i];
@@ -73,88 +69,11 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         else if (arg === "--from" && command === "restore") opts.from = value();
         else if (arg === "--force" && command === "restore") opts.force = true;
         else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
+        else if (arg === "--lock-wait" && command === "restore") opts.lockWaitSeconds = parseDuration(arg, value());
         else throw new UsageError(`unexpected argument ${arg}`);
     }
     if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
     return opts;
-}
-
-/** Where a stack runs: its engine and its container names. */
-export interface StackTarget {
-    /** The stack file's dockerHost; undefined: the docker CLI's own (DOCKER_HOST, its context). */
-    host: string | undefined;
-    names: ContainerNames;
-}
-
-/** A stack's engine and container names, from its stack file (dockerHost, containerPrefix). */
-export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarget {
-    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
-    if (!existsSync(file)) throw new Refusal(`no stack file Pulumi.${stack}.yaml: --stack must be dev or odin`);
-    const config = (parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {};
-    const text = (key: string) => {
-        const v = config[`marvel-rivals-stats:${key}`];
-        return typeof v === "string" && v !== "" ? v : undefined;
-    };
-    return { host: text("dockerHost"), names: containerNames(text("containerPrefix")) };
-}
-
-/**
- * One docker CLI call. `timeoutMs` 0: no limit. The client runs in a process group of its own (detached),
- * so a Ctrl-C at the terminal reaches this script only: a `docker exec` client that gets it may exit 0
- * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
- * was killed by a signal.
- */
-export function docker(
-    host: string | undefined,
-    args: string[],
-    timeoutMs = 120_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-        const child = spawn("docker", args, {
-            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
-            detached: true,
-            stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        const timer = timeoutMs > 0 ? setTimeout(() => child.kill("SIGTERM"), timeoutMs) : undefined;
-        child.on("error", (err) => {
-            clearTimeout(timer);
-            resolve({ code: 127, stdout, stderr: err.message });
-        });
-        child.on("close", (code, signal) => {
-            clearTimeout(timer);
-            resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr });
-        });
-    });
-}
-
-/**
- * The serving app container of a stack, found by its labels (role app, the stack's name) and its name
- * (`<prefix>-app`, or a version's `<prefix>-app-<hex>`: components/app.ts): the running one, the newest
- * first while a deploy runs two; else the newest stopped one; undefined when there is none.
- */
-export async function findApp(t: StackTarget, stack: string): Promise<string | undefined> {
-    const r = await docker(t.host, [
-        "ps",
-        "-a",
-        "--filter",
-        `label=${STACK_LABEL}=${stack}`,
-        "--filter",
-        `label=${ROLE_LABEL}=${APP_ROLE}`,
-        "--format",
-        "{{.Names}}\t{{.State}}",
-    ]);
-    if (r.code !== 0)
-        throw new Refusal(`cannot list the containers on ${t.host ?? "the local engine"}: ${r.stderr.trim()}`);
-    const mine = new RegExp(`^${t.names.app.replace(/[.]/g, "\\.")}(-[0-9a-f]+)?$`);
-    const found = r.stdout
-        .split("\n")
-        .map((l) => l.split("\t"))
-        .filter(([name]) => name && mine.test(name));
-    return (found.find(([, state]) => state === "running") ?? found[0])?.[0];
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
@@ -362,9 +281,14 @@ async function readiness(t: StackTarget, app: string): Promise<boolean> {
     return (await docker(t.host, ["exec", app, "node", "-e", probe], 15_000)).code === 0;
 }
 
+/** One change at a time on the stack: the restore runs under its deploy lock. */
 async function restore(opts: Options, out: (line: string) => void): Promise<number> {
-    const started = Date.now();
     const t = stackTarget(opts.stack);
+    return withDeployLock(t, "restore", () => restoreLocked(t, opts, out), { waitSeconds: opts.lockWaitSeconds });
+}
+
+async function restoreLocked(t: StackTarget, opts: Options, out: (line: string) => void): Promise<number> {
+    const started = Date.now();
     const { host } = t;
     const say = (line: string) => out(`restore: ${line}`);
     const dump = chooseDump(await dumpsOf(t, opts.stack), opts.from, opts.force);
@@ -387,7 +311,7 @@ async function restore(opts: Options, out: (line: string) => void): Promise<numb
         );
 
     // Found by its labels: on a stack behind Caddy each version of the app has a name of its own.
-    const appName = (await findApp(t, opts.stack)) ?? t.names.app;
+    const appName = (await findApp(t)) ?? t.names.app;
     const app = await docker(host, ["inspect", "--format", "{{.State.Running}}", appName]);
     const appRunning = app.code === 0 && app.stdout.trim() === "true";
     if (appRunning) {
@@ -478,7 +402,7 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         opts = parseArgs(argv);
     } catch (err) {
         process.stderr.write(
-            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force]\n`,
+            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
         );
         return 2;
     }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs a Pulumi command for this project with no Pulumi Cloud account: state in ./.pulumi-state (a local
 # file backend), secrets encrypted with a passphrase. Usage: scripts/pulumi.sh up|preview|destroy [args]
+# The commands that change the stack (up, destroy, refresh, import, state, watch) run under its deploy lock
+# (scripts/deployLock.ts, README "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
+# lock's options, taken out before Pulumi sees the arguments.
 # Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
 # into .pulumi-state/passphrase on first use (back it up with the state: it decrypts the stack's secrets).
 set -euo pipefail
@@ -31,12 +34,45 @@ stack="${PULUMI_STACK:-dev}"
 if ! pulumi stack select "$stack" >/dev/null 2>&1; then
     pulumi stack init "$stack" --secrets-provider passphrase
 fi
+
+lock_args=()
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --lock-wait | --lock-ttl)
+            [ $# -ge 2 ] || fail "$1 needs a value, e.g. $1 60"
+            lock_args+=("$1" "$2")
+            shift 2
+            ;;
+        --lock-wait=* | --lock-ttl=*)
+            lock_args+=("${1%%=*}" "${1#*=}")
+            shift
+            ;;
+        *)
+            args+=("$1")
+            shift
+            ;;
+    esac
+done
 # A rollback pins the app to a kept release (appImage, set by `npm run rollback`); a plain `up` deploys the
 # code again, so it removes the pin first and says so.
-if [ "${1:-}" = up ] && [ -z "${MRS_ROLLBACK:-}" ]; then
+if [ "${args[0]:-}" = up ] && [ -z "${MRS_ROLLBACK:-}" ]; then
     if pinned="$(pulumi config get marvel-rivals-stats:appImage --stack "$stack" 2>/dev/null)" && [ -n "$pinned" ]; then
         printf 'The app was rolled back to %s (appImage): this up deploys the code again and removes the pin.\n' "$pinned" >&2
         pulumi config rm marvel-rivals-stats:appImage --stack "$stack"
     fi
 fi
-exec pulumi "$@" --stack "$stack"
+# MRS_DEPLOY_LOCK_HELD: set by a script that holds the stack's lock already (npm run rollback) for its own
+# pulumi runs; the lock is not taken twice.
+case "${MRS_DEPLOY_LOCK_HELD:+held}${args[0]:-}" in
+    held*) ;;
+    up | update | destroy | refresh | import | state | watch)
+        # One process holds the lock and runs pulumi (node --import tsx: the tsx launcher would add another).
+        # ${a[@]+"${a[@]}"}: an empty array under `set -u` is an error in bash 3.2 (macOS's /bin/bash).
+        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" \
+            ${lock_args[@]+"${lock_args[@]}"} -- pulumi "${args[@]}" --stack "$stack"
+        ;;
+esac
+[ ${#lock_args[@]} -eq 0 ] ||
+    fail "${lock_args[0]} is for the commands that change the stack (up, destroy, refresh, ...); ${args[0]:-this command} takes no lock."
+exec pulumi ${args[@]+"${args[@]}"} --stack "$stack"

@@ -13,7 +13,9 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { APP_IMAGE_REPOSITORY, releaseTagPrefix } from "../components/names";
-import { Refusal, UsageError, docker, findApp, stackTarget, type StackTarget } from "./backups";
+import { UsageError } from "./backups";
+import { withDeployLock } from "./deployLock";
+import { Refusal, docker, findApp, stackTarget, type StackTarget } from "./target";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -90,15 +92,17 @@ export function chooseRelease(releases: Release[], serving: string, to?: string)
 }
 
 const short = (image: string) => image.replace(/^sha256:/, "").slice(0, 12);
+const describe = (plan: { app: string; serving: string; release: Release }) =>
+    `${plan.app} serves ${short(plan.serving)}; back to ${plan.release.tag} (${short(plan.release.image)})`;
 
 /** What a rollback of `stack` would do: the serving image and the release to go back to. */
 export async function planRollback(
     t: StackTarget,
-    stack: string,
     to?: string,
 ): Promise<{ app: string; serving: string; release: Release }> {
-    const app = await findApp(t, stack);
-    if (!app) throw new Refusal(`no app container of stack ${stack} on ${t.host ?? "the local engine"}: deploy first`);
+    const app = await findApp(t);
+    if (!app)
+        throw new Refusal(`no app container of stack ${t.stack} on ${t.host ?? "the local engine"}: deploy first`);
     const inspected = await docker(t.host, ["inspect", "--format", "{{.Image}}", app]);
     if (inspected.code !== 0) throw new Refusal(`cannot inspect ${app}: ${inspected.stderr.trim()}`);
     const listed = await docker(t.host, [
@@ -111,14 +115,16 @@ export async function planRollback(
     ]);
     if (listed.code !== 0) throw new Refusal(`cannot list the kept releases: ${listed.stderr.trim()}`);
     const serving = inspected.stdout.trim();
-    return { app, serving, release: chooseRelease(parseReleases(listed.stdout, stack), serving, to) };
+    return { app, serving, release: chooseRelease(parseReleases(listed.stdout, t.stack), serving, to) };
 }
 
 /** `bash scripts/pulumi.sh <args>` for the stack, output passed through. */
 function pulumi(stack: string, args: string[]): number {
     const r = spawnSync("bash", [path.join(PROJECT_DIR, "scripts", "pulumi.sh"), ...args], {
         cwd: PROJECT_DIR,
-        env: { ...process.env, PULUMI_STACK: stack, MRS_ROLLBACK: "1" },
+        // The lock is held by this process (MRS_DEPLOY_LOCK_HELD: pulumi.sh does not take it again); the
+        // pin is kept (MRS_ROLLBACK: pulumi.sh's plain up would remove it).
+        env: { ...process.env, PULUMI_STACK: stack, MRS_ROLLBACK: "1", MRS_DEPLOY_LOCK_HELD: "rollback" },
         stdio: "inherit",
     });
     return r.status ?? 1;
@@ -136,18 +142,23 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
     }
     try {
         const t = stackTarget(opts.stack);
-        const plan = await planRollback(t, opts.stack, opts.to);
-        out(
-            `rollback: stack ${opts.stack}: ${plan.app} serves ${short(plan.serving)}; back to ${plan.release.tag} (${short(plan.release.image)})`,
-        );
-        if (opts.dryRun) return 0;
-        // The pin is the stack's config: what the state records and the drift check compares with.
-        if (pulumi(opts.stack, ["config", "set", "marvel-rivals-stats:appImage", plan.release.image]) !== 0)
-            throw new Refusal("could not set appImage in the stack's config; nothing was changed");
-        if (pulumi(opts.stack, ["up", "--yes", "--skip-preview"]) !== 0)
-            throw new Refusal(
-                `the up with appImage ${short(plan.release.image)} failed (above): the serving version was left serving; \`npm run up\` deploys the code again`,
-            );
+        if (opts.dryRun) {
+            const plan = await planRollback(t, opts.to);
+            out(`rollback: stack ${opts.stack}: ${describe(plan)} (dry run: nothing changed)`);
+            return 0;
+        }
+        // The deploy lock from the choice to the end of the up: no deploy changes what serves in between.
+        await withDeployLock(t, "rollback", async () => {
+            const plan = await planRollback(t, opts.to);
+            out(`rollback: stack ${opts.stack}: ${describe(plan)}`);
+            // The pin is the stack's config: what the state records and the drift check compares with.
+            if (pulumi(opts.stack, ["config", "set", "marvel-rivals-stats:appImage", plan.release.image]) !== 0)
+                throw new Refusal("could not set appImage in the stack's config; nothing was changed");
+            if (pulumi(opts.stack, ["up", "--yes", "--skip-preview"]) !== 0)
+                throw new Refusal(
+                    `the up with appImage ${short(plan.release.image)} failed (above); a version that did not turn ready was stopped and the serving one kept; \`npm run up\` deploys the code again`,
+                );
+        });
         out(`rollback: done; \`npm run up\` deploys the code again (it removes the pin)`);
         return 0;
     } catch (err) {

@@ -10,8 +10,9 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
+import { lockStatus, withDeployLock } from "../../scripts/deployLock";
 import { planRollback } from "../../scripts/rollback";
-import { stackTarget } from "../../scripts/backups";
+import { stackTarget } from "../../scripts/target";
 import { caddyfileFromLabels, failures, startCaddy, startLoad, type Outcome } from "./caddy";
 import { httpGet } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
@@ -74,6 +75,20 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
     let caddyPort: number;
     let createdProxy = false;
     const through = (p: string) => httpGetHost(caddyPort, p);
+
+    /** `fn` with the SSH host's client settings in this process's environment, as a user's shell has them. */
+    async function asUser<T>(fn: () => Promise<T>): Promise<T> {
+        const saved = Object.fromEntries(Object.keys(ssh.env).map((k) => [k, process.env[k]]));
+        Object.assign(process.env, ssh.env);
+        try {
+            return await fn();
+        } finally {
+            for (const [k, v] of Object.entries(saved)) {
+                if (v === undefined) delete process.env[k];
+                else process.env[k] = v;
+            }
+        }
+    }
 
     /** `fn` under the load; returns its result with every request's outcome. */
     async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; outcomes: Outcome[] }> {
@@ -281,12 +296,7 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
         "e. rollback: back to the previous release within 30 s with no failed request, by an up the drift check agrees with; the next deploy returns to the code",
         async () => {
             const [serving] = await appContainers();
-            // As a user runs it, through the SSH host's client settings.
-            const saved = { ...process.env };
-            Object.assign(process.env, ssh.env);
-            const plan = await planRollback(stackTarget("odin", run.projectDir), "odin").finally(() => {
-                for (const k of Object.keys(ssh.env)) process.env[k] = saved[k];
-            });
+            const plan = await asUser(() => planRollback(stackTarget("odin", run.projectDir)));
             expect(plan.serving).toBe(serving.image);
             expect(plan.release.image).not.toBe(serving.image);
             // The version before the update in b (c's broken one was never released).
@@ -313,6 +323,36 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
             const again = await pulumiUp(run);
             expectOk(again);
             expect((await appContainers()).map((a) => a.image)).toEqual([serving.image]);
+        },
+        LONG,
+    );
+
+    it(
+        "f. two deploys at once: the second refuses at once, naming who holds the server's lock and since when; the first deploys",
+        async () => {
+            const t = stackTarget("odin", run.projectDir);
+            edit(run, "app/src/routes/health.ts", (text) => `${text}\n// e2e: version f\n`);
+            const [first, second] = await asUser(async () => {
+                let started!: () => void;
+                const holding = new Promise<void>((r) => (started = r));
+                const one = withDeployLock(t, "up", () => {
+                    started();
+                    return pulumiUp(run);
+                });
+                await holding;
+                const two = withDeployLock(t, "up", () => pulumiUp(run)).then(
+                    () => "the second deploy ran",
+                    (err: Error) => err.message,
+                );
+                return Promise.all([one, two]);
+            });
+            expectOk(first);
+            expect(second).toMatch(
+                /^the deploy lock of stack odin \(marvel-rivals-deploy-lock on ssh:\/\/[^)]+\) is held by .+ for `up` .*since \d{4}-\d\d-\d\dT.* one change at a time/,
+            );
+            expect((await appContainers()).map((a) => a.name)).toEqual([first.outputs.appContainer]);
+            // Released with the first deploy: the next change may go.
+            expect((await asUser(() => lockStatus(t))).state).toBe("free");
         },
         LONG,
     );

@@ -236,8 +236,11 @@ describe("npm run backups / restore: what they decide", () => {
             from: "latest",
             force: false,
             skipSafetyDump: false,
+            lockWaitSeconds: 0,
         });
         expect(parseArgs(["restore", "--skip-safety-dump"], {}).skipSafetyDump).toBe(true);
+        expect(parseArgs(["restore", "--lock-wait", "2m"], {}).lockWaitSeconds).toBe(120);
+        expect(() => parseArgs(["list", "--lock-wait", "5"], {})).toThrow("unexpected argument --lock-wait");
         expect(parseArgs(["list", "--json"], { PULUMI_STACK: "odin" })).toMatchObject({ stack: "odin", json: true });
         expect(parseArgs(["restore", "--stack", "odin", "--from", "x.dump", "--force"], {})).toMatchObject({
             command: "restore",
@@ -301,9 +304,12 @@ describe("npm run backups / restore: what they decide", () => {
         );
     });
 
-    it("finds the stack's engine and container names in its stack file: odin over SSH, dev the docker CLI's own", () => {
+    it("finds the stack's engine, container names and Postgres image in its stack file: odin over SSH, dev the docker CLI's own", () => {
         expect(stackTarget("odin")).toEqual({
+            stack: "odin",
             host: "ssh://root@odin",
+            // Pulumi.yaml's default: the stack file does not set it.
+            postgresImage: projectDefaults(PROJECT_ROOT).postgresImage,
             names: {
                 postgres: "marvel-rivals-postgres",
                 redis: "marvel-rivals-redis",
@@ -311,22 +317,32 @@ describe("npm run backups / restore: what they decide", () => {
                 pgadmin: "marvel-rivals-pgadmin",
                 backup: "marvel-rivals-backup",
             },
+            deployLock: "marvel-rivals-deploy-lock",
         });
+        expect(projectDefaults(PROJECT_ROOT).postgresImage).toMatch(/^postgres:16/);
         expect(stackTarget("dev").host).toBeUndefined();
         expect(() => stackTarget("prod")).toThrow("no stack file Pulumi.prod.yaml: --stack must be dev or odin");
     });
 
-    it("follows the stack file's containerPrefix", () => {
+    it("follows the stack file's containerPrefix and postgresImage", () => {
         const dir = mkdtempSync(path.join(tmpdir(), "mrs-target-"));
         try {
             writeFileSync(
                 path.join(dir, "Pulumi.second.yaml"),
-                "config:\n  marvel-rivals-stats:containerPrefix: mrs-second\n",
+                "config:\n  marvel-rivals-stats:containerPrefix: mrs-second\n  marvel-rivals-stats:postgresImage: postgres:16.9\n",
             );
-            expect(stackTarget("second", dir).names).toMatchObject({
-                app: "mrs-second-app",
-                backup: "mrs-second-backup",
+            writeFileSync(
+                path.join(dir, "Pulumi.yaml"),
+                "name: x\nconfig:\n  postgresImage:\n    default: postgres:16-x\n",
+            );
+            expect(stackTarget("second", dir)).toMatchObject({
+                names: { app: "mrs-second-app", backup: "mrs-second-backup" },
+                deployLock: "mrs-second-deploy-lock",
+                postgresImage: "postgres:16.9",
             });
+            // Unset in the stack file: the project's default, read from its Pulumi.yaml (one home).
+            writeFileSync(path.join(dir, "Pulumi.third.yaml"), "config: {}\n");
+            expect(stackTarget("third", dir).postgresImage).toBe("postgres:16-x");
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }

@@ -78,14 +78,29 @@ describe("the workflows", () => {
         );
     });
 
-    it("deploy: pulumi up -s odin on push to main, behind the odin environment, one at a time", () => {
+    it("deploy: pulumi up -s odin on push to main, behind the odin environment, one at a time, under the deploy lock", () => {
         const deploy = workflow("deploy.yml");
         expect(deploy.on).toEqual({ push: { branches: ["main"] } });
         expect(deploy.concurrency).toEqual({ group: "deploy-odin", "cancel-in-progress": false });
         expect(deploy.jobs.odin.environment).toBe("odin");
         expect(deploy.jobs.odin["runs-on"]).toEqual(["self-hosted", "odin"]);
-        const pulumi = deploy.jobs.odin.steps.find((s: { uses?: string }) => s.uses?.startsWith("pulumi/actions@"));
-        expect(pulumi.with).toMatchObject({ command: "up", "stack-name": "odin", policyPacks: "policy" });
-        expect(pulumi.with["cloud-url"]).toBe("${{ vars.ODIN_PULUMI_BACKEND_URL }}");
+        const steps = deploy.jobs.odin.steps as { uses?: string; run?: string; with?: any; env?: any }[];
+        // The action installs the CLI only; the up runs through the lock, which a laptop's changes take too.
+        const install = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@"));
+        expect(steps[install].with).toEqual({ "pulumi-version": "3.270.0" });
+        const up = steps.findIndex((s) => s.run?.includes("pulumi up"));
+        expect(up).toBeGreaterThan(install);
+        const run = steps[up].run!.replace(/\s+/g, " ");
+        expect(run).toMatch(
+            /^node --import tsx scripts\/deployLock\.ts run --stack odin --what up --lock-wait \d+ -- pulumi up --stack odin --yes /,
+        );
+        expect(run).toContain("--policy-pack policy");
+        // Nothing from the event is pasted into the script (a commit message is text anyone can write).
+        expect(run).not.toContain("${{");
+        expect(steps[up].env).toEqual({
+            PULUMI_BACKEND_URL: "${{ vars.ODIN_PULUMI_BACKEND_URL }}",
+            PULUMI_CONFIG_PASSPHRASE: "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}",
+            COMMIT_MESSAGE: "${{ github.event.head_commit.message }}",
+        });
     });
 });

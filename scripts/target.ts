@@ -1,0 +1,107 @@
+// Where a stack runs, as the scripts beside the Pulumi program see it (`npm run backups`, `npm run restore`,
+// `npm run lock`): its engine, its container names and its Postgres image, read from its stack file, and
+// one docker CLI call against that engine. Kept apart from backups.ts so that the deploy lock (which
+// restore takes) and the backups can both import it without importing each other.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { projectDefaults } from "../config";
+import { STACK_LABEL } from "../components/hostDirectories";
+import { APP_ROLE, ROLE_LABEL, containerNames, deployLockName, type ContainerNames } from "../components/names";
+
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+
+/** A refusal: the message says why and what to do; the scripts print it and exit 1. */
+export class Refusal extends Error {}
+
+/** Where a stack runs: its engine and its container names. */
+export interface StackTarget {
+    stack: string;
+    /** The stack file's dockerHost; undefined: the docker CLI's own (DOCKER_HOST, its context). */
+    host: string | undefined;
+    names: ContainerNames;
+    /** The name of the stack's deploy lock on its engine. */
+    deployLock: string;
+    /** The stack's Postgres image (stack file, else Pulumi.yaml's default): on every engine the stack runs on. */
+    postgresImage: string;
+}
+
+/** A stack's engine, container names and Postgres image, from its stack file (and Pulumi.yaml's defaults). */
+export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarget {
+    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    if (!existsSync(file)) throw new Refusal(`no stack file Pulumi.${stack}.yaml: --stack must be dev or odin`);
+    const config = (parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {};
+    const text = (key: string) => {
+        const v = config[`marvel-rivals-stats:${key}`];
+        return typeof v === "string" && v !== "" ? v : undefined;
+    };
+    return {
+        stack,
+        host: text("dockerHost"),
+        names: containerNames(text("containerPrefix")),
+        deployLock: deployLockName(text("containerPrefix")),
+        postgresImage: text("postgresImage") ?? projectDefaults(projectDir).postgresImage,
+    };
+}
+
+/** The engine as a person reads it in a message. */
+export const engineName = (t: StackTarget) => t.host ?? "the local engine";
+
+/**
+ * One docker CLI call. `timeoutMs` 0: no limit. The client runs in a process group of its own (detached),
+ * so a Ctrl-C at the terminal reaches this script only: a `docker exec` client that gets it may exit 0
+ * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
+ * was killed by a signal.
+ */
+export function docker(
+    host: string | undefined,
+    args: string[],
+    timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+        const child = spawn("docker", args, {
+            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        const timer = timeoutMs > 0 ? setTimeout(() => child.kill("SIGTERM"), timeoutMs) : undefined;
+        child.on("error", (err) => {
+            clearTimeout(timer);
+            resolve({ code: 127, stdout, stderr: err.message });
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr });
+        });
+    });
+}
+
+/**
+ * The serving app container of a stack, found by its labels (role app, the stack's name) and its name
+ * (`<prefix>-app`, or a version's `<prefix>-app-<hex>`: components/app.ts): the running one, the newest
+ * first while a deploy runs two; else the newest stopped one; undefined when there is none.
+ */
+export async function findApp(t: StackTarget): Promise<string | undefined> {
+    const r = await docker(t.host, [
+        "ps",
+        "-a",
+        "--filter",
+        `label=${STACK_LABEL}=${t.stack}`,
+        "--filter",
+        `label=${ROLE_LABEL}=${APP_ROLE}`,
+        "--format",
+        "{{.Names}}\t{{.State}}",
+    ]);
+    if (r.code !== 0) throw new Refusal(`cannot list the containers on ${engineName(t)}: ${r.stderr.trim()}`);
+    const mine = new RegExp(`^${t.names.app.replace(/[.]/g, "\\.")}(-[0-9a-f]+)?$`);
+    const found = r.stdout
+        .split("\n")
+        .map((l) => l.split("\t"))
+        .filter(([name]) => name && mine.test(name));
+    return (found.find(([, state]) => state === "running") ?? found[0])?.[0];
+}
