@@ -254,10 +254,14 @@ docker stop -t 10 "$APP_CONTAINER" >/dev/null 2>&1 || true
 exit 1`;
 
 /** Tags the ready version's image as a release and removes the tags of releases beyond the kept ones. */
-export const RECORD_RELEASE = `set -eu
-image=$(docker inspect --format '{{.Image}}' "$APP_CONTAINER")
-tag="$RELEASE_REPOSITORY:$RELEASE_PREFIX-$(date -u +%Y%m%dT%H%M%SZ)"
-docker tag "$image" "$tag"
+export const RECORD_RELEASE = `set -u
+image="" out=""
+# The new version serves already: a release that cannot be recorded is a warning, not a failed deploy (which
+# would keep the old version running beside it until the next up).
+if ! image=$(docker inspect --format '{{.Image}}' "$APP_CONTAINER" 2>&1) || ! tag="$RELEASE_REPOSITORY:$RELEASE_PREFIX-$(date -u +%Y%m%dT%H%M%SZ)" || ! out=$(docker tag "$image" "$tag" 2>&1); then
+  echo "warning: the release of $APP_CONTAINER was not recorded, so npm run rollback cannot return to it: $image $out" >&2
+  exit 0
+fi
 echo "release $tag ($image)"
 docker image ls --no-trunc --format '{{.Tag}} {{.ID}}' "$RELEASE_REPOSITORY" | grep "^$RELEASE_PREFIX-[0-9]\\{8\\}T[0-9]\\{6\\}Z " | sort -r |
   awk -v keep="$RELEASES_KEPT" '{ if (!($2 in seen)) { seen[$2] = 1; n++ } if (n > keep) print $1 }' |

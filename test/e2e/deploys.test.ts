@@ -74,6 +74,7 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
     let run: StackRun;
     let caddyPort: number;
     let createdProxy = false;
+    let firstRelease: string;
     const through = (p: string) => httpGetHost(caddyPort, p);
 
     /** `fn` with the SSH host's client settings in this process's environment, as a user's shell has them. */
@@ -125,6 +126,8 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
                 dockerHost: ssh.dockerHost,
                 dataDir: path.join(work, "appdata"),
                 appReadyTimeoutSeconds: String(READY_TIMEOUT),
+                // Two kept releases: f's deploy is the third distinct image, and prunes the first.
+                appReleasesKept: "2",
             },
         };
         // npm run rollback reads the stack file's dockerHost: the test's SSH host, as a user points it at theirs.
@@ -167,6 +170,7 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
             expect(Object.values(info.HostConfig.PortBindings ?? {}).flat()).toEqual([]);
             expect(up.outputs.appRelease).toMatch(/^marvel-rivals-stats-app:odin-release-\d{8}T\d{6}Z$/);
             expect((await docker().inspect("images", up.outputs.appRelease)).Id).toBe(apps[0].image);
+            firstRelease = apps[0].image;
             // The proxy as the server's caddy-docker-proxy runs it: the Caddyfile from the app's labels.
             const caddyfile = caddyfileFromLabels(info.Config.Labels, "http://");
             expect(caddyfile).toBe(
@@ -351,6 +355,12 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
                 /^the deploy lock of stack odin \(marvel-rivals-deploy-lock on ssh:\/\/[^)]+\) is held by .+ for `up` .*since \d{4}-\d\d-\d\dT.* one change at a time/,
             );
             expect((await appContainers()).map((a) => a.name)).toEqual([first.outputs.appContainer]);
+            // A third distinct image released with two kept: the oldest release's tags are removed.
+            const tags = ((await docker().call("GET", "/images/json")) as any[])
+                .flatMap((i) => (i.RepoTags ?? []).map((tag: string) => [tag, i.Id]))
+                .filter(([tag]) => tag.startsWith("marvel-rivals-stats-app:odin-release-"));
+            expect(new Set(tags.map(([, id]) => id)).size).toBe(2);
+            expect(tags.map(([, id]) => id)).not.toContain(firstRelease);
             // Released with the first deploy: the next change may go.
             expect((await asUser(() => lockStatus(t))).state).toBe("free");
         },
