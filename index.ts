@@ -18,6 +18,8 @@ import { containerNames } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
+/** Named when an image of another PostgreSQL major version than the data directory's is refused. */
+const UPGRADE_HINT = `the README's "A new PostgreSQL major version": a checked dump, a new data directory, a restore`;
 const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
 
@@ -86,6 +88,8 @@ const postgres = new Postgres(
         memoryLimitMb: cfg.memoryLimitMb.postgres,
         waitFor: [dirs],
         dockerHost: cfg.dockerHost,
+        settings: cfg.postgresSettings,
+        upgradeHint: UPGRADE_HINT,
     },
     onDocker,
 );

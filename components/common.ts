@@ -31,6 +31,42 @@ export function dockerEnvironment(dockerHost: string): Record<string, string> {
  */
 export const containerOptions = { deleteBeforeReplace: true, replaceOnChanges: ["*"] };
 
+/**
+ * Inputs of a container that the provider neither replaces on (not ForceNew) nor applies on Update: a change
+ * is written to the state and the container goes on as it was (kreuzwerker v4.2.0,
+ * internal/provider/resource_docker_container_funcs.go, resourceDockerContainerUpdate, which sends only
+ * restart, max_retry_count, cpu_shares, memory, memory_reservation, cpu_set, memory_swap and the device_*
+ * throttles to ContainerUpdate). A new healthcheck must reach the engine, so it replaces.
+ */
+const NEVER_APPLIED = ["healthcheck", "tmpfs", "cpuPeriod", "cpuQuota"];
+
+/**
+ * The change shape of a stateful container (Postgres, Redis, the backup agent), input by input (issue 21):
+ * - **in place, no restart:** what resourceDockerContainerUpdate sends to Docker's ContainerUpdate (above):
+ *   the restart policy and the memory limit (a new one, or a changed one);
+ * - **replaced, the old container stopped first** (deleteBeforeReplace; the provider's own destroy grace,
+ *   `destroyGraceSeconds`, is the graceful stop): every ForceNew input (image, environment, command, mounts,
+ *   ports, labels, networks), as the provider diffs them. The names are fixed, and two postmasters must
+ *   never share one data directory, so never create-before-delete;
+ * - **replaced as well** (replaceOnChanges): the inputs the provider never applies (NEVER_APPLIED), and a
+ *   memory limit removed: Docker's ContainerUpdate takes a zero Memory as "leave it" (moby/moby v28,
+ *   container/container_unix.go, UpdateContainer: `if resources.Memory != 0`), so "none" in place would be
+ *   written to the state while the old limit stays;
+ * - **the state only, which is right:** `wait` and `waitTimeout` (they count at a create), and
+ *   `destroyGraceSeconds` (read from the state when the container is deleted, so the new value is the one a
+ *   later stop uses);
+ * - **a container left with an init error** (it never turned healthy) is replaced by the next `up`, not
+ *   "updated" and left broken: "#initerror" covers exactly that, and no input (pulumi/pulumi v3.259.0,
+ *   pkg/resource/deploy/step_generator.go, applyReplaceOnChanges, with
+ *   sdk/go/common/resource/properties_path.go, PropertyPath.Contains).
+ */
+export function statefulContainerOptions(memoryLimitMb: number | undefined) {
+    return {
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["#initerror", ...NEVER_APPLIED, ...(memoryLimitMb ? [] : ["memory", "memorySwap"])],
+    };
+}
+
 /** Options every container of the stack gets. */
 export const containerDefaults = {
     restart: "unless-stopped",

@@ -2,11 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import {
     containerDefaults,
-    containerOptions,
     healthTiming,
     labelList,
     memoryLimit,
     publishedPorts,
+    statefulContainerOptions,
     type Labels,
     type Publish,
 } from "./common";
@@ -98,7 +98,12 @@ export class Redis extends pulumi.ComponentResource {
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            {
+                parent: this,
+                ...statefulContainerOptions(args.memoryLimitMb),
+                dependsOn: args.waitFor,
+                additionalSecretOutputs: ["envs"],
+            },
         );
         this.registerOutputs({ containerId: this.container.id });
     }
