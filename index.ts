@@ -135,6 +135,7 @@ const redis = new Redis(
         publish: cfg.redisPublish,
         memoryLimitMb: cfg.memoryLimitMb.redis,
         waitFor: [dirs],
+        dockerHost: cfg.dockerHost,
     },
     onDocker,
 );

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
+import * as command from "@pulumi/command";
 import {
     containerDefaults,
+    dockerEnvironment,
     healthTiming,
     labelList,
     memoryLimit,
@@ -27,11 +29,24 @@ export interface RedisArgs {
     waitFor?: pulumi.Input<pulumi.Resource>[];
     /** Labels of the container (the stack's identity). */
     labels?: Labels;
+    /** Docker endpoint for the `docker` CLI (the maxmemory step): the stack's provider's. */
+    dockerHost: string;
 }
+
+/**
+ * Sets MAXMEMORY to three quarters of the container's memory limit, read from its cgroup (v2
+ * `memory.max`, v1 `memory.limit_in_bytes`), or 128mb without a limit ("max", or v1's near-2^63 "none").
+ */
+export const MAXMEMORY_FROM_CGROUP = [
+    "limit=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo max)",
+    `MAXMEMORY=$(awk -v l="$limit" 'BEGIN { if (l == "max" || l + 0 >= 2 ^ 52) print "128mb"; else printf "%dmb\\n", l * 0.75 / 1048576 }')`,
+].join("\n");
 
 /** Redis with a password that never appears on a command line. */
 export class Redis extends pulumi.ComponentResource {
     public readonly container: docker.Container;
+    /** Sets Redis' maxmemory from the container's limit, again whenever the limit changes. */
+    public readonly maxMemory: command.local.Command;
     public readonly host = "redis";
     public readonly port = 6379;
 
@@ -52,11 +67,12 @@ export class Redis extends pulumi.ComponentResource {
         // config as the empty value.
         // A cache: bounded, and evicting the least recently used keys when full, instead of refusing writes
         // or growing until the host runs out. Three quarters of the container's limit when it has one (Redis
-        // needs room beyond its data), else 128 MB.
-        const maxMemoryMb = args.memoryLimitMb ? Math.floor(args.memoryLimitMb * 0.75) : 128;
+        // needs room beyond its data), else 128 MB. Read from the container's own cgroup when Redis starts,
+        // and set on the running server when the limit changes (the maxmemory step below), so that a new
+        // limit is a `docker update` in place (issue 21): in the command, it would replace the container.
         const config = [
             "requirepass $REDIS_PASSWORD",
-            `maxmemory ${maxMemoryMb}mb`,
+            "maxmemory $MAXMEMORY",
             "maxmemory-policy allkeys-lru",
             ...(args.persistence ? [] : ['save ""']),
         ];
@@ -74,7 +90,7 @@ export class Redis extends pulumi.ComponentResource {
                 command: [
                     "sh",
                     "-c",
-                    `exec docker-entrypoint.sh redis-server - "$@" <<EOF\n${config.join("\n")}\nEOF`,
+                    `${MAXMEMORY_FROM_CGROUP}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\n${config.join("\n")}\nEOF`,
                     "redis-server",
                     ...persistence,
                 ],
@@ -104,6 +120,25 @@ export class Redis extends pulumi.ComponentResource {
                 dependsOn: args.waitFor,
                 additionalSecretOutputs: ["envs"],
             },
+        );
+        // A memory limit changed in place reaches Redis here: the same reading of the cgroup, on the running
+        // server (redis-cli takes the password from REDISCLI_AUTH in the container's environment).
+        this.maxMemory = new command.local.Command(
+            `${name}-maxmemory`,
+            {
+                create: [
+                    "set -eu",
+                    'docker exec "$REDIS_CONTAINER" sh -c "$SET_MAXMEMORY"',
+                    'echo "maxmemory of $REDIS_CONTAINER: $(docker exec "$REDIS_CONTAINER" redis-cli CONFIG GET maxmemory | tail -n 1) bytes"',
+                ].join("\n"),
+                environment: {
+                    ...dockerEnvironment(args.dockerHost),
+                    REDIS_CONTAINER: this.container.name,
+                    SET_MAXMEMORY: `${MAXMEMORY_FROM_CGROUP}\nredis-cli CONFIG SET maxmemory "$MAXMEMORY" >/dev/null`,
+                    MEMORY_LIMIT_MB: String(args.memoryLimitMb ?? 0),
+                },
+            },
+            { parent: this, dependsOn: [this.container] },
         );
         this.registerOutputs({ containerId: this.container.id });
     }
