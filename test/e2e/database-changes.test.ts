@@ -14,6 +14,7 @@ import { copyProject, opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type St
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
 import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
 import { expectOk, takeTurnsOnEngine } from "./hooks";
+import { READ_POSTGRES, parseReadout, planPostgres, readSettingsSql } from "../../components/postgresChanges";
 
 const ALL_CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup"];
 const NETWORK = "marvel-rivals-network";
@@ -217,6 +218,39 @@ describe.skipIf(!engine || !!sshProblem)("database changes on the odin stack ove
         "an image of another major version is refused before the container is touched, the database serving throughout",
         async () => {
             const other = withOverrides({ postgresImage: OTHER_MAJOR });
+            // What the preview reads and says, over SSH, from the running container and the image's metadata.
+            const read = spawnSync("sh", ["-c", READ_POSTGRES], {
+                encoding: "utf8",
+                env: {
+                    ...process.env,
+                    ...ssh.env,
+                    DOCKER_HOST: ssh.dockerHost,
+                    PG_CONTAINER: PG,
+                    PG_IMAGE: OTHER_MAJOR,
+                    PG_USER: "marvel_stats",
+                    PG_DB: "marvel_rivals",
+                    SETTINGS_SQL: readSettingsSql([]),
+                },
+                timeout: 60_000,
+            });
+            const readout = parseReadout(read.stdout);
+            expect(readout).toMatchObject({ dataMajor: "16", image: { major: "17" }, container: { running: true } });
+            const said = planPostgres(readout, {
+                containerName: PG,
+                image: OTHER_MAJOR,
+                memoryLimitMb: 256,
+                settings: {},
+                upgradeHint: "-",
+            });
+            expect(said.warn.join("\n")).toContain(
+                `the data directory is PostgreSQL 16, the image ${OTHER_MAJOR} is PostgreSQL 17`,
+            );
+            // ALTER SYSTEM's settings of the earlier test, read back as the server holds them.
+            expect(readout.settings?.map((x) => `${x.name}=${x.file}`)).toEqual([
+                "log_min_duration_statement=250ms",
+                "max_connections=120",
+            ]);
+
             const traffic = load(ready);
             const up = await pulumiUp(other);
             const { ok, failures } = await traffic.end();
