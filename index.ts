@@ -18,8 +18,7 @@ import { containerNames } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
-/** Named when an image of another PostgreSQL major version than the data directory's is refused. */
-const UPGRADE_HINT = `the README's "A new PostgreSQL major version": a checked dump, a new data directory, a restore`;
+
 const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
 
@@ -89,7 +88,8 @@ const postgres = new Postgres(
         waitFor: [dirs],
         dockerHost: cfg.dockerHost,
         settings: cfg.postgresSettings,
-        upgradeHint: UPGRADE_HINT,
+        // Named when an image of another PostgreSQL major version than the data directory's is refused.
+        upgradeHint: `npm run upgrade -- --stack ${stack} --to ${cfg.postgresImage}`,
     },
     onDocker,
 );

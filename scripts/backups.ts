@@ -96,7 +96,7 @@ export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarge
  * while the agent goes on (docker CLI 28), and its exit code would then say nothing. Code -1: the client
  * was killed by a signal.
  */
-function docker(
+export function docker(
     host: string | undefined,
     args: string[],
     timeoutMs = 120_000,
@@ -124,7 +124,7 @@ function docker(
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
-const agent = (t: StackTarget, ...args: string[]) =>
+export const agent = (t: StackTarget, ...args: string[]) =>
     docker(t.host, ["exec", t.names.backup, ...AGENT_ENTRYPOINT, ...args], 0);
 
 /**

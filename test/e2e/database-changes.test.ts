@@ -3,30 +3,39 @@
 // and the app's published port overridden), under a light load: the app's /health/ready, which queries
 // Postgres and Redis, every 50 ms on new connections. A memory limit is changed in place (the postmaster keeps
 // its start time), a reload-only setting is applied without a restart and a postmaster one with a graceful
-// restart of the same container, and an image of another major version is refused with the database serving.
+// restart of the same container, an image of another major version (a real PostgreSQL 17) is refused with
+// the database serving, and `npm run upgrade` then carries every row to it.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { httpGet } from "./clients";
-import { copyProject, opsByName, pulumiDestroy, pulumiPreview, pulumiUp, type StackRun } from "./harness/run";
+import {
+    REPO_ROOT,
+    copyProject,
+    opsByName,
+    pulumiDestroy,
+    pulumiPreview,
+    pulumiUp,
+    type StackRun,
+} from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
 import { clearLeftovers, docker, removeTempDir, requireEngine, tempDir } from "./support";
 import { expectOk, takeTurnsOnEngine } from "./hooks";
 import { READ_POSTGRES, parseReadout, planPostgres, readSettingsSql } from "../../components/postgresChanges";
+import { COUNT_ROWS, parseCounts } from "../../scripts/upgrade";
 
 const ALL_CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup"];
 const NETWORK = "marvel-rivals-network";
 const PROXY = "caddy";
 const PG = "marvel-rivals-postgres";
 /**
- * A STAND-IN FOR AN IMAGE OF ANOTHER MAJOR VERSION, NOT A POSTGRESQL 17: the stack's PostgreSQL 16 image
- * (the official one, or .ci's stand-in under its tag) with only `ENV PG_MAJOR=17` over it. The refusal reads
- * nothing but that metadata (components/postgresChanges.ts, CHECK_MAJOR), so this is enough to prove that the
- * up refuses and the database keeps serving; it could not prove an upgrade.
+ * A real PostgreSQL 17: test/e2e/fixtures/postgres17 (Debian trixie's postgresql-17 with .ci's entrypoint)
+ * where .ci/setup built the offline stand-ins, else the official image (a registry is reachable there).
  */
-const OTHER_MAJOR = "marvel-rivals-stats-ci/postgres:17-metadata-only";
+const OTHER_MAJOR = "marvel-rivals-stats-ci/postgres:17-e2e";
+const STANDIN_BASE = "marvel-rivals-stats-ci/trixie-minbase:latest";
 const LONG = 15 * 60_000;
 
 const engine = requireEngine();
@@ -96,13 +105,26 @@ describe.skipIf(!engine || !!sshProblem)("database changes on the odin stack ove
             await docker().call("POST", "/networks/create", { Name: PROXY });
             createdProxy = true;
         }
-        const base = (await docker().inspect("images", "postgres:16-alpine"))?.Id;
-        if (!base) throw new Error("postgres:16-alpine is missing: run .ci/setup");
-        const ctx = path.join(work, "other-major");
+        const ctx = path.join(work, "postgres17");
         mkdirSync(ctx);
-        writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${base}\nENV PG_MAJOR=17\n`);
-        const built = spawnSync("docker", ["build", "-q", "-t", OTHER_MAJOR, ctx], { encoding: "utf8" });
-        if (built.status !== 0) throw new Error(`docker build ${OTHER_MAJOR}: ${built.stderr}`);
+        cpSync(path.join(__dirname, "fixtures", "postgres17", "Dockerfile"), path.join(ctx, "Dockerfile"));
+        cpSync(
+            path.join(REPO_ROOT, ".ci", "images", "postgres", "docker-entrypoint.sh"),
+            path.join(ctx, "docker-entrypoint.sh"),
+        );
+        const built = (await docker().inspect("images", STANDIN_BASE))
+            ? spawnSync("docker", ["build", "-q", "--build-arg", `BASE=${STANDIN_BASE}`, "-t", OTHER_MAJOR, ctx], {
+                  encoding: "utf8",
+                  env: { ...process.env, DOCKER_BUILDKIT: "0" },
+              })
+            : spawnSync(
+                  "sh",
+                  ["-c", `docker pull postgres:17-alpine && docker tag postgres:17-alpine ${OTHER_MAJOR}`],
+                  {
+                      encoding: "utf8",
+                  },
+              );
+        if (built.status !== 0) throw new Error(`a PostgreSQL 17 image for ${OTHER_MAJOR}: ${built.stderr}`);
         run = {
             projectDir: project,
             stack: "odin",
@@ -271,6 +293,56 @@ describe.skipIf(!engine || !!sshProblem)("database changes on the odin stack ove
             expectOk(back);
             expect(opsByName(back)["postgres-container"]?.op).toBe("same");
             expect(startTime()).toBe(started);
+        },
+        LONG,
+    );
+
+    it(
+        "npm run upgrade carries every row to PostgreSQL 17 from a checked dump, keeps the old directory, and the up then runs the new major",
+        async () => {
+            const seeded = spawnSync("docker", ["exec", "marvel-rivals-app", "seed"], {
+                encoding: "utf8",
+                timeout: 120_000,
+            });
+            expect(seeded.status, seeded.stderr).toBe(0);
+            const before = parseCounts(psql(COUNT_ROWS));
+            expect(Object.values(before).reduce((a, b) => a + b, 0)).toBeGreaterThan(10);
+            // As a user points the stack at their server: the stack file's dockerHost (the test's SSH host).
+            const stackFile = path.join(run.projectDir, "Pulumi.odin.yaml");
+            writeFileSync(
+                stackFile,
+                readFileSync(stackFile, "utf8").replace(
+                    "marvel-rivals-stats:dockerHost: ssh://root@odin",
+                    `marvel-rivals-stats:dockerHost: ${ssh.dockerHost}`,
+                ),
+            );
+            const upgraded = spawnSync("npm", ["run", "-s", "upgrade", "--", "--stack", "odin", "--to", OTHER_MAJOR], {
+                cwd: run.projectDir,
+                env: { ...process.env, ...ssh.env },
+                encoding: "utf8",
+                timeout: 600_000,
+            });
+            expect(upgraded.status, `${upgraded.stdout}\n${upgraded.stderr}`).toBe(0);
+            expect(upgraded.stdout).toMatch(/upgrade: checked dump \S+-before-upgrade\.dump/);
+            expect(upgraded.stdout).toContain("every table's rows as in the dump");
+            const dataDir = path.join(work, "appdata");
+            const kept = readdirSync(dataDir).filter((d) => /^postgres-16-/.test(d));
+            expect(kept).toHaveLength(1);
+            expect(readFileSync(path.join(dataDir, kept[0], "pgdata", "PG_VERSION"), "utf8").trim()).toBe("16");
+            expect(existsSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"))).toBe(true);
+
+            const up = await pulumiUp(withOverrides({ postgresImage: OTHER_MAJOR }));
+            expectOk(up);
+            expect(opsByName(up)["postgres-container"]?.op).toBe("replace");
+            expect(psql("SHOW server_version_num").slice(0, 2)).toBe("17");
+            expect(parseCounts(psql(COUNT_ROWS))).toEqual(before);
+            // ALTER SYSTEM's settings came across with the data.
+            expect(psql("SHOW max_connections")).toBe("120");
+            const deadline = Date.now() + 60_000;
+            while ((await httpGet(ready).catch(() => ({ status: 0 }))).status !== 200) {
+                if (Date.now() > deadline) throw new Error("the app is not ready 60 s after the up");
+                await new Promise((r) => setTimeout(r, 500));
+            }
         },
         LONG,
     );

@@ -67,7 +67,7 @@ describe("the major-version check", () => {
         expect(check.inputs.environment.PG_IMAGE).toMatch(/^sha256:/);
         expect(check.inputs.triggers).toEqual([check.inputs.environment.PG_IMAGE]);
         expect(check.inputs.environment.REFUSAL).toBe(
-            `the data directory is PostgreSQL {DATA}, the image postgres:16-alpine is PostgreSQL {IMAGE}: PostgreSQL {IMAGE} cannot start on it, so the up refuses before touching the running container. Upgrade the data first (the README's "A new PostgreSQL major version": a checked dump, a new data directory, a restore), or set postgresImage back to a PostgreSQL {DATA} image.`,
+            `the data directory is PostgreSQL {DATA}, the image postgres:16-alpine is PostgreSQL {IMAGE}: PostgreSQL {IMAGE} cannot start on it, so the up refuses before touching the running container. Upgrade the data first (npm run upgrade -- --stack odin --to postgres:16-alpine), or set postgresImage back to a PostgreSQL {DATA} image.`,
         );
     });
 
