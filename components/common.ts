@@ -67,6 +67,26 @@ export function statefulContainerOptions(memoryLimitMb: number | undefined) {
     };
 }
 
+/**
+ * A memory limit's change as the preview says it, from the running container's (bytes, 0: none) to the
+ * configured one (MB, 0 or unset: none), or undefined when it stays: in place, or (removed) a replacement,
+ * as statefulContainerOptions decides.
+ */
+export function memoryChange(
+    currentBytes: number,
+    wantMb: number | undefined,
+): { what: string; inPlace: boolean } | undefined {
+    const wantBytes = (wantMb ?? 0) * 1024 * 1024;
+    if (wantBytes === currentBytes) return undefined;
+    const mb = (b: number) => (b ? `${Math.round(b / 1024 / 1024)} MB` : "none");
+    return wantBytes === 0
+        ? {
+              what: `the memory limit is removed (${mb(currentBytes)} -> none; Docker cannot remove one in place)`,
+              inPlace: false,
+          }
+        : { what: `memory limit ${mb(currentBytes)} -> ${mb(wantBytes)}`, inPlace: true };
+}
+
 /** Options every container of the stack gets. */
 export const containerDefaults = {
     restart: "unless-stopped",

@@ -4,6 +4,8 @@
 // and applies `postgresSettings` with ALTER SYSTEM, reloading or restarting gracefully as the setting needs.
 // Every read goes through the docker CLI against the stack's engine (DOCKER_HOST), so it works over SSH.
 
+import { memoryChange } from "./common";
+
 /** `postgresSettings` names: PostgreSQL's GUC names, optionally with an extension's prefix (`auto_explain.x`). */
 export const SETTING_NAME = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)?$/;
 
@@ -148,20 +150,9 @@ export function planPostgres(r: PostgresReadout, d: PostgresDesired): PostgresPl
             plan.info.push(
                 `${who}: ${d.image} is not on the engine yet: the up pulls it; if it is another image than the running one, the container is replaced (${RESTART_DOWNTIME})`,
             );
-        const wantBytes = (d.memoryLimitMb ?? 0) * 1024 * 1024;
-        if (wantBytes !== r.container.memoryBytes) {
-            const mb = (b: number) => (b ? `${Math.round(b / 1024 / 1024)} MB` : "none");
-            if (wantBytes === 0)
-                plan.warn.push(
-                    replaced(
-                        `the memory limit is removed (${mb(r.container.memoryBytes)} -> none; Docker cannot remove one in place)`,
-                    ),
-                );
-            else
-                plan.info.push(
-                    `${who}: memory limit ${mb(r.container.memoryBytes)} -> ${mb(wantBytes)}: updated in place, no restart`,
-                );
-        }
+        const memory = memoryChange(r.container.memoryBytes, d.memoryLimitMb);
+        if (memory?.inPlace) plan.info.push(`${who}: ${memory.what}: updated in place, no restart`);
+        else if (memory) plan.warn.push(replaced(memory.what));
     }
     const imageMajor = r.image?.major ?? majorOfTag(d.image);
     if (r.dataMajor && imageMajor && r.dataMajor !== imageMajor) {

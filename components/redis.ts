@@ -6,6 +6,7 @@ import {
     dockerEnvironment,
     healthTiming,
     labelList,
+    memoryChange,
     memoryLimit,
     publishedPorts,
     statefulContainerOptions,
@@ -47,6 +48,8 @@ export class Redis extends pulumi.ComponentResource {
     public readonly container: docker.Container;
     /** Sets Redis' maxmemory from the container's limit, again whenever the limit changes. */
     public readonly maxMemory: command.local.Command;
+    /** What the preview said a memory limit change does ("" when none changes). */
+    public readonly memoryPlan: pulumi.Output<string>;
     public readonly host = "redis";
     public readonly port = 6379;
 
@@ -121,6 +124,29 @@ export class Redis extends pulumi.ComponentResource {
                 additionalSecretOutputs: ["envs"],
             },
         );
+        // The preview says what a new memory limit does to the running container (read-only; none yet: nothing).
+        const running = command.local.runOutput({
+            command:
+                'docker container inspect --format "{{.HostConfig.Memory}}" "$REDIS_CONTAINER" 2>/dev/null || echo absent',
+            logging: command.types.enums.local.Logging.None,
+            environment: { ...dockerEnvironment(args.dockerHost), REDIS_CONTAINER: args.containerName },
+        });
+        this.memoryPlan = running.stdout.apply((stdout) => {
+            const bytes = stdout.trim();
+            const change = /^\d+$/.test(bytes) ? memoryChange(Number(bytes), args.memoryLimitMb) : undefined;
+            if (change?.inPlace)
+                void pulumi.log.info(
+                    `redis (${args.containerName}): ${change.what}: updated in place, no restart; maxmemory follows`,
+                    this,
+                );
+            else if (change)
+                void pulumi.log.warn(
+                    `redis (${args.containerName}): ${change.what}: the container is replaced (the cache starts empty)`,
+                    this,
+                );
+            return change?.what ?? "";
+        });
+
         // A memory limit changed in place reaches Redis here: the same reading of the cgroup, on the running
         // server (redis-cli takes the password from REDISCLI_AUTH in the container's environment).
         this.maxMemory = new command.local.Command(
@@ -140,6 +166,6 @@ export class Redis extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.container] },
         );
-        this.registerOutputs({ containerId: this.container.id });
+        this.registerOutputs({ containerId: this.container.id, memoryPlan: this.memoryPlan });
     }
 }

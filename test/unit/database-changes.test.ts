@@ -49,6 +49,18 @@ describe("the change shape of the stateful containers", () => {
         expect(run.byName("redis-container").replaceOnChanges).toContain("memory");
     });
 
+    it("the preview's words for a memory limit: in place when set or changed, a replacement when removed, nothing when equal", async () => {
+        const { memoryChange } = await import("../../components/common");
+        expect(memoryChange(0, 64)).toEqual({ what: "memory limit none -> 64 MB", inPlace: true });
+        expect(memoryChange(64 * 1024 * 1024, 128)).toEqual({ what: "memory limit 64 MB -> 128 MB", inPlace: true });
+        expect(memoryChange(64 * 1024 * 1024, 0)).toEqual({
+            what: "the memory limit is removed (64 MB -> none; Docker cannot remove one in place)",
+            inPlace: false,
+        });
+        expect(memoryChange(64 * 1024 * 1024, 64)).toBeUndefined();
+        expect(memoryChange(0, undefined)).toBeUndefined();
+    });
+
     it("Postgres is given its grace to stop on a replacement", () => {
         expect(run.byName("postgres-container").inputs.destroyGraceSeconds).toBe(60);
     });
