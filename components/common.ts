@@ -19,7 +19,7 @@ export function dockerEnvironment(dockerHost: string): Record<string, string> {
 }
 
 /**
- * Resource options every container of the stack gets.
+ * Resource options of the app and pgAdmin containers (the stateful ones take statefulContainerOptions).
  * - deleteBeforeReplace: a fixed name cannot exist twice; the old container goes first.
  * - replaceOnChanges "*": any change replaces the container. The provider updates only `restart`,
  *   `memory` and a few limits in place; a change of anything else that is not ForceNew (`healthcheck`,

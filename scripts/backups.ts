@@ -100,10 +100,11 @@ export function docker(
     host: string | undefined,
     args: string[],
     timeoutMs = 120_000,
+    env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
         const child = spawn("docker", args, {
-            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
+            env: { ...process.env, ...env, ...(host ? { DOCKER_HOST: host } : {}) },
             detached: true,
             stdio: ["ignore", "pipe", "pipe"],
         });

@@ -73,8 +73,14 @@ export function countDifferences(want: Record<string, number>, got: Record<strin
     return names.filter((n) => want[n] !== got[n]).map((n) => `${n}: ${want[n] ?? "absent"} -> ${got[n] ?? "absent"}`);
 }
 
-async function must(t: StackTarget, args: string[], what: string, timeoutMs = 120_000): Promise<string> {
-    const r = await docker(t.host, args, timeoutMs);
+async function must(
+    t: StackTarget,
+    args: string[],
+    what: string,
+    timeoutMs = 120_000,
+    env: Record<string, string> = {},
+): Promise<string> {
+    const r = await docker(t.host, args, timeoutMs, env);
     if (r.code !== 0) throw new Refusal(`${what} failed: ${(r.stderr || r.stdout).trim()}`);
     return r.stdout.trim();
 }
@@ -140,6 +146,8 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
             "inspecting the backup container",
         ),
     ).find((m: any) => m.Destination === BACKUP_MOUNT)?.Source as string;
+    if (!backupDir)
+        throw new Refusal(`${t.names.backup} has no backup directory mounted at ${BACKUP_MOUNT}: run npm run up first`);
     say(
         `stack ${opts.stack} on ${t.host ?? "the local engine"}: ${dataDir} is PostgreSQL ${from}, ${opts.to} is PostgreSQL ${to}`,
     );
@@ -196,9 +204,10 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
                 `POSTGRES_USER=${user}`,
                 "-e",
                 `POSTGRES_DB=${db}`,
-                // Only for initdb: the stack's password step sets the role's password when `up` starts the new container.
+                // Only for initdb, from the CLI's environment (never argv): the stack's password step sets the
+                // role's password when the `up` starts the new container.
                 "-e",
-                `POSTGRES_PASSWORD=${randomBytes(18).toString("hex")}`,
+                "POSTGRES_PASSWORD",
                 "-e",
                 `PGDATA=${MOUNT}/${PGDATA_SUBDIR}`,
                 "-v",
@@ -208,6 +217,8 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
                 opts.to,
             ],
             "starting the temporary server",
+            120_000,
+            { POSTGRES_PASSWORD: randomBytes(18).toString("hex") },
         );
         const deadline = Date.now() + 180_000;
         while (
