@@ -17,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 import { UID_GID, type Publish } from "./components/common";
 import { parseSchedule, ScheduleError, type Schedule } from "./components/backupSchedule";
 import { DEFAULT_CONTAINER_PREFIX } from "./components/names";
+import { SETTING_NAME, type PostgresSettings } from "./components/postgresChanges";
 
 export type { Publish };
 
@@ -79,6 +80,8 @@ export interface StackConfig {
     logLevel: string;
     rateLimitRequestsPerMinute: number;
     currentSeason?: string;
+    /** PostgreSQL server settings applied with ALTER SYSTEM (issue 21), values as text. */
+    postgresSettings: PostgresSettings;
 }
 
 /** Raised with every problem found in the stack config; the message lists them one per line. */
@@ -275,6 +278,46 @@ const list = (re: RegExp, allowed: string): Field<string[]> => ({
         return parsed as string[];
     },
 });
+/**
+ * A map of PostgreSQL settings, as the CLI hands an object over (JSON: `pulumi config set --path
+ * 'postgresSettings.work_mem' 8MB`, or a map in the stack file). Whether the server knows a name is for the
+ * server to say (components/postgresChanges.ts); here only the shape.
+ */
+const settingsMap = (unset: string): Field<PostgresSettings> => ({
+    unset,
+    read(c) {
+        if (c.raw === undefined) return {};
+        let parsed: unknown;
+        try {
+            parsed = JSON.parse(c.raw);
+        } catch {
+            parsed = undefined;
+        }
+        if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+            c.bad(
+                c.raw,
+                "must be a map of PostgreSQL settings to values, e.g. `pulumi config set --path 'postgresSettings.work_mem' 8MB`",
+            );
+            return {};
+        }
+        const out: PostgresSettings = {};
+        for (const [name, value] of Object.entries(parsed)) {
+            if (!SETTING_NAME.test(name))
+                c.bad(
+                    c.raw,
+                    `has the key ${JSON.stringify(name)}, which is no PostgreSQL setting name (lower-case letters, digits and _, e.g. work_mem)`,
+                );
+            else if (!["string", "number", "boolean"].includes(typeof value) || /[\0\n\r]/.test(String(value)))
+                c.bad(
+                    c.raw,
+                    `has ${JSON.stringify(name)} set to ${JSON.stringify(value)}: a setting's value is one text, number or boolean on one line`,
+                );
+            else out[name] = String(value);
+        }
+        return out;
+    },
+});
+
 /** A secret: read here only to be checked (secretProblems); the program reads it as a secret Output. */
 const secret = (unset: string): Field<string | undefined> => ({ unset, read: (c) => c.raw });
 
@@ -352,6 +395,8 @@ const FIELDS = {
     rateLimitRequestsPerMinute: int(1, 10_000),
     // Same rule as the app's own check (app/src/config.ts): a value it refuses would crash-loop the container.
     currentSeason: optionalText(/^\d+(\.\d+)?$/, "must be a season number such as 5 or 5.5", "the app's default"),
+    // Optional: unset is the server's own configuration, nothing for the program to hold.
+    postgresSettings: settingsMap("none: the server's defaults (and whatever ALTER SYSTEM set by hand)"),
     // Not declared in Pulumi.yaml: a declared secret cannot have a default.
     dbPassword: secret("generated once (32 characters) and kept in the stack's encrypted state"),
     redisPassword: secret("generated once, as dbPassword"),
@@ -467,6 +512,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         logLevel: v.logLevel,
         rateLimitRequestsPerMinute: v.rateLimitRequestsPerMinute,
         currentSeason: v.currentSeason,
+        postgresSettings: v.postgresSettings,
     };
 }
 

@@ -18,6 +18,7 @@ import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } f
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
+
 const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
 
@@ -93,6 +94,9 @@ const postgres = new Postgres(
         memoryLimitMb: cfg.memoryLimitMb.postgres,
         waitFor: [dirs],
         dockerHost: cfg.dockerHost,
+        settings: cfg.postgresSettings,
+        // Named when an image of another PostgreSQL major version than the data directory's is refused.
+        upgradeHint: `npm run upgrade -- --stack ${stack} --to ${cfg.postgresImage}`,
     },
     onDocker,
 );
@@ -138,6 +142,7 @@ const redis = new Redis(
         publish: cfg.redisPublish,
         memoryLimitMb: cfg.memoryLimitMb.redis,
         waitFor: [dirs],
+        dockerHost: cfg.dockerHost,
     },
     onDocker,
 );

@@ -127,7 +127,12 @@ export class App extends pulumi.ComponentResource {
         const version = pulumi.unsecret(
             pulumi
                 .all([args.image, envs, volumes, networks, args.user, pulumi.output(labels), ports])
-                .apply((createdFrom) => versionOf([...createdFrom, healthcheck])),
+                // Whether there is a memory limit at all: Docker's update leaves a zero Memory as it was (moby
+                // daemon/update.go, UpdateContainer), so removing a limit needs a new container; changing one
+                // is done in place.
+                .apply((createdFrom) =>
+                    versionOf([...createdFrom, healthcheck, { memoryLimited: !!args.memoryLimitMb }]),
+                ),
         );
 
         // The name of a start-first version: random, made anew whenever the version changes (a RandomId's

@@ -3,7 +3,14 @@ import * as docker from "@pulumi/docker";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { agentEnvironment, type Schedule } from "./backupSchedule";
-import { containerDefaults, containerOptions, labelList, memoryLimit, requireUidGid, type Labels } from "./common";
+import {
+    containerDefaults,
+    labelList,
+    memoryLimit,
+    requireUidGid,
+    statefulContainerOptions,
+    type Labels,
+} from "./common";
 
 /** Label of the backup container holding its schedule as written: `npm run backups` reads it. */
 export const SCHEDULE_LABEL = "marvel-rivals-stats.backup-schedule";
@@ -84,7 +91,12 @@ export class Backups extends pulumi.ComponentResource {
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            {
+                parent: this,
+                ...statefulContainerOptions(args.memoryLimitMb),
+                dependsOn: args.waitFor,
+                additionalSecretOutputs: ["envs"],
+            },
         );
         this.containerName = this.container.name;
         this.registerOutputs({ containerName: this.containerName });

@@ -19,7 +19,7 @@ export function dockerEnvironment(dockerHost: string): Record<string, string> {
 }
 
 /**
- * Resource options every container of the stack gets.
+ * Resource options of the app and pgAdmin containers (the stateful ones take statefulContainerOptions).
  * - deleteBeforeReplace: a fixed name cannot exist twice; the old container goes first.
  * - replaceOnChanges "*": any change replaces the container. The provider updates only `restart`,
  *   `memory` and a few limits in place; a change of anything else that is not ForceNew (`healthcheck`,
@@ -30,6 +30,62 @@ export function dockerEnvironment(dockerHost: string): Record<string, string> {
  *   pkg/resource/deploy/step_generator.go, applyReplaceOnChanges: a "*" path covers the init error).
  */
 export const containerOptions = { deleteBeforeReplace: true, replaceOnChanges: ["*"] };
+
+/**
+ * Inputs of a container that the provider neither replaces on (not ForceNew) nor applies on Update: a change
+ * is written to the state and the container goes on as it was (kreuzwerker v4.2.0,
+ * internal/provider/resource_docker_container_funcs.go, resourceDockerContainerUpdate, which sends only
+ * restart, max_retry_count, cpu_shares, memory, memory_reservation, cpu_set, memory_swap and the device_*
+ * throttles to ContainerUpdate). A new healthcheck must reach the engine, so it replaces.
+ */
+const NEVER_APPLIED = ["healthcheck", "tmpfs", "cpuPeriod", "cpuQuota"];
+
+/**
+ * The change shape of a stateful container (Postgres, Redis, the backup agent), input by input (issue 21):
+ * - **in place, no restart:** what resourceDockerContainerUpdate sends to Docker's ContainerUpdate (above):
+ *   the restart policy and the memory limit (a new one, or a changed one);
+ * - **replaced, the old container stopped first** (deleteBeforeReplace; the provider's own destroy grace,
+ *   `destroyGraceSeconds`, is the graceful stop): every ForceNew input (image, environment, command, mounts,
+ *   ports, labels, networks), as the provider diffs them. The names are fixed, and two postmasters must
+ *   never share one data directory, so never create-before-delete;
+ * - **replaced as well** (replaceOnChanges): the inputs the provider never applies (NEVER_APPLIED), and a
+ *   memory limit removed: Docker's ContainerUpdate takes a zero Memory as "leave it" (moby/moby v28,
+ *   container/container_unix.go, UpdateContainer: `if resources.Memory != 0`), so "none" in place would be
+ *   written to the state while the old limit stays;
+ * - **the state only, which is right:** `wait` and `waitTimeout` (they count at a create), and
+ *   `destroyGraceSeconds` (read from the state when the container is deleted, so the new value is the one a
+ *   later stop uses);
+ * - **a container left with an init error** (it never turned healthy) is replaced by the next `up`, not
+ *   "updated" and left broken: "#initerror" covers exactly that, and no input (pulumi/pulumi v3.259.0,
+ *   pkg/resource/deploy/step_generator.go, applyReplaceOnChanges, with
+ *   sdk/go/common/resource/properties_path.go, PropertyPath.Contains).
+ */
+export function statefulContainerOptions(memoryLimitMb: number | undefined) {
+    return {
+        deleteBeforeReplace: true,
+        replaceOnChanges: ["#initerror", ...NEVER_APPLIED, ...(memoryLimitMb ? [] : ["memory", "memorySwap"])],
+    };
+}
+
+/**
+ * A memory limit's change as the preview says it, from the running container's (bytes, 0: none) to the
+ * configured one (MB, 0 or unset: none), or undefined when it stays: in place, or (removed) a replacement,
+ * as statefulContainerOptions decides.
+ */
+export function memoryChange(
+    currentBytes: number,
+    wantMb: number | undefined,
+): { what: string; inPlace: boolean } | undefined {
+    const wantBytes = (wantMb ?? 0) * 1024 * 1024;
+    if (wantBytes === currentBytes) return undefined;
+    const mb = (b: number) => (b ? `${Math.round(b / 1024 / 1024)} MB` : "none");
+    return wantBytes === 0
+        ? {
+              what: `the memory limit is removed (${mb(currentBytes)} -> none; Docker cannot remove one in place)`,
+              inPlace: false,
+          }
+        : { what: `memory limit ${mb(currentBytes)} -> ${mb(wantBytes)}`, inPlace: true };
+}
 
 /** Options every container of the stack gets. */
 export const containerDefaults = {

@@ -4,15 +4,30 @@ import * as command from "@pulumi/command";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import {
     containerDefaults,
-    containerOptions,
     dockerEnvironment,
     healthTiming,
     labelList,
     memoryLimit,
     publishedPorts,
+    statefulContainerOptions,
     type Labels,
     type Publish,
 } from "./common";
+import {
+    APPLY_SETTINGS,
+    CHECK_MAJOR,
+    PGDATA_SUBDIR,
+    POSTGRES_STOP_GRACE_SECONDS,
+    READ_POSTGRES,
+    majorMismatch,
+    parseReadout,
+    planPostgres,
+    readSettingsSql,
+    settingsSql,
+    unknownSettingsError,
+    type PostgresPlan,
+    type PostgresSettings,
+} from "./postgresChanges";
 
 export interface PostgresArgs {
     image: string;
@@ -33,6 +48,10 @@ export interface PostgresArgs {
     labels?: Labels;
     /** Docker endpoint for the `docker` CLI (the password step): the stack's provider's. */
     dockerHost: string;
+    /** Server settings applied with ALTER SYSTEM (`postgresSettings`); undefined: none. */
+    settings?: PostgresSettings;
+    /** How to move the data directory to another major version: named when an image of another is refused. */
+    upgradeHint: string;
 }
 
 /**
@@ -57,6 +76,10 @@ export class Postgres extends pulumi.ComponentResource {
     public readonly imageId: pulumi.Output<string>;
     /** Sets the role's password to the configured one; dependents wait for it as for the container. */
     public readonly credentials: command.local.Command;
+    /** Applies `postgresSettings`: a reload, or a graceful restart for postmaster settings. */
+    public readonly settings: command.local.Command;
+    /** What the preview said each change does (read before anything changes). */
+    public readonly plan: pulumi.Output<PostgresPlan>;
     /** Host name on the stack's network. */
     public readonly host = "postgres";
     public readonly port = 5432;
@@ -73,6 +96,57 @@ export class Postgres extends pulumi.ComponentResource {
             { parent: this },
         );
         this.imageId = image.imageId;
+        const settings = args.settings ?? {};
+        const engineEnv = dockerEnvironment(args.dockerHost);
+
+        // The preview says which shape each change takes (postgresChanges.ts), from a read-only look at the
+        // running container; settings the server does not know stop the run here, before anything changes.
+        const read = command.local.runOutput({
+            command: READ_POSTGRES,
+            logging: command.types.enums.local.Logging.None,
+            environment: {
+                ...engineEnv,
+                PG_CONTAINER: args.containerName,
+                PG_IMAGE: args.image,
+                PG_USER: args.dbUser,
+                PG_DB: args.dbName,
+                SETTINGS_SQL: readSettingsSql(Object.keys(settings)),
+            },
+        });
+        this.plan = read.stdout.apply((stdout) => {
+            const plan = planPostgres(parseReadout(stdout), {
+                containerName: args.containerName,
+                image: args.image,
+                memoryLimitMb: args.memoryLimitMb,
+                settings,
+                upgradeHint: args.upgradeHint,
+            });
+            for (const line of plan.info) void pulumi.log.info(line, this);
+            for (const line of plan.warn) void pulumi.log.warn(line, this);
+            if (plan.unknownSettings.length > 0)
+                throw new pulumi.RunError(unknownSettingsError(plan.unknownSettings.join(", ")));
+            return plan;
+        });
+
+        // Before the container is created or replaced: an image of another major version than the data
+        // directory's would delete the running server and loop on "database files are incompatible".
+        // The container depends on this step, so a refusal leaves it untouched (the engine registers a
+        // resource only once its dependencies succeeded).
+        const majorCheck = new command.local.Command(
+            `${name}-major-version`,
+            {
+                create: CHECK_MAJOR,
+                environment: {
+                    ...engineEnv,
+                    PG_IMAGE: image.imageId,
+                    DATA_DIR: args.dataPath,
+                    REFUSAL: majorMismatch("{DATA}", "{IMAGE}", args.image, args.upgradeHint),
+                },
+                // Each new image is checked again.
+                triggers: [image.imageId],
+            },
+            { parent: this, dependsOn: args.waitFor },
+        );
 
         this.container = new docker.Container(
             `${name}-container`,
@@ -86,7 +160,7 @@ export class Postgres extends pulumi.ComponentResource {
                     pulumi.interpolate`POSTGRES_PASSWORD=${args.password}`,
                     // A subdirectory: initdb needs an empty directory it can own, and appdata shares
                     // (Unraid) often hold files or ownership initdb refuses at the mount point itself.
-                    "PGDATA=/var/lib/postgresql/data/pgdata",
+                    `PGDATA=/var/lib/postgresql/data/${PGDATA_SUBDIR}`,
                 ],
                 volumes: [{ hostPath: args.dataPath, containerPath: "/var/lib/postgresql/data" }],
                 labels: labelList(args.labels),
@@ -103,11 +177,16 @@ export class Postgres extends pulumi.ComponentResource {
                 waitTimeout: 180,
                 // The provider stops a container for this long before removing it; without it, it removes
                 // the running container at once (SIGKILL). PostgreSQL needs the time for a clean shutdown.
-                destroyGraceSeconds: 60,
+                destroyGraceSeconds: POSTGRES_STOP_GRACE_SECONDS,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
             },
-            { parent: this, ...containerOptions, dependsOn: args.waitFor, additionalSecretOutputs: ["envs"] },
+            {
+                parent: this,
+                ...statefulContainerOptions(args.memoryLimitMb),
+                dependsOn: [...(args.waitFor ?? []), majorCheck],
+                additionalSecretOutputs: ["envs"],
+            },
         );
         // POSTGRES_PASSWORD only counts when the image creates the database. The data outlives the stack
         // (destroy, lost state): when a new password is generated or configured, the existing role must
@@ -137,6 +216,23 @@ export class Postgres extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.container] },
         );
-        this.registerOutputs({ containerId: this.container.id });
+        const sql = settingsSql(settings);
+        this.settings = new command.local.Command(
+            `${name}-settings`,
+            {
+                create: APPLY_SETTINGS,
+                environment: {
+                    ...engineEnv,
+                    PG_CONTAINER: this.container.name,
+                    PG_USER: args.dbUser,
+                    PG_DB: args.dbName,
+                    STOP_GRACE: String(POSTGRES_STOP_GRACE_SECONDS),
+                    UNKNOWN_MESSAGE: unknownSettingsError("{NAMES}"),
+                    ...sql,
+                },
+            },
+            { parent: this, dependsOn: [this.credentials] },
+        );
+        this.registerOutputs({ containerId: this.container.id, plan: this.plan });
     }
 }

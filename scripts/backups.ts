@@ -77,7 +77,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 }
 
 /** `docker exec` of an agent command in the backup container; dumps and restores take as long as they take. */
-const agent = (t: StackTarget, ...args: string[]) =>
+export const agent = (t: StackTarget, ...args: string[]) =>
     docker(t.host, ["exec", t.names.backup, ...AGENT_ENTRYPOINT, ...args], 0);
 
 /**

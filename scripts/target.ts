@@ -58,10 +58,12 @@ export function docker(
     host: string | undefined,
     args: string[],
     timeoutMs = 120_000,
+    /** Extra variables for the client (a password for `docker exec -e NAME`, never an argument). */
+    env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
         const child = spawn("docker", args, {
-            env: host ? { ...process.env, DOCKER_HOST: host } : process.env,
+            env: { ...process.env, ...env, ...(host ? { DOCKER_HOST: host } : {}) },
             detached: true,
             stdio: ["ignore", "pipe", "pipe"],
         });

@@ -442,3 +442,24 @@ test("healthcheck timings must be written as the provider reads them back", asyn
         'healthcheck `interval` "1h" must be whole seconds written as Go writes them (e.g. 1m0s)',
     );
 });
+
+describe("postgresSettings (issue 21)", () => {
+    test("a map of setting names to values, every value as the text ALTER SYSTEM takes", () => {
+        expect(
+            parse("odin", { postgresSettings: JSON.stringify({ work_mem: "8MB", max_connections: 150, jit: false }) })
+                .postgresSettings,
+        ).toEqual({ work_mem: "8MB", max_connections: "150", jit: "false" });
+        expect(parse("odin").postgresSettings).toEqual({});
+    });
+
+    test("refuses what is not a map of setting names to one-line values, naming the key", () => {
+        expect(problems("odin", { postgresSettings: '["work_mem"]' })).toEqual([
+            '`marvel-rivals-stats:postgresSettings` is "[\\"work_mem\\"]": must be a map of PostgreSQL settings to values, e.g. `pulumi config set --path \'postgresSettings.work_mem\' 8MB`.',
+        ]);
+        const raw = JSON.stringify({ "Work-Mem": "8MB", work_mem: ["8MB"] });
+        expect(problems("odin", { postgresSettings: raw })).toEqual([
+            `\`marvel-rivals-stats:postgresSettings\` is ${JSON.stringify(raw)}: has the key "Work-Mem", which is no PostgreSQL setting name (lower-case letters, digits and _, e.g. work_mem).`,
+            `\`marvel-rivals-stats:postgresSettings\` is ${JSON.stringify(raw)}: has "work_mem" set to ["8MB"]: a setting's value is one text, number or boolean on one line.`,
+        ]);
+    });
+});

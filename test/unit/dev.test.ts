@@ -91,14 +91,15 @@ describe("dev stack", () => {
         expect(pg.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["postgres"] }]);
     });
 
-    test("Redis: password only through the environment, no persistence in dev, redis-cli healthcheck", () => {
+    test("Redis: password only through the environment, no persistence in dev, redis-cli healthcheck", async () => {
+        const { MAXMEMORY_FROM_CGROUP } = await import("../../components/redis");
         const redis = container("redis");
         const password = "generated-redis-password-0123456789";
         expect(redis.command.join(" ")).not.toContain(password);
         expect(redis.command).toEqual([
             "sh",
             "-c",
-            'exec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nmaxmemory 128mb\nmaxmemory-policy allkeys-lru\nsave ""\nEOF',
+            `${MAXMEMORY_FROM_CGROUP}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nmaxmemory $MAXMEMORY\nmaxmemory-policy allkeys-lru\nsave ""\nEOF`,
             "redis-server",
             "--appendonly",
             "no",
@@ -235,13 +236,14 @@ describe("dev stack", () => {
         });
     });
 
-    test("fixed names are replaced delete-first, every container change replaces, and containers stop with a grace period", () => {
+    test("fixed names are replaced delete-first, the app on every change, and containers stop with a grace period", () => {
         const grace: Record<string, number> = {};
         for (const c of run.ofType("docker:index/container:Container")) {
             expect(c.deleteBeforeReplace, c.name).toBe(true);
-            expect(c.replaceOnChanges, c.name).toEqual(["*"]);
             grace[c.inputs.name] = c.inputs.destroyGraceSeconds;
         }
+        // The stateful containers' shapes are test/unit/database-changes.test.ts's.
+        expect(run.byName("app-container").replaceOnChanges).toEqual(["*"]);
         expect(grace).toEqual({
             "marvel-rivals-postgres": 60,
             "marvel-rivals-redis": 30,

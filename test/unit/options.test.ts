@@ -51,7 +51,16 @@ test("memory limits come with swap unlimited (-1), the one value Docker stores a
         expect(run.byName(name).inputs.memorySwap, name).toBe(-1);
 });
 
-test("Redis is a bounded cache: three quarters of its container's limit, least recently used keys evicted", () => {
+test("Redis is a bounded cache: three quarters of its container's limit, least recently used keys evicted", async () => {
+    const { MAXMEMORY_FROM_CGROUP } = await import("../../components/redis");
     const script = run.byName("redis-container").inputs.command[2];
-    expect(script).toContain("\nmaxmemory 48mb\nmaxmemory-policy allkeys-lru\n");
+    // Read from the container's cgroup at start, not written in the command: a new limit stays in place.
+    expect(script).toContain(`${MAXMEMORY_FROM_CGROUP}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\n`);
+    expect(script).toContain("\nmaxmemory $MAXMEMORY\nmaxmemory-policy allkeys-lru\n");
+    expect(script).not.toMatch(/48mb|64/);
+    // The running server gets it again when the limit changes (the step's input changes, so it runs).
+    const step = run.byName("redis-maxmemory");
+    expect(step.inputs.environment).toMatchObject({ MEMORY_LIMIT_MB: "64", REDIS_CONTAINER: "marvel-rivals-redis" });
+    expect(step.inputs.environment.SET_MAXMEMORY).toContain(MAXMEMORY_FROM_CGROUP);
+    expect(step.dependencies).toContain(run.byName("redis-container").urn);
 });
