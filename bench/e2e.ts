@@ -39,6 +39,10 @@
 //   rollback_s, rollback_failed_requests
 //                               then `npm run rollback`'s up (appImage pinned to the previous release) under the
 //                               same load (goal: under 30 s, 0 failed)
+//   postgres_in_place_change_s, postgres_in_place_change_downtime_s
+//                               then a Postgres memory limit set (none -> 512 MB) under the same load: the up,
+//                               and the span from the first to the last failed database request (0: none
+//                               failed; the container is updated in place)
 //
 // Needs what the e2e tests need: a Docker engine and the images (.ci/provision.sh). Not a test: it fails
 // only when a run fails.
@@ -194,19 +198,24 @@ async function odinDeploys(): Promise<void> {
             await new Promise((r) => setTimeout(r, 1000));
             const outcomes = await load.stop();
             ensureOk(what, r);
-            return { ms: r.wallMs, failed: failures(outcomes).length, requests: outcomes.length };
+            const failedDb = outcomes.filter((o) => o.status !== 200 && o.path !== "/health").map((o) => o.at);
+            const downMs = failedDb.length > 0 ? Math.max(...failedDb) - Math.min(...failedDb) : 0;
+            return { ms: r.wallMs, failed: failures(outcomes).length, requests: outcomes.length, downMs };
         };
         const file = path.join(project, "app", "src", "routes", "health.ts");
         writeFileSync(file, `${readFileSync(file, "utf8")}\n// bench: a new version\n`);
         const before = (await docker().inspect("containers", cold.outputs.appContainer)).Image as string;
         const update = await timed("app update", {});
         const back = await timed("rollback", { appImage: before });
+        const memory = await timed("postgres memory limit", { appImage: before, postgresMemoryMb: "512" });
         for (const [name, value, unit] of [
             ["app_update_s", s(update.ms), "s"],
             ["app_update_failed_requests", String(update.failed), "requests"],
             ["app_update_requests", String(update.requests), "requests"],
             ["rollback_s", s(back.ms), "s"],
             ["rollback_failed_requests", String(back.failed), "requests"],
+            ["postgres_in_place_change_s", s(memory.ms), "s"],
+            ["postgres_in_place_change_downtime_s", s(memory.downMs), "s"],
         ])
             process.stdout.write(`${name}: ${value} ${unit}\n`);
     } finally {
