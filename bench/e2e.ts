@@ -310,6 +310,7 @@ async function odinOverSsh(): Promise<void> {
                     dockerHost,
                     dataDir: path.join(work, `appdata-${via}`),
                     appPort: String(await freePort()),
+                    appBindAddress: "127.0.0.1",
                 },
             };
             try {
