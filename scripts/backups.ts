@@ -14,7 +14,7 @@ import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
 import { APP_PORT, CONTAINER_NAMES } from "../components/names";
 import { parseDuration, withDeployLock } from "./deployLock";
-import { docker, findApp, Refusal, stackTarget, type StackTarget } from "./target";
+import { docker, findApp, Refusal, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
 
 export { Refusal, stackTarget, type StackTarget };
 
@@ -409,18 +409,8 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
     try {
         return opts.command === "list" ? await list(opts, out) : await restore(opts, out);
     } catch (err) {
-        if (!(err instanceof Refusal)) throw err;
-        process.stderr.write(`${opts.command === "list" ? "backups" : "restore"}: ${err.message}\n`);
-        return 1;
+        return refusalExit(opts.command === "list" ? "backups" : "restore", err);
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err) => {
-            process.stderr.write(`${(err as Error).stack ?? err}\n`);
-            process.exit(1);
-        },
-    );
-}
+runAsProgram(module, main);

@@ -27,7 +27,7 @@
 // holder and what to do); 2 bad arguments; `run`: the command's own.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as os from "node:os";
-import { docker, engineName, Refusal, stackTarget, type StackTarget } from "./target";
+import { docker, engineName, Refusal, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
 
 /** Marks a container as a deploy lock; the holder's facts are in labels under this prefix. */
 export const LOCK_LABEL = "marvel-rivals-stats.deploy-lock";
@@ -561,18 +561,8 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
             );
         return 0;
     } catch (err) {
-        if (!(err instanceof Refusal)) throw err;
-        process.stderr.write(`lock: ${err.message}\n`);
-        return 1;
+        return refusalExit("lock", err);
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err) => {
-            process.stderr.write(`${(err as Error).stack ?? err}\n`);
-            process.exit(1);
-        },
-    );
-}
+runAsProgram(module, main);

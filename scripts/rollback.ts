@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { APP_IMAGE_REPOSITORY, releaseTagPrefix } from "../components/names";
 import { UsageError } from "./backups";
 import { withDeployLock } from "./deployLock";
-import { Refusal, docker, findApp, stackTarget, type StackTarget } from "./target";
+import { Refusal, docker, findApp, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -162,18 +162,8 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         out(`rollback: done; \`npm run up\` deploys the code again (it removes the pin)`);
         return 0;
     } catch (err) {
-        if (!(err instanceof Refusal)) throw err;
-        process.stderr.write(`rollback: ${err.message}\n`);
-        return 1;
+        return refusalExit("rollback", err);
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err) => {
-            process.stderr.write(`${(err as Error).stack ?? err}\n`);
-            process.exit(1);
-        },
-    );
-}
+runAsProgram(module, main);

@@ -107,3 +107,25 @@ export async function findApp(t: StackTarget): Promise<string | undefined> {
         .filter(([name]) => name && mine.test(name));
     return (found.find(([, state]) => state === "running") ?? found[0])?.[0];
 }
+
+/**
+ * What a script's `main` returns for an error: a `Refusal` is one line on stderr, `<who>: <message>`, and
+ * exit status 1; anything else is a bug and is thrown on, with its stack trace.
+ */
+export function refusalExit(who: string, err: unknown): number {
+    if (!(err instanceof Refusal)) throw err;
+    process.stderr.write(`${who}: ${err.message}\n`);
+    return 1;
+}
+
+/** Runs `main` with the command line when `mod` is the program (`require.main`), and exits with its status. */
+export function runAsProgram(mod: NodeModule, main: (argv: string[]) => Promise<number>): void {
+    if (require.main !== mod) return;
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (err) => {
+            process.stderr.write(`${(err as Error).stack ?? err}\n`);
+            process.exit(1);
+        },
+    );
+}

@@ -22,7 +22,7 @@
 import { randomBytes } from "node:crypto";
 import { UsageError, agent, parseList, resultOf } from "./backups";
 import { withDeployLock } from "./deployLock";
-import { Refusal, docker, findApp, stackTarget, type StackTarget } from "./target";
+import { Refusal, docker, findApp, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
 import { PGDATA_SUBDIR } from "../components/postgresChanges";
 import { BACKUP_MOUNT } from "../components/backups";
 
@@ -318,18 +318,8 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         // The deploy lock from start to end: no up, restore or rollback changes the stack under it.
         return await withDeployLock(stackTarget(opts.stack), "upgrade", () => upgrade(opts, out));
     } catch (err) {
-        if (!(err instanceof Refusal)) throw err;
-        process.stderr.write(`upgrade: ${err.message}\n`);
-        return 1;
+        return refusalExit("upgrade", err);
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err) => {
-            process.stderr.write(`${(err as Error).stack ?? err}\n`);
-            process.exit(1);
-        },
-    );
-}
+runAsProgram(module, main);
