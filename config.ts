@@ -76,6 +76,8 @@ export interface StackConfig {
     memoryLimitMb: { postgres: number; redis: number; app: number };
     /** The app's deploys (issue 20): a pinned image (a rollback), the readiness bound, the releases kept. */
     app: { image?: string; readyTimeoutSeconds: number; releasesKept: number };
+    /** How many times `npm run rotate` made a new generated password (0: the first one). */
+    rotation: { db: number; redis: number };
     appEnv: string;
     logLevel: string;
     rateLimitRequestsPerMinute: number;
@@ -345,7 +347,11 @@ const FIELDS = {
         "the engine's own platform",
     ),
     dbName: text(PG_IDENTIFIER, identAllowed),
-    dbUser: text(PG_IDENTIFIER, identAllowed),
+    // Two characters shorter than an identifier: the app's login roles are <dbUser>_a and <dbUser>_b.
+    dbUser: text(
+        /^[a-z_][a-z0-9_]{0,60}$/,
+        "must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 61 characters (the app logs in as <dbUser>_a or _b)",
+    ),
     postgresPort: optionalInt(1, 65535, "PostgreSQL not published on the Docker host"),
     postgresBindAddress: optionalText(BIND_ADDRESS, bindAllowed, "PostgreSQL not published on the Docker host"),
     redisPort: optionalInt(1, 65535, "Redis not published"),
@@ -389,6 +395,9 @@ const FIELDS = {
         "the image built from app/",
     ),
     appReadyTimeoutSeconds: int(5, 3600),
+    // Bumped by `npm run rotate`: a new generated password (scripts/rotate.ts).
+    dbPasswordRotation: int(0, 1_000_000),
+    redisPasswordRotation: int(0, 1_000_000),
     appReleasesKept: int(1, 100),
     appEnv: text(/^(development|production|test)$/, "must be development, production or test"),
     logLevel: text(new RegExp(`^(${LOG_LEVELS.join("|")})$`), `must be one of ${LOG_LEVELS.join(", ")}`),
@@ -508,6 +517,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         hostOwner: v.hostOwner ?? ctx.defaultOwner,
         memoryLimitMb,
         app: { image: v.appImage, readyTimeoutSeconds: v.appReadyTimeoutSeconds, releasesKept: v.appReleasesKept },
+        rotation: { db: v.dbPasswordRotation, redis: v.redisPasswordRotation },
         appEnv: v.appEnv,
         logLevel: v.logLevel,
         rateLimitRequestsPerMinute: v.rateLimitRequestsPerMinute,

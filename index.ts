@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories, identityLabels } from "./components/hostDirectories";
-import { Postgres } from "./components/postgres";
+import { Postgres, loginRoles } from "./components/postgres";
 import { Redis } from "./components/redis";
 import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
@@ -27,10 +27,22 @@ const cfg = readStackConfig(projectDir);
 
 // ---- secrets: configured, or generated once and kept in the (encrypted) state
 // Wrapped in pulumi.secret explicitly: secrecy must not depend on what a provider marks.
-const generated = (name: string) =>
-    pulumi.secret(new random.RandomPassword(name, { length: 32, special: false }).result);
-const dbPassword = config.getSecret("dbPassword") ?? generated("db-password");
-const redisPassword = config.getSecret("redisPassword") ?? generated("redis-password");
+// `rotation` (set by `npm run rotate`) makes a new one: a RandomPassword is replaced when its keepers change
+// (pulumi-random v4.21.1: every input forces replacement), and the old value leaves the state with it. None
+// at 0, so a stack from before rotations keeps its password.
+const generated = (name: string, rotation = 0) =>
+    pulumi.secret(
+        new random.RandomPassword(name, {
+            length: 32,
+            special: false,
+            ...(rotation > 0 ? { keepers: { rotation: String(rotation) } } : {}),
+        }).result,
+    );
+const dbPassword = config.getSecret("dbPassword") ?? generated("db-password", cfg.rotation.db);
+const redisPassword = config.getSecret("redisPassword") ?? generated("redis-password", cfg.rotation.redis);
+// The app logs in as one of two roles in turn: a new password goes to the other one, so the version
+// serving keeps logging in until it is drained (components/postgres.ts, credentialsSql).
+const appLogin = loginRoles(cfg.dbUser, cfg.rotation.db);
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
 
 // ---- where everything runs: one explicit Docker provider for the stack
@@ -89,6 +101,7 @@ const postgres = new Postgres(
         dbName: cfg.dbName,
         dbUser: cfg.dbUser,
         password: dbPassword,
+        loginRoles: appLogin,
         labels: identity,
         publish: cfg.postgresPublish,
         memoryLimitMb: cfg.memoryLimitMb.postgres,
@@ -163,8 +176,8 @@ const appImage = new AppImage(
 
 // The connection URLs, one way to build each (secret: they hold the passwords), for a host and port.
 const enc = encodeURIComponent;
-const postgresUrl = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
-    pulumi.secret(pulumi.interpolate`postgres://${cfg.dbUser}:${dbPassword.apply(enc)}@${host}:${port}/${cfg.dbName}`);
+const postgresUrl = (host: pulumi.Input<string>, port: pulumi.Input<number>, user = cfg.dbUser) =>
+    pulumi.secret(pulumi.interpolate`postgres://${user}:${dbPassword.apply(enc)}@${host}:${port}/${cfg.dbName}`);
 const redisUrlOf = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
     pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${host}:${port}`);
 // As seen from inside the stack's network.
@@ -200,7 +213,8 @@ const app = new App(
         networkName: network.name,
         externalNetworks: network.externalNames,
         env: {
-            DATABASE_URL: internalDatabaseUrl,
+            // The active login role (the owner's password too: one secret, two roles in turn).
+            DATABASE_URL: postgresUrl(postgres.host, postgres.port, appLogin.active),
             REDIS_URL: internalRedisUrl,
             APP_ENV: cfg.appEnv,
             LOG_LEVEL: cfg.logLevel,

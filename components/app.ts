@@ -127,11 +127,17 @@ export class App extends pulumi.ComponentResource {
         const version = pulumi.unsecret(
             pulumi
                 .all([args.image, envs, volumes, networks, args.user, pulumi.output(labels), ports])
-                // Whether there is a memory limit at all: Docker's update leaves a zero Memory as it was (moby
-                // daemon/update.go, UpdateContainer), so removing a limit needs a new container; changing one
-                // is done in place.
+                // What every container gets (log driver and options, network mode: ForceNew too), and whether
+                // there is a memory limit at all: Docker's update leaves a zero Memory as it was (moby
+                // daemon/container/container_unix.go, UpdateContainer), so removing a limit needs a new
+                // container; changing one is done in place.
                 .apply((createdFrom) =>
-                    versionOf([...createdFrom, healthcheck, { memoryLimited: !!args.memoryLimitMb }]),
+                    versionOf([
+                        ...createdFrom,
+                        healthcheck,
+                        containerDefaults,
+                        { memoryLimited: !!args.memoryLimitMb },
+                    ]),
                 ),
         );
 

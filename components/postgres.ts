@@ -39,6 +39,13 @@ export interface PostgresArgs {
     dbName: string;
     dbUser: string;
     password: pulumi.Input<string>;
+    /**
+     * The app's login roles, used in turn so that a new password never fails the version still serving:
+     * `active` gets the password now; `inactive` is left as it is (the serving version may still use it;
+     * `npm run rotate` disables it once that version is gone). Both are members of `dbUser`, which owns
+     * everything, and act as it (`SET role`).
+     */
+    loginRoles: { active: string; inactive: string };
     /** Publish 5432 on the Docker host; omit to keep the database on the private network only. */
     publish?: Publish;
     memoryLimitMb?: number;
@@ -67,6 +74,34 @@ export function scramVerifier(password: string, iterations = 4096): string {
     const serverKey = createHmac("sha256", salted).update("Server Key").digest();
     const b64 = (b: Buffer) => b.toString("base64");
     return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
+}
+
+/**
+ * The credentials step's SQL: the owner's password, and the active login role made (with its sibling, a
+ * member of the owner that acts as it) and given the password. The inactive role is created NOLOGIN on a
+ * new database and otherwise left alone: the version serving may still log in with it.
+ */
+export function credentialsSql(owner: string, roles: { active: string; inactive: string }, password: string): string {
+    for (const r of [owner, roles.active, roles.inactive])
+        if (!/^[a-z_][a-z0-9_]{0,62}$/.test(r))
+            throw new Error(`role name ${JSON.stringify(r)} is not a plain identifier`);
+    const verifier = scramVerifier(password);
+    const make = (r: string) =>
+        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE "${r}" NOLOGIN INHERIT IN ROLE "${owner}"; END IF; END $$;`;
+    return [
+        `ALTER ROLE "${owner}" PASSWORD '${verifier}';`,
+        make(roles.active),
+        make(roles.inactive),
+        `ALTER ROLE "${roles.active}" SET role = '${owner}';`,
+        `ALTER ROLE "${roles.inactive}" SET role = '${owner}';`,
+        `ALTER ROLE "${roles.active}" WITH LOGIN PASSWORD '${verifier}';`,
+    ].join("\n");
+}
+
+/** The app's two login roles for `owner` and which one a rotation count makes active. */
+export function loginRoles(owner: string, rotation: number): { active: string; inactive: string } {
+    const [a, b] = [`${owner}_a`, `${owner}_b`];
+    return rotation % 2 === 0 ? { active: a, inactive: b } : { active: b, inactive: a };
 }
 
 /** PostgreSQL with its data on a host bind mount, healthy only once it accepts TCP connections. */
@@ -157,7 +192,11 @@ export class Postgres extends pulumi.ComponentResource {
                 envs: [
                     `POSTGRES_DB=${args.dbName}`,
                     `POSTGRES_USER=${args.dbUser}`,
-                    pulumi.interpolate`POSTGRES_PASSWORD=${args.password}`,
+                    // initdb's superuser password: a random UUID read from the kernel when the data directory
+                    // is created, never stored anywhere. The credentials step below sets the real one through
+                    // the local socket before anything logs in; so the password is not in this container's
+                    // environment, and a new one neither replaces nor restarts the database.
+                    "POSTGRES_PASSWORD_FILE=/proc/sys/kernel/random/uuid",
                     // A subdirectory: initdb needs an empty directory it can own, and appdata shares
                     // (Unraid) often hold files or ownership initdb refuses at the mount point itself.
                     `PGDATA=/var/lib/postgresql/data/${PGDATA_SUBDIR}`,
@@ -198,17 +237,16 @@ export class Postgres extends pulumi.ComponentResource {
                 create: [
                     "set -eu",
                     'printf \'%s\\n\' "$ROLE_SQL" | docker exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB"',
-                    'echo "password of $PG_USER set"',
+                    'echo "password of $PG_USER and of the login role $LOGIN_ROLE set"',
                 ].join("\n"),
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
                     PG_CONTAINER: this.container.name,
                     PG_USER: args.dbUser,
                     PG_DB: args.dbName,
+                    LOGIN_ROLE: args.loginRoles.active,
                     ROLE_SQL: pulumi.secret(
-                        pulumi
-                            .output(args.password)
-                            .apply((p) => `ALTER ROLE "${args.dbUser}" PASSWORD '${scramVerifier(p)}';`),
+                        pulumi.output(args.password).apply((p) => credentialsSql(args.dbUser, args.loginRoles, p)),
                     ),
                 },
                 // A replaced container (new ID) gets the step again.

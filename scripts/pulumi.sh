@@ -7,6 +7,7 @@
 # Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
 # into .pulumi-state/passphrase on first use (back it up with the state: it decrypts the stack's secrets).
 set -euo pipefail
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -54,25 +55,28 @@ while [ $# -gt 0 ]; do
             ;;
     esac
 done
+# MRS_DEPLOY_LOCK_HELD: the stack's lock is held already, by this script's own run below or by a script
+# (npm run rollback, npm run rotate) for its pulumi runs; it is not taken twice.
+case "${MRS_DEPLOY_LOCK_HELD:+held}${args[0]:-}" in
+    held*) ;;
+    up | update | destroy | refresh | import | state | watch)
+        # One process holds the lock and runs this script again under it (node --import tsx: the tsx
+        # launcher would add another process). ${a[@]+"${a[@]}"}: an empty array under `set -u` is an error
+        # in bash 3.2 (macOS's /bin/bash).
+        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" \
+            ${lock_args[@]+"${lock_args[@]}"} -- env PULUMI_STACK="$stack" MRS_DEPLOY_LOCK_HELD="${args[0]}" \
+            bash "$self" "${args[@]}"
+        ;;
+esac
 # A rollback pins the app to a kept release (appImage, set by `npm run rollback`); a plain `up` deploys the
-# code again, so it removes the pin first and says so.
+# code again, so it removes the pin first and says so: under the lock, so never between a rollback's
+# `config set` and its `up`.
 if [ "${args[0]:-}" = up ] && [ -z "${MRS_ROLLBACK:-}" ]; then
     if pinned="$(pulumi config get marvel-rivals-stats:appImage --stack "$stack" 2>/dev/null)" && [ -n "$pinned" ]; then
         printf 'The app was rolled back to %s (appImage): this up deploys the code again and removes the pin.\n' "$pinned" >&2
         pulumi config rm marvel-rivals-stats:appImage --stack "$stack"
     fi
 fi
-# MRS_DEPLOY_LOCK_HELD: set by a script that holds the stack's lock already (npm run rollback) for its own
-# pulumi runs; the lock is not taken twice.
-case "${MRS_DEPLOY_LOCK_HELD:+held}${args[0]:-}" in
-    held*) ;;
-    up | update | destroy | refresh | import | state | watch)
-        # One process holds the lock and runs pulumi (node --import tsx: the tsx launcher would add another).
-        # ${a[@]+"${a[@]}"}: an empty array under `set -u` is an error in bash 3.2 (macOS's /bin/bash).
-        exec node --import tsx scripts/deployLock.ts run --stack "$stack" --what "${args[0]}" \
-            ${lock_args[@]+"${lock_args[@]}"} -- pulumi "${args[@]}" --stack "$stack"
-        ;;
-esac
 [ ${#lock_args[@]} -eq 0 ] ||
     fail "${lock_args[0]} is for the commands that change the stack (up, destroy, refresh, ...); ${args[0]:-this command} takes no lock."
 exec pulumi ${args[@]+"${args[@]}"} --stack "$stack"

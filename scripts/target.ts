@@ -25,6 +25,9 @@ export interface StackTarget {
     deployLock: string;
     /** The stack's Postgres image (stack file, else Pulumi.yaml's default): on every engine the stack runs on. */
     postgresImage: string;
+    /** The database and its owner role (stack file, else Pulumi.yaml's defaults). */
+    dbName: string;
+    dbUser: string;
 }
 
 /** A stack's engine, container names and Postgres image, from its stack file (and Pulumi.yaml's defaults). */
@@ -42,6 +45,8 @@ export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarge
         names: containerNames(text("containerPrefix")),
         deployLock: deployLockName(text("containerPrefix")),
         postgresImage: text("postgresImage") ?? projectDefaults(projectDir).postgresImage,
+        dbName: text("dbName") ?? projectDefaults(projectDir).dbName,
+        dbUser: text("dbUser") ?? projectDefaults(projectDir).dbUser,
     };
 }
 

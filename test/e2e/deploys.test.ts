@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { lockStatus, withDeployLock } from "../../scripts/deployLock";
 import { planRollback } from "../../scripts/rollback";
+import { retireLoginRole } from "../../scripts/rotate";
 import { stackTarget } from "../../scripts/target";
 import { caddyfileFromLabels, failures, startCaddy, startLoad, type Outcome } from "./caddy";
 import { httpGet } from "./clients";
@@ -366,6 +367,39 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
         },
         LONG,
     );
+
+    it(
+        "g. npm run rotate -- db under load: no failed request, the database not restarted, the old password logs in nowhere, the state holds only the new one",
+        async () => {
+            const stateFile = path.join(run.workDir, "harness-state.json");
+            const oldPassword = generatedDbPassword(stateFile);
+            const pgBefore = (await docker().inspect("containers", "marvel-rivals-postgres")).Id;
+            const startedBefore = psql("SELECT pg_postmaster_start_time()");
+            const t = stackTarget("odin", run.projectDir);
+            // What `npm run rotate -- db` does: the counter up, an up, then the old login role retired.
+            run.overrides = { ...run.overrides, dbPasswordRotation: "1" };
+            const { result: up, outcomes } = await underLoad(async () => {
+                const r = await pulumiUp(run);
+                if (r.ok) await asUser(() => retireLoginRole(t, "marvel_stats_a"));
+                return r;
+            });
+            expectOk(up);
+            expect(failures(outcomes)).toEqual([]);
+            expect((await docker().inspect("containers", "marvel-rivals-postgres")).Id).toBe(pgBefore);
+            expect(psql("SELECT pg_postmaster_start_time()")).toBe(startedBefore);
+            const newPassword = generatedDbPassword(stateFile);
+            expect(newPassword).not.toBe(oldPassword);
+            expect(readFileSync(stateFile, "utf8")).not.toContain(oldPassword);
+            const [app] = await appContainers();
+            const logsIn = (user: string, password: string) => canLogIn(app.name, user, password);
+            expect(logsIn("marvel_stats_b", newPassword)).toBe(true);
+            expect(logsIn("marvel_stats", newPassword)).toBe(true);
+            for (const user of ["marvel_stats_a", "marvel_stats_b", "marvel_stats"])
+                expect(logsIn(user, oldPassword), user).toBe(false);
+            process.stderr.write(`password rotation: ${up.wallMs} ms, ${outcomes.length} requests, 0 failed\n`);
+        },
+        LONG,
+    );
 });
 
 /** Whether `container`:8000 accepts a TCP connection, tried from the Caddy container (bash's /dev/tcp). */
@@ -377,6 +411,41 @@ function acceptsConnections(container: string): Promise<boolean> {
         child.on("close", (code) => resolve(code === 0));
         child.on("error", () => resolve(false));
     });
+}
+
+/** psql in the Postgres container, through its local socket (the database publishes no port on odin). */
+function psql(sql: string): string {
+    const r = spawnSync(
+        "docker",
+        ["exec", "marvel-rivals-postgres", "psql", "-X", "-tA", "-U", "marvel_stats", "-d", "marvel_rivals", "-c", sql],
+        { encoding: "utf8", timeout: 60_000 },
+    );
+    if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+    return r.stdout.trim();
+}
+
+/** The generated database password in the harness's state (the test's own file). */
+function generatedDbPassword(stateFile: string): string {
+    const state = JSON.parse(readFileSync(stateFile, "utf8"));
+    const result = state.resources["random:index/randomPassword:RandomPassword::db-password"]?.outputs?.result;
+    const password = typeof result === "object" ? result?.value : result;
+    if (!password) throw new Error("no generated database password in the state");
+    return password;
+}
+
+/** Whether `user` logs in with `password` over the stack's network (from the app's container, with pg). */
+function canLogIn(appContainer: string, user: string, password: string): boolean {
+    const probe =
+        "new (require('pg').Client)({ host: 'postgres', database: 'marvel_rivals' }).connect().then(() => process.exit(0), () => process.exit(1))";
+    const r = spawnSync(
+        "docker",
+        ["exec", "-w", "/app", "-e", "PGUSER", "-e", "PGPASSWORD", appContainer, "node", "-e", probe],
+        {
+            env: { ...process.env, PGUSER: user, PGPASSWORD: password },
+            timeout: 60_000,
+        },
+    );
+    return r.status === 0;
 }
 
 /** GET through the proxy on 127.0.0.1 with the site's Host header. */

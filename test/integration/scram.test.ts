@@ -53,3 +53,59 @@ test("the verifier is stable for one password and differs between passwords", ()
         /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}$/,
     );
 });
+
+test("a rotation: the app's login roles act as the owner, the serving one keeps its password until it is retired, then only the new one logs in", async () => {
+    const { credentialsSql, loginRoles } = await import("../../components/postgres");
+    const { retireSql } = await import("../../scripts/rotate");
+    const admin = new pg.Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    const asAdmin = async (sql: string) => {
+        for (const statement of sql.split("\n")) await admin.query(statement);
+    };
+    try {
+        await admin.query("CREATE ROLE owner_x LOGIN");
+        await admin.query("CREATE DATABASE rot OWNER owner_x");
+        // Rotation 0: the app logs in as owner_x_a.
+        await asAdmin(credentialsSql("owner_x", loginRoles("owner_x", 0), "first-password-0123456789"));
+        // Applied twice (a re-run of the step): the same.
+        await asAdmin(credentialsSql("owner_x", loginRoles("owner_x", 0), "first-password-0123456789"));
+        const as = async (user: string, password: string, sql: string) => {
+            const c = new pg.Client({ host: "127.0.0.1", port: server.port, user, password, database: "rot" });
+            await c.connect();
+            try {
+                return (await c.query(sql)).rows;
+            } finally {
+                await c.end();
+            }
+        };
+        // The login role acts as the owner: what it creates belongs to the owner.
+        expect(await as("owner_x_a", "first-password-0123456789", "SELECT current_user AS u")).toEqual([
+            { u: "owner_x" },
+        ]);
+        await as("owner_x_a", "first-password-0123456789", "CREATE TABLE t (id int)");
+        expect(
+            await as(
+                "owner_x",
+                "first-password-0123456789",
+                "SELECT tableowner AS o FROM pg_tables WHERE tablename = 't'",
+            ),
+        ).toEqual([{ o: "owner_x" }]);
+        expect(await canLogIn("owner_x_b", "first-password-0123456789")).toBe(false);
+
+        // Rotation 1: the new password goes to owner_x_b and the owner; owner_x_a (the serving version's) still logs in.
+        await asAdmin(credentialsSql("owner_x", loginRoles("owner_x", 1), "second-password-0123456789"));
+        expect(await as("owner_x_b", "second-password-0123456789", "SELECT count(*)::int AS n FROM t")).toEqual([
+            { n: 0 },
+        ]);
+        expect(await as("owner_x_a", "first-password-0123456789", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+        expect(await canLogIn("owner_x", "first-password-0123456789")).toBe(false);
+
+        // Retired once the serving version is gone: the old password logs in nowhere.
+        for (const statement of retireSql("owner_x_a").split("\n")) await admin.query(statement);
+        expect(await canLogIn("owner_x_a", "first-password-0123456789")).toBe(false);
+        expect(await canLogIn("owner_x_b", "first-password-0123456789")).toBe(false);
+        expect(await as("owner_x_b", "second-password-0123456789", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    } finally {
+        await admin.end();
+    }
+});

@@ -318,6 +318,9 @@ describe("npm run backups / restore: what they decide", () => {
                 backup: "marvel-rivals-backup",
             },
             deployLock: "marvel-rivals-deploy-lock",
+            // Pulumi.yaml's defaults too (npm run rotate retires a login role as the owner).
+            dbName: "marvel_rivals",
+            dbUser: "marvel_stats",
         });
         expect(projectDefaults(PROJECT_ROOT).postgresImage).toMatch(/^postgres:16/);
         expect(stackTarget("dev").host).toBeUndefined();

@@ -156,7 +156,13 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             "a bad database user",
             "dev",
             { dbUser: "1user" },
-            '`marvel-rivals-stats:dbUser` is "1user": must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 63 characters.',
+            '`marvel-rivals-stats:dbUser` is "1user": must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 61 characters (the app logs in as <dbUser>_a or _b).',
+        ],
+        [
+            "a database user too long for its login roles",
+            "dev",
+            { dbUser: "u".repeat(62) },
+            `\`marvel-rivals-stats:dbUser\` is "${"u".repeat(62)}": must be a lower-case PostgreSQL identifier: letters, digits and _, not starting with a digit, at most 61 characters (the app logs in as <dbUser>_a or _b).`,
         ],
         [
             "an invalid port",

@@ -185,7 +185,8 @@ describe("dev stack", () => {
             app.envs.map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
         );
         expect(env).toEqual({
-            DATABASE_URL: "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
+            // The first of the app's two login roles (npm run rotate switches to the other).
+            DATABASE_URL: "postgres://marvel_stats_a:generated-db-password-0123456789@postgres:5432/marvel_rivals",
             REDIS_URL: "redis://:generated-redis-password-0123456789@redis:6379",
             APP_ENV: "development",
             LOG_LEVEL: "debug",
@@ -210,10 +211,17 @@ describe("dev stack", () => {
         expect(app.name).toBe("marvel-rivals-app");
     });
 
-    test("secrets reach the engine as secrets", () => {
-        for (const name of ["postgres-container", "redis-container", "app-container"]) {
-            expect(run.byName(name).secretInputs, name).toContain("envs");
+    test("secrets reach the engine as secrets; the database container's environment holds none", () => {
+        for (const name of ["redis-container", "app-container", "postgres-password"]) {
+            const r = run.byName(name);
+            expect(r.secretInputs, name).toContain(name === "postgres-password" ? "environment" : "envs");
         }
+        // initdb's password is read from the kernel (a random UUID) and never stored; the credentials step
+        // sets the real one: a new password changes nothing of the container.
+        expect(run.byName("postgres-container").inputs.envs).toContain(
+            "POSTGRES_PASSWORD_FILE=/proc/sys/kernel/random/uuid",
+        );
+        expect(JSON.stringify(run.byName("postgres-container").inputs.envs)).not.toContain("generated-db-password");
     });
 
     test("connection strings are secret outputs reachable from the host", () => {

@@ -52,3 +52,15 @@ test("an app update starts the new version first: its own name, no delete-before
         RELEASES_KEPT: "3",
     });
 });
+
+test("every input of the app container that the provider cannot update in place feeds its version", () => {
+    // components/app.ts hashes these into the version (a new version, a new name); the provider updates
+    // memory and the restart policy in place, and keeps wait, waitTimeout and destroyGraceSeconds in its
+    // state only. An input added to the container without a place here would be replaced under the same
+    // name, beside the old container that still holds it: a deploy Docker refuses.
+    const hashed = ["image", "envs", "volumes", "networksAdvanced", "user", "labels", "ports", "healthcheck"];
+    const defaults = ["restart", "logDriver", "logOpts", "networkMode"];
+    const inPlaceOrStateOnly = ["memory", "memorySwap", "wait", "waitTimeout", "destroyGraceSeconds"];
+    const inputs = Object.keys(run.byName("app-container").inputs).filter((k) => k !== "name");
+    expect(inputs.filter((k) => ![...hashed, ...defaults, ...inPlaceOrStateOnly].includes(k))).toEqual([]);
+});

@@ -26,6 +26,18 @@ if [ "$1" = 'postgres' ]; then
         exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
     fi
 
+    # The official entrypoint's file_env (docker-library/postgres, docker-entrypoint.sh): POSTGRES_PASSWORD_FILE
+    # names a file holding the password; setting both is an error.
+    if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+        if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+            echo >&2 'error: both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)'
+            exit 1
+        fi
+        POSTGRES_PASSWORD="$(< "$POSTGRES_PASSWORD_FILE")"
+        export POSTGRES_PASSWORD
+        unset POSTGRES_PASSWORD_FILE
+    fi
+
     if [ ! -s "$PGDATA/PG_VERSION" ]; then
         if [ -z "${POSTGRES_PASSWORD:-}" ] && [ "$POSTGRES_HOST_AUTH_METHOD" != 'trust' ]; then
             echo >&2 'Error: Database is uninitialized and superuser password is not specified.'
