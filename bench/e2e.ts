@@ -39,6 +39,9 @@
 //   rollback_s, rollback_failed_requests
 //                               then `npm run rollback`'s up (appImage pinned to the previous release) under the
 //                               same load (goal: under 30 s, 0 failed)
+//   password_rotation_s, password_rotation_failed_requests
+//                               then `npm run rotate -- db` (a new generated password, the app's other login role,
+//                               the old one retired) under the same load (goal: 0 failed, no database restart)
 //   postgres_in_place_change_s, postgres_in_place_change_downtime_s
 //                               then a Postgres memory limit set (none -> 512 MB) under the same load: the up,
 //                               and the span from the first to the last failed database request (0: none
@@ -59,6 +62,8 @@ import { connect } from "node:net";
 import { docker } from "../test/e2e/support";
 import { sshHostAvailable, startSshDockerHost } from "../test/e2e/sshHost";
 import { caddyfileFromLabels, failures, startCaddy, startLoad } from "../test/e2e/caddy";
+import { retireLoginRole } from "../scripts/rotate";
+import { stackTarget } from "../scripts/target";
 
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
 // With the backup container, which has no healthcheck: what a leftover run may hold.
@@ -208,12 +213,25 @@ async function odinDeploys(): Promise<void> {
         const update = await timed("app update", {});
         const back = await timed("rollback", { appImage: before });
         const memory = await timed("postgres memory limit", { appImage: before, postgresMemoryMb: "512" });
+        // What `npm run rotate -- db` does: the counter up, an up, the old login role retired.
+        const rotation = await timed("password rotation", {
+            appImage: before,
+            postgresMemoryMb: "512",
+            dbPasswordRotation: "1",
+        });
+        const saved = { ...process.env };
+        Object.assign(process.env, ssh.env);
+        await retireLoginRole(stackTarget("odin", project), "marvel_stats_a").finally(() => {
+            for (const k of Object.keys(ssh.env)) process.env[k] = saved[k];
+        });
         for (const [name, value, unit] of [
             ["app_update_s", s(update.ms), "s"],
             ["app_update_failed_requests", String(update.failed), "requests"],
             ["app_update_requests", String(update.requests), "requests"],
             ["rollback_s", s(back.ms), "s"],
             ["rollback_failed_requests", String(back.failed), "requests"],
+            ["password_rotation_s", s(rotation.ms), "s"],
+            ["password_rotation_failed_requests", String(rotation.failed), "requests"],
             ["postgres_in_place_change_s", s(memory.ms), "s"],
             ["postgres_in_place_change_downtime_s", s(memory.downMs), "s"],
         ])

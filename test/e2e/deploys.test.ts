@@ -400,6 +400,24 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
         },
         LONG,
     );
+
+    it(
+        "h. npm run rotate -- redis under load: no failed request (the app answers from PostgreSQL while the cache is replaced), and the new version reaches the cache with the new password",
+        async () => {
+            const [serving] = await appContainers();
+            const redisBefore = (await docker().inspect("containers", "marvel-rivals-redis")).Id;
+            run.overrides = { ...run.overrides, redisPasswordRotation: "1" };
+            const { result: up, outcomes } = await underLoad(() => pulumiUp(run));
+            expectOk(up);
+            expect(failures(outcomes)).toEqual([]);
+            expect((await docker().inspect("containers", "marvel-rivals-redis")).Id).not.toBe(redisBefore);
+            const [app] = await appContainers();
+            expect(app.name).not.toBe(serving.name);
+            // Ready, not degraded: the cache answers the new version.
+            expect((await through("/health/ready")).json().status).toBe("ready");
+        },
+        LONG,
+    );
 });
 
 /** Whether `container`:8000 accepts a TCP connection, tried from the Caddy container (bash's /dev/tcp). */
