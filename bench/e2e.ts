@@ -221,9 +221,11 @@ async function odinDeploys(): Promise<void> {
         });
         const saved = { ...process.env };
         Object.assign(process.env, ssh.env);
-        await retireLoginRole(stackTarget("odin", project), "marvel_stats_a").finally(() => {
-            for (const k of Object.keys(ssh.env)) process.env[k] = saved[k];
-        });
+        await retireLoginRole({ ...stackTarget("odin", project), host: ssh.dockerHost }, "marvel_stats_a").finally(
+            () => {
+                for (const k of Object.keys(ssh.env)) process.env[k] = saved[k];
+            },
+        );
         for (const [name, value, unit] of [
             ["app_update_s", s(update.ms), "s"],
             ["app_update_failed_requests", String(update.failed), "requests"],
