@@ -14,9 +14,20 @@ import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
 import { APP_PORT, CONTAINER_NAMES } from "../components/names";
 import { parseDuration, withDeployLock } from "./deployLock";
-import { docker, findApp, Refusal, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
+import {
+    docker,
+    eachArg,
+    findApp,
+    Refusal,
+    refusalExit,
+    runAsProgram,
+    stackName,
+    stackTarget,
+    UsageError,
+    type StackTarget,
+} from "./target";
 
-export { Refusal, stackTarget, type StackTarget };
+export { Refusal, stackTarget, UsageError, type StackTarget };
 
 /** One dump as the agent lists it (its record beside the dump). */
 export interface DumpRecord {
@@ -30,8 +41,6 @@ export interface DumpRecord {
     checkMs?: number;
     tables?: Record<string, number>;
 }
-
-export class UsageError extends Error {}
 
 export interface Options {
     command: "list" | "restore";
@@ -57,13 +66,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         skipSafetyDump: false,
         lockWaitSeconds: 0,
     };
-    for (let i = 0; i < rest.length; i++) {
-        const arg = rest[i];
-        const value = () => {
-            const v = rest[++i];
-            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-            return v;
-        };
+    eachArg(rest, (arg, value) => {
         if (arg === "--stack") opts.stack = value();
         else if (arg === "--json" && command === "list") opts.json = true;
         else if (arg === "--from" && command === "restore") opts.from = value();
@@ -71,8 +74,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
         else if (arg === "--lock-wait" && command === "restore") opts.lockWaitSeconds = parseDuration(arg, value());
         else throw new UsageError(`unexpected argument ${arg}`);
-    }
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
+    });
+    stackName(opts.stack);
     return opts;
 }
 

@@ -27,7 +27,19 @@
 // holder and what to do); 2 bad arguments; `run`: the command's own.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as os from "node:os";
-import { docker, engineName, Refusal, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
+import {
+    docker,
+    engineName,
+    Refusal,
+    refusalExit,
+    runAsProgram,
+    stackName,
+    stackTarget,
+    UsageError,
+    type StackTarget,
+} from "./target";
+
+export { UsageError };
 
 /** Marks a container as a deploy lock; the holder's facts are in labels under this prefix. */
 export const LOCK_LABEL = "marvel-rivals-stats.deploy-lock";
@@ -48,8 +60,6 @@ export const START_GRACE_SECONDS = 60;
 
 /** How often a waiting taker tries again: each try is two docker calls, over SSH two connections. */
 const POLL_MS = 2000;
-
-export class UsageError extends Error {}
 
 /** Who holds a lock, for what, since when: the labels of its container. */
 export interface LockHolder {
@@ -487,7 +497,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
             break;
         } else throw new UsageError(`unexpected argument ${arg}`);
     }
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
+    stackName(opts.stack);
     if (command === "run") {
         if (!/^[a-z][a-z0-9-]*$/.test(opts.what)) throw new UsageError("run needs --what, a command name such as up");
         if (opts.argv.length === 0) throw new UsageError("run needs the command after --");

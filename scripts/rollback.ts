@@ -13,9 +13,19 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { APP_IMAGE_REPOSITORY, releaseTagPrefix } from "../components/names";
-import { UsageError } from "./backups";
 import { withDeployLock } from "./deployLock";
-import { Refusal, docker, findApp, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
+import {
+    Refusal,
+    UsageError,
+    docker,
+    eachArg,
+    findApp,
+    refusalExit,
+    runAsProgram,
+    stackName,
+    stackTarget,
+    type StackTarget,
+} from "./target";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 
@@ -35,19 +45,13 @@ export interface Options {
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
     const opts: Options = { stack: env.PULUMI_STACK || "dev", dryRun: false };
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        const value = () => {
-            const v = argv[++i];
-            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-            return v;
-        };
+    eachArg(argv, (arg, value) => {
         if (arg === "--stack") opts.stack = value();
         else if (arg === "--to") opts.to = value();
         else if (arg === "--dry-run") opts.dryRun = true;
         else throw new UsageError(`unexpected argument ${arg}`);
-    }
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
+    });
+    stackName(opts.stack);
     return opts;
 }
 

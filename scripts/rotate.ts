@@ -15,9 +15,17 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { loginRoles } from "../components/postgres";
-import { UsageError } from "./backups";
 import { withDeployLock } from "./deployLock";
-import { Refusal, docker, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
+import {
+    Refusal,
+    UsageError,
+    docker,
+    refusalExit,
+    runAsProgram,
+    stackName,
+    stackTarget,
+    type StackTarget,
+} from "./target";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const NS = "marvel-rivals-stats";
@@ -36,7 +44,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         if (rest[i] === "--stack" && rest[i + 1] && !rest[i + 1].startsWith("--")) opts.stack = rest[++i];
         else throw new UsageError(`unexpected argument ${rest[i]}`);
     }
-    if (!/^[A-Za-z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack} is not a stack name`);
+    stackName(opts.stack);
     return opts;
 }
 

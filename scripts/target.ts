@@ -15,6 +15,30 @@ export const PROJECT_DIR = path.resolve(__dirname, "..");
 /** A refusal: the message says why and what to do; the scripts print it and exit 1. */
 export class Refusal extends Error {}
 
+/** Bad arguments: the scripts print the message with their usage and exit 2. */
+export class UsageError extends Error {}
+
+/**
+ * Walks a script's arguments: `each(arg, value)` for every one, where `value()` takes the next argument as
+ * that option's value (refused when it is missing or is itself an option).
+ */
+export function eachArg(argv: string[], each: (arg: string, value: () => string) => void): void {
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        each(arg, () => {
+            const v = argv[++i];
+            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
+            return v;
+        });
+    }
+}
+
+/** `stack`, refused unless it can name a stack file. */
+export function stackName(stack: string): string {
+    if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`--stack ${stack} is not a stack name`);
+    return stack;
+}
+
 /** Where a stack runs: its engine and its container names. */
 export interface StackTarget {
     stack: string;

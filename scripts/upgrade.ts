@@ -20,9 +20,20 @@
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
 import { randomBytes } from "node:crypto";
-import { UsageError, agent, parseList, resultOf } from "./backups";
+import { agent, parseList, resultOf } from "./backups";
 import { withDeployLock } from "./deployLock";
-import { Refusal, docker, findApp, refusalExit, runAsProgram, stackTarget, type StackTarget } from "./target";
+import {
+    Refusal,
+    UsageError,
+    docker,
+    eachArg,
+    findApp,
+    refusalExit,
+    runAsProgram,
+    stackName,
+    stackTarget,
+    type StackTarget,
+} from "./target";
 import { PGDATA_SUBDIR } from "../components/postgresChanges";
 import { BACKUP_MOUNT } from "../components/backups";
 
@@ -34,18 +45,12 @@ export interface UpgradeOptions {
 export function parseUpgradeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): UpgradeOptions {
     let stack = env.PULUMI_STACK || "dev";
     let to: string | undefined;
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        const value = () => {
-            const v = argv[++i];
-            if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
-            return v;
-        };
+    eachArg(argv, (arg, value) => {
         if (arg === "--stack") stack = value();
         else if (arg === "--to") to = value();
         else throw new UsageError(`unexpected argument ${arg}`);
-    }
-    if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`--stack ${stack} is not a stack name`);
+    });
+    stackName(stack);
     if (!to) throw new UsageError("--to IMAGE is required: the PostgreSQL image of the new major version");
     return { stack, to };
 }
