@@ -473,6 +473,16 @@ describe("the previews", () => {
 });
 
 describe("every run step", () => {
+    it("is valid bash (the shell every workflow sets)", () => {
+        for (const f of FILES)
+            for (const [name, job] of jobsOf(workflow(f)))
+                for (const s of job.steps) {
+                    if (!s.run) continue;
+                    const r = spawnSync("bash", ["-n", "-c", s.run], { encoding: "utf8" });
+                    expect(r.status, `${f} ${name}: ${s.name ?? s.run}: ${r.stderr}`).toBe(0);
+                }
+    });
+
     it("gets values from events through the environment, never pasted into the script", () => {
         for (const f of FILES)
             for (const [name, job] of jobsOf(workflow(f)))
