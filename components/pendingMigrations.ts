@@ -57,7 +57,8 @@ export const HISTORY_READ_SECONDS = 25;
  * - psql's stderr is kept apart from its stdout: a server NOTICE or WARNING (a collation version mismatch,
  *   say) goes to stderr and never into the JSON; stderr is read only when psql fails (`unreadable <it>`).
  * - Every docker call is bounded by what is left of $LIMIT seconds, with a watchdog (POSIX sh: macOS has no
- *   `timeout`). The docker CLI adds `-o ConnectTimeout=30` to its ssh command (docker/cli, 28f75608,
+ *   `timeout`): TERM at the limit, KILL 3 s later if the CLI is still there, so the read ends within
+ *   $LIMIT + 3 s (28 s) whatever the CLI does with TERM. The docker CLI adds `-o ConnectTimeout=30` to its ssh command (docker/cli, 28f75608,
  *   cli/connhelper/connhelper.go, addSSHTimeout), more than our limit, and on Linux kills ssh with
  *   itself (cli/connhelper/commandconn/pdeathsig_linux.go); the outputs go to files, so an ssh child that
  *   outlives a killed docker on macOS holds no pipe of this script open.
@@ -73,7 +74,10 @@ export const READ_HISTORY = [
     '    rm -f "$tmp/late"',
     '    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null &',
     "    pid=$!",
-    '    ( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep "$left" & s=$!; wait "$s" && { : >"$tmp/late"; kill "$pid"; } ) >/dev/null 2>&1 </dev/null &',
+    // At the limit: TERM, then KILL 3 s later if the CLI is still there (one that handles or ignores TERM
+    // would otherwise keep `wait` and the preview waiting for ever). A KILLed docker's ssh gets its
+    // parent-death signal on Linux all the same (pdeathsig: sent whatever killed the parent).
+    '    ( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep "$left" & s=$!; wait "$s" && { : >"$tmp/late"; kill "$pid"; sleep 3 & s=$!; wait "$s" && kill -9 "$pid"; } ) >/dev/null 2>&1 </dev/null &',
     "    dog=$!",
     '    wait "$pid"; rc=$?',
     '    kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null',

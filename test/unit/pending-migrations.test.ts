@@ -214,6 +214,18 @@ describe("the read of the history, against an engine that cannot be reached", ()
         });
     });
 
+    // A CLI that ignores TERM (or handles it and goes on) is KILLed after the grace: without it the read,
+    // and the preview, would wait for ever (this test then fails at its own time-out).
+    it("a docker CLI that ignores TERM is killed after the grace and reported as not answering", async () => {
+        const bin = fakeDocker("trap '' TERM\nwhile :; do sleep 1; done");
+        const a = args(dir(files));
+        const r = reportPending(await readHistory(a, 1, bin), a);
+        expect(r).toMatchObject({
+            database: "unreachable",
+            reason: "no answer within 1 s from the Docker engine at unix:///var/run/docker.sock",
+        });
+    }, 20_000);
+
     it("a server WARNING on psql's stderr stays out of the history; a failing psql gives its stderr", async () => {
         const history = JSON.stringify([{ name: "001_a", checksum: sha(files["001_a.sql"]), status: "applied" }]);
         const bin = fakeDocker(
