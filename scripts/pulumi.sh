@@ -7,8 +7,8 @@
 # Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
 # on first use into ~/.config/marvel-rivals-stats/passphrase (0600), never beside the state it decrypts: a
 # copy of the state alone must not open its secrets (back the passphrase up apart, e.g. a password manager).
-# odin's state has one home, shared by the laptop and the runner (docs/github.md): this script refuses a
-# local file:// state inside the repository for odin unless MRS_ALLOW_LOCAL_STATE=1.
+# odin's state has one home, shared by the laptop and the runner (docs/github.md): this script refuses any
+# local file:// state for odin unless MRS_ALLOW_LOCAL_STATE=1.
 set -euo pipefail
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,26 +51,23 @@ fi
 
 stack="${PULUMI_STACK:-dev}"
 [ -f "Pulumi.$stack.yaml" ] || fail "no stack file Pulumi.$stack.yaml: PULUMI_STACK must be dev or odin (or add a stack file)."
-# One home for odin's state (docs/github.md, "Where odin's state lives"): a file backend inside this
-# repository is this machine's alone, and two states of one stack replace each other's containers.
+# One home for odin's state (docs/github.md, "Where odin's state lives"): a file backend is this machine's
+# alone (inside the repository, ~/.pulumi with file://~, anywhere: a path check could be walked round with
+# a relative path, a symlink or ~), and two states of one stack replace each other's containers.
 if [ "$stack" = odin ] && [ -z "${MRS_ALLOW_LOCAL_STATE:-}" ]; then
     case "$PULUMI_BACKEND_URL" in
         file://*)
-            home="${PULUMI_BACKEND_URL#file://}"
-            home="${home%%\?*}"
-            case "$home" in "~"*) home="$HOME${home#\~}" ;; /*) ;; *) home="$PWD/$home" ;; esac
-            [ -d "$home" ] && home="$(cd "$home" && pwd -P)"
-            repo="$(pwd -P)"
-            case "$home/" in
-                "$repo"/*)
-                    fail "odin's state would be $home, a local file backend inside this repository: odin has one state, shared with the GitHub deploy. Set PULUMI_BACKEND_URL to it (docs/github.md, \"Where odin's state lives\"), or set MRS_ALLOW_LOCAL_STATE=1 to use this local state anyway."
-                    ;;
-            esac
+            fail "odin's state would be $PULUMI_BACKEND_URL, a local file backend on this machine: odin has one state, shared with the GitHub deploy. Set PULUMI_BACKEND_URL to it (docs/github.md, \"Where odin's state lives\"), or set MRS_ALLOW_LOCAL_STATE=1 to use this local state anyway."
             ;;
     esac
 fi
-case "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" in
-    "$state"/*) fail "PULUMI_CONFIG_PASSPHRASE_FILE is $PULUMI_CONFIG_PASSPHRASE_FILE, inside the state directory $state: a copy of the state would open its secrets. Move the file out (e.g. to ~/.config/marvel-rivals-stats/passphrase, 0600) and point PULUMI_CONFIG_PASSPHRASE_FILE at it." ;;
+# The passphrase file, as pulumi (run from here) opens it: relative to this directory, symlinks resolved.
+passfile="${PULUMI_CONFIG_PASSPHRASE_FILE:-}"
+case "$passfile" in "" | /*) ;; *) passfile="$PWD/$passfile" ;; esac
+[ -z "$passfile" ] || [ ! -d "$(dirname "$passfile")" ] ||
+    passfile="$(cd "$(dirname "$passfile")" && pwd -P)/$(basename "$passfile")"
+case "$passfile" in
+    "$state"/* | "$(cd "$state" && pwd -P)"/*) fail "PULUMI_CONFIG_PASSPHRASE_FILE is $PULUMI_CONFIG_PASSPHRASE_FILE, inside the state directory $state: a copy of the state would open its secrets. Move the file out (e.g. to ~/.config/marvel-rivals-stats/passphrase, 0600) and point PULUMI_CONFIG_PASSPHRASE_FILE at it." ;;
 esac
 if ! pulumi stack select "$stack" >/dev/null 2>&1; then
     pulumi stack init "$stack" --secrets-provider passphrase

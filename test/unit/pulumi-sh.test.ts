@@ -1,5 +1,5 @@
 // scripts/pulumi.sh (npm run up/preview/destroy/outputs), where the state and the passphrase live (issue 23,
-// item 3): for odin it refuses a local file:// state inside the repository unless MRS_ALLOW_LOCAL_STATE=1
+// item 3): for odin it refuses any local file:// state unless MRS_ALLOW_LOCAL_STATE=1
 // (one home for odin's state, shared with the GitHub deploy); the passphrase it generates is a 0600 file
 // outside the state directory, one generated beside the state by an earlier version is moved out, never
 // lost. The script runs for real, in a copy of the repository's layout, with a `pulumi` on PATH that
@@ -15,6 +15,7 @@ import {
     readFileSync,
     rmSync,
     statSync,
+    symlinkSync,
     writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -72,8 +73,8 @@ function world(): World {
     };
 }
 
-const REFUSAL = (dir: string) =>
-    `error: odin's state would be ${dir}, a local file backend inside this repository: odin has one state, shared with the GitHub deploy. Set PULUMI_BACKEND_URL to it (docs/github.md, "Where odin's state lives"), or set MRS_ALLOW_LOCAL_STATE=1 to use this local state anyway.\n`;
+const REFUSAL = (url: string) =>
+    `error: odin's state would be ${url}, a local file backend on this machine: odin has one state, shared with the GitHub deploy. Set PULUMI_BACKEND_URL to it (docs/github.md, "Where odin's state lives"), or set MRS_ALLOW_LOCAL_STATE=1 to use this local state anyway.\n`;
 
 describe("odin's state", () => {
     it("refuses the default state (.pulumi-state in the repository) for odin, naming the override, before any pulumi call", () => {
@@ -86,26 +87,34 @@ describe("odin's state", () => {
                 MRS_DEPLOY_LOCK_HELD: "up",
             });
             expect(r.status, args[0]).toBe(1);
-            expect(r.stderr, args[0]).toBe(REFUSAL(join(w.repo, ".pulumi-state")));
+            expect(r.stderr, args[0]).toBe(REFUSAL(`file://${join(w.repo, ".pulumi-state")}`));
         }
         expect(w.calls()).toEqual([]);
     });
 
-    it("refuses any file:// state inside the repository (relative, with a query), not one outside it", () => {
+    // A path check (inside the repository or not) was walked round by file://~ (Pulumi's own ~/.pulumi),
+    // by a directory outside the repository and by a symlink to the state: any file:// is a second home.
+    it("refuses every file:// state: relative, with a query, file://~, outside the repository, a symlink", () => {
         const w = world();
         const env = { PULUMI_STACK: "odin", PULUMI_CONFIG_PASSPHRASE: "x" };
         mkdirSync(join(w.repo, "state"));
-        for (const url of ["file://./state", `file://${w.repo}/state?x=1`, `file://${w.repo}`]) {
-            const r = w.run(["preview"], { ...env, PULUMI_BACKEND_URL: url });
-            expect(r.status, url).toBe(1);
-            expect(r.stderr, url).toMatch(/^error: odin's state would be .*MRS_ALLOW_LOCAL_STATE=1/);
-        }
-        expect(w.calls()).toEqual([]);
         const outside = join(w.home, "mrs-state");
         mkdirSync(outside);
-        const ok = w.run(["preview"], { ...env, PULUMI_BACKEND_URL: `file://${outside}` });
-        expect(ok.status, ok.stderr).toBe(0);
-        expect(w.calls().at(-1)).toBe(`preview --stack odin|file://${outside}|`);
+        const link = join(w.home, "link");
+        symlinkSync(join(w.repo, "state"), link);
+        for (const url of [
+            "file://./state",
+            `file://${w.repo}/state?x=1`,
+            `file://${w.repo}`,
+            "file://~",
+            `file://${outside}`,
+            `file://${link}`,
+        ]) {
+            const r = w.run(["preview"], { ...env, PULUMI_BACKEND_URL: url });
+            expect(r.status, url).toBe(1);
+            expect(r.stderr, url).toBe(REFUSAL(url));
+        }
+        expect(w.calls()).toEqual([]);
     });
 
     it("uses the shared backend (s3://) and, when told, the local state; dev keeps its local state", () => {
@@ -169,6 +178,13 @@ describe("the passphrase", () => {
         const r = w.run(["preview"], { PULUMI_CONFIG_PASSPHRASE_FILE: inside });
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(/^error: PULUMI_CONFIG_PASSPHRASE_FILE is .*inside the state directory/);
+        // Relative (pulumi opens it from the repository) or through a symlink: the same file, refused too.
+        symlinkSync(join(w.repo, ".pulumi-state"), join(w.home, "st"));
+        for (const f of [".pulumi-state/mine", "./.pulumi-state/../.pulumi-state/mine", join(w.home, "st", "mine")]) {
+            const again = w.run(["preview"], { PULUMI_CONFIG_PASSPHRASE_FILE: f });
+            expect(again.status, f).toBe(1);
+            expect(again.stderr, f).toMatch(/^error: PULUMI_CONFIG_PASSPHRASE_FILE is .*inside the state directory/);
+        }
         expect(w.calls()).toEqual([]);
     });
 });
