@@ -41,6 +41,13 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
             fail "two different passphrases: $state/passphrase and $passphrase. Keep the one that decrypts your stacks in $passphrase and delete $state/passphrase (a passphrase never sits beside the state)."
         fi
     fi
+    # A new one only for a state without stacks: stacks there were encrypted with a passphrase that is not
+    # here (another XDG_CONFIG_HOME, a new laptop), and a new one would not open them (pulumi/pulumi
+    # pkg/backend/diy/store.go: StacksDir, .pulumi/stacks).
+    if [ ! -s "$passphrase" ] && [ "$PULUMI_BACKEND_URL" = "file://$state" ] &&
+        [ -n "$(ls -A "$state/.pulumi/stacks" 2>/dev/null)" ]; then
+        fail "the stacks in $state were encrypted with a passphrase that is not in $passphrase: put it there (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open them."
+    fi
     if [ ! -s "$passphrase" ]; then
         (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase")
         printf 'Generated a passphrase for the stack secrets in %s (0600): back it up apart from the state.\n' "$passphrase" >&2

@@ -170,6 +170,19 @@ describe("the passphrase", () => {
         expect(readFileSync(keyFile(w), "utf8")).toBe("the-old-one\n");
     });
 
+    it("is not generated anew for a state that has stacks already (they were encrypted with another one)", () => {
+        const w = world();
+        mkdirSync(join(w.repo, ".pulumi-state", ".pulumi", "stacks", "marvel-rivals-stats"), { recursive: true });
+        writeFileSync(join(w.repo, ".pulumi-state", ".pulumi", "stacks", "marvel-rivals-stats", "dev.json"), "{}\n");
+        const r = w.run(["preview"]);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toBe(
+            `error: the stacks in ${w.repo}/.pulumi-state were encrypted with a passphrase that is not in ${keyFile(w)}: put it there (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open them.\n`,
+        );
+        expect(existsSync(keyFile(w))).toBe(false);
+        expect(w.calls()).toEqual([]);
+    });
+
     it("refuses a PULUMI_CONFIG_PASSPHRASE_FILE inside the state directory", () => {
         const w = world();
         mkdirSync(join(w.repo, ".pulumi-state"));
