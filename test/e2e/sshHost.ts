@@ -19,7 +19,31 @@ export interface SshDockerHost {
     dockerHost: string;
     /** Environment for every client (the harness and the program's CLI steps): PATH with the ssh wrapper, HOME. */
     env: Record<string, string>;
+    /** Samples the TCP connections open to this sshd (every 10 ms) until the returned function is called. */
+    countSessions(): () => SessionCount;
     stop(): Promise<void>;
+}
+
+export interface SessionCount {
+    /** The most SSH connections open to the server at once. */
+    peak: number;
+    /** Distinct connections seen (client ports). */
+    total: number;
+}
+
+/**
+ * The TCP connections to 127.0.0.1:port in ESTABLISHED or SYN_RECV state (/proc/net/tcp, proc(5)): every SSH
+ * session, authenticated or not (sshd's MaxStartups counts the unauthenticated ones among them).
+ */
+function connectionsTo(port: number): string[] {
+    const hex = port.toString(16).toUpperCase().padStart(4, "0");
+    const out: string[] = [];
+    for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 4) continue;
+        if (f[1].endsWith(`:${hex}`) && (f[3] === "01" || f[3] === "03")) out.push(f[2]);
+    }
+    return out;
 }
 
 function must(cmd: string, args: string[]): string {
@@ -126,7 +150,23 @@ export async function startSshDockerHost(dir: string): Promise<SshDockerHost> {
         );
         if (check.status !== 0)
             throw new Error(`the SSH test host does not reach the engine: ${check.stderr}\n${sshdLog}`);
-        return { dockerHost: `ssh://${SSH_USER}@127.0.0.1:${port}`, env, stop };
+        const countSessions = () => {
+            const seen = new Set<string>();
+            let peak = 0;
+            const sample = () => {
+                const now = connectionsTo(port);
+                for (const c of now) seen.add(c);
+                peak = Math.max(peak, now.length);
+            };
+            sample();
+            const timer = setInterval(sample, 10);
+            return () => {
+                clearInterval(timer);
+                sample();
+                return { peak, total: seen.size };
+            };
+        };
+        return { dockerHost: `ssh://${SSH_USER}@127.0.0.1:${port}`, env, countSessions, stop };
     } catch (err) {
         await stop();
         throw err;

@@ -944,7 +944,7 @@ async function buildImage(news: Record<string, any>, ctx: ModelContext): Promise
     if (build.network) argv.push("--network", build.network);
     for (const h of build.addHosts ?? []) argv.push("--add-host", h);
     // Build args by name only: the CLI reads their values from its environment, never from argv.
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${ctx.api.socketPath}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: ctx.api.dockerHost };
     for (const [k, v] of Object.entries(build.args ?? {})) {
         argv.push("--build-arg", k);
         env[k] = String(v);
