@@ -108,7 +108,8 @@ export class Redis extends pulumi.ComponentResource {
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
                     tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
-                    ...healthTiming({ interval: "3s", timeout: "3s", retries: 5, startPeriod: "10s" }),
+                    // Every second, 15 retries (15 s to unhealthy, as before): see postgres.ts and docs/performance.md.
+                    ...healthTiming({ interval: "1s", timeout: "3s", retries: 15, startPeriod: "10s" }),
                 },
                 wait: true,
                 waitTimeout: 120,

@@ -1,7 +1,9 @@
 // TEST HARNESS (issue 5): a minimal client of the Docker Engine API over its Unix socket. Requests carry
 // their payload in the body, so that environment values (passwords) never appear on a command line.
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { Agent, request } from "node:http";
+import * as nodePath from "node:path";
 import { Duplex } from "node:stream";
 
 export class DockerApiError extends Error {
@@ -161,6 +163,23 @@ function dialStdioAgent(host: string): Agent {
     return agent;
 }
 
+/**
+ * What the provider's client takes from the environment before it dials (pulumi-docker v5.0.0,
+ * provider/image.go, configureDockerClientInner: client.FromEnv; github.com/docker/docker v28.5.2,
+ * client/options.go, WithTLSClientConfigFromEnv): with DOCKER_CERT_PATH set, ca.pem, cert.pem and key.pem
+ * must load from it, or the client (and every resource of the provider) fails. The harness speaks plain
+ * HTTP to unix:// and ssh:// hosts, so it only refuses what the real client would refuse.
+ */
+function clientFromEnv(env: NodeJS.ProcessEnv): void {
+    const dir = env.DOCKER_CERT_PATH;
+    if (!dir) return;
+    for (const f of ["ca.pem", "cert.pem", "key.pem"])
+        if (!existsSync(nodePath.join(dir, f)))
+            throw new Error(
+                `Could not read ${f === "ca.pem" ? "CA certificate" : "certificate"} "${nodePath.join(dir, f)}": no such file`,
+            );
+}
+
 const agents = new Map<string, Agent>();
 // However the process ends, its sessions end with it.
 process.on("exit", () => closeForwards());
@@ -169,6 +188,7 @@ process.on("exit", () => closeForwards());
  * The endpoint of a Docker host: a unix:// host's socket; an ssh:// host's per-connection dial-stdio agent.
  */
 export function engineEndpoint(host: string | undefined): DockerEndpoint {
+    clientFromEnv(process.env);
     const h = host && host !== "" ? host : (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock");
     if (h.startsWith("unix://")) return { dockerHost: h, socketPath: h.slice("unix://".length) };
     if (!h.startsWith("ssh://")) throw new Error(`the e2e harness drives unix:// and ssh:// Docker hosts, not ${h}`);
@@ -214,6 +234,9 @@ export class DockerApi {
      * daemon's version from an unversioned /_ping (header API-Version), capped at the client's own.
      */
     apiVersion(): Promise<string> {
+        // DOCKER_API_VERSION pins the version and turns negotiation off (client.FromEnv: WithVersionFromEnv).
+        const pinned = process.env.DOCKER_API_VERSION;
+        if (pinned) return Promise.resolve(pinned);
         this.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
             const server = String(res.headers["api-version"] ?? "");
             if (!/^\d+\.\d+$/.test(server))
