@@ -211,11 +211,11 @@ export interface DockerEndpoint {
     dockerHost: string;
     socketPath?: string;
     agent?: Agent;
+    /** The negotiated API version. */
+    version?: Promise<string>;
 }
 
 export class DockerApi {
-    private version?: Promise<string>;
-
     readonly endpoint: DockerEndpoint;
 
     /** A unix socket path, or an endpoint from engineEndpoint. */
@@ -237,7 +237,9 @@ export class DockerApi {
         // DOCKER_API_VERSION pins the version and turns negotiation off (client.FromEnv: WithVersionFromEnv).
         const pinned = process.env.DOCKER_API_VERSION;
         if (pinned) return Promise.resolve(pinned);
-        this.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
+        // Once per client, as the Go client negotiates once (client/client.go, checkVersion): the endpoint is
+        // the provider's client.
+        this.endpoint.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
             const server = String(res.headers["api-version"] ?? "");
             if (!/^\d+\.\d+$/.test(server))
                 throw new Error(`the Docker engine did not say its API version: ${JSON.stringify(server)}`);
@@ -245,7 +247,7 @@ export class DockerApi {
             const [c, d] = CLIENT_API_VERSION.split(".").map(Number);
             return a < c || (a === c && b < d) ? server : CLIENT_API_VERSION;
         });
-        return this.version;
+        return this.endpoint.version;
     }
 
     async raw(
