@@ -11,9 +11,9 @@
 //                               the pieces of the critical path, measured in the cold run
 //   critical_path_s             max(Postgres ready, app image built) + migrations + app ready
 //   cold_up_over_critical_path  how close the cold up comes to its critical path (goal <= 1.15)
-//   postgres_accepting_s, app_answering_s
+//   postgres_accepting_s, app_answering_s (Postgres answers an SSLRequest; the app /health)
 //                               the physical critical path of the same cold up, from outside, polled every
-//                               50 ms: Postgres accepts TCP on its published port, the app answers /health
+//                               50 ms: Postgres answers on its published port, the app answers /health
 //   postgres_healthy_s, app_healthy_s
 //                               the same moments as the stack sees them, gated by the health probes
 //   probe_gated_over_physical   app_healthy_s / app_answering_s: what the probes' intervals cost
@@ -375,7 +375,7 @@ function watchPhysical(pgPort: number, appPort: number, t0: number) {
     const timer = setInterval(async () => {
         if (busy) return;
         busy = true;
-        if (seen.postgres === undefined && (await tcpAccepts(pgPort))) seen.postgres = Date.now() - t0;
+        if (seen.postgres === undefined && (await postgresAnswers(pgPort))) seen.postgres = Date.now() - t0;
         if (seen.app === undefined) {
             const res = await httpGet(`http://127.0.0.1:${appPort}/health`, 500).catch(() => undefined);
             if (res?.status === 200) seen.app = Date.now() - t0;
@@ -385,17 +385,28 @@ function watchPhysical(pgPort: number, appPort: number, t0: number) {
     return seen;
 }
 
-function tcpAccepts(port: number): Promise<boolean> {
+/**
+ * Whether PostgreSQL itself answers on the published port: an SSLRequest (protocol.html, "SSL Session
+ * Encryption": length 8, code 80877103) gets its one-byte answer, S or N. A bare TCP connect is not enough:
+ * Docker's userland proxy accepts on the host port as soon as the container starts, before the server
+ * listens (and the image's first-start server listens on its socket only).
+ */
+function postgresAnswers(port: number): Promise<boolean> {
     return new Promise((resolve) => {
+        const done = (ok: boolean) => {
+            sock.destroy();
+            resolve(ok);
+        };
         const sock = connect(port, "127.0.0.1", () => {
-            sock.destroy();
-            resolve(true);
+            const req = Buffer.alloc(8);
+            req.writeUInt32BE(8, 0);
+            req.writeUInt32BE(80877103, 4);
+            sock.write(req);
         });
-        sock.on("error", () => resolve(false));
-        sock.setTimeout(500, () => {
-            sock.destroy();
-            resolve(false);
-        });
+        sock.once("data", (b: Buffer) => done(b[0] === 0x53 || b[0] === 0x4e));
+        sock.on("error", () => done(false));
+        sock.on("close", () => done(false));
+        sock.setTimeout(500, () => done(false));
     });
 }
 
