@@ -484,10 +484,10 @@ async function odinOverSsh(): Promise<void> {
             ["odin_ssh_unshared_over_local_warm", (m("warm_unshared") / m("warm_local")).toFixed(3), "ratio"],
             ["ssh_peak_connections_unshared", String(peak("unshared", "peak")), "at once (cold up; MaxStartups 10)"],
             ["ssh_peak_sessions_unshared", String(peak("unshared", "peakSessions")), "at once (cold up)"],
-            ["ssh_connections_unshared", String(peak("unshared", "total")), "per cold up (most of the runs)"],
+            ["ssh_connections_unshared", String(peak("unshared", "total")), "per cold up (the most of the runs)"],
             ["ssh_peak_connections_shared", String(peak("shared", "peak")), "at once (cold up)"],
             ["ssh_peak_sessions_shared", String(peak("shared", "peakSessions")), "at once (cold up; MaxSessions 10)"],
-            ["ssh_connections_shared", String(peak("shared", "total")), "per cold up (most of the runs)"],
+            ["ssh_connections_shared", String(peak("shared", "total")), "per cold up (the most of the runs)"],
         ];
         for (const [name, value, unit] of lines) process.stdout.write(`${name}: ${value} ${unit}\n`);
         process.stdout.write(`odin_raw_ms: ${JSON.stringify(times)}\n`);
