@@ -40,7 +40,7 @@ export interface PendingMigrations {
  * only when that container exists and runs. Prints nothing but a JSON array (or why it could not), and
  * never fails: the report says what it could not read instead of stopping a preview.
  */
-const READ_HISTORY = [
+export const READ_HISTORY = [
     "set -u",
     'running=$(docker container inspect --format "{{.State.Running}}" "$PG_CONTAINER" 2>/dev/null) || { echo none; exit 0; }',
     '[ "$running" = true ] || { echo stopped; exit 0; }',

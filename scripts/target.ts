@@ -171,6 +171,38 @@ export function docker(
 }
 
 /**
+ * One docker CLI call attached to this terminal (`docker logs --follow`, `docker exec -it ... psql`): its
+ * output and input are the user's; its exit status is returned. Ctrl-C reaches both, as in a shell.
+ */
+export function dockerAttached(host: string | undefined, args: string[]): Promise<number> {
+    return new Promise((resolve) => {
+        const child = spawn("docker", args, {
+            env: { ...process.env, ...(host ? { DOCKER_HOST: host } : {}) },
+            stdio: "inherit",
+        });
+        // The child has the terminal's Ctrl-C too; this process waits for it to end.
+        const ignore = () => undefined;
+        process.on("SIGINT", ignore);
+        child.on("error", (err) => {
+            process.off("SIGINT", ignore);
+            process.stderr.write(`the docker CLI could not run: ${err.message}; install Docker's CLI\n`);
+            resolve(127);
+        });
+        child.on("close", (code, signal) => {
+            process.off("SIGINT", ignore);
+            resolve(signal ? 130 : (code ?? 1));
+        });
+    });
+}
+
+/** One value of a stack file's config (text), or undefined. */
+export function stackConfigText(stack: string, key: string, projectDir = PROJECT_DIR): string | undefined {
+    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    const v = ((parseYaml(readFileSync(file, "utf8")) ?? {}).config ?? {})[`marvel-rivals-stats:${key}`];
+    return v === undefined || v === null || v === "" ? undefined : String(v);
+}
+
+/**
  * The serving app container of a stack, found by its labels (role app, the stack's name) and its name
  * (`<prefix>-app`, or a version's `<prefix>-app-<hex>`: components/app.ts): the running one, the newest
  * first while a deploy runs two; else the newest stopped one; undefined when there is none.
