@@ -1,6 +1,6 @@
 // Stack configuration: read once, validated in one place, before any resource is declared.
 //
-// Two kinds of keys (the README's configuration table lists both):
+// Two kinds of keys (docs/configuration.md's table lists both):
 // - declared keys have their one default in Pulumi.yaml (read by `projectDefaults`), so the Pulumi CLI
 //   always has a value for them (pulumi/pulumi v3.259.0, pkg/workspace/config.go, mergeConfig, refuses a
 //   declared key without one);
@@ -228,7 +228,7 @@ interface ReadContext {
 
 /**
  * How one key is read. A declared key has its default in Pulumi.yaml, so it always has a value; an optional
- * key is not declared, and `unset` says what leaving it unset means (the README's table says the same).
+ * key is not declared, and `unset` says what leaving it unset means (docs/configuration.md's table says the same).
  */
 interface Field<T> {
     read(c: ReadContext): T;

@@ -2,7 +2,7 @@
 # Runs a Pulumi command for this project with no Pulumi Cloud account: state in ./.pulumi-state (a local
 # file backend), secrets encrypted with a passphrase. Usage: scripts/pulumi.sh up|preview|destroy [args]
 # The commands that change the stack (up, destroy, refresh, import, state, watch) run under its deploy lock
-# (scripts/deployLock.ts, README "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
+# (scripts/deployLock.ts, docs/deploys.md "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
 # lock's options, taken out before Pulumi sees the arguments.
 # Stack: `--stack NAME` anywhere in the arguments (default dev; $PULUMI_STACK is how the scripts that run
 # this one under a lock hand it down), e.g. `npm run up -- --stack odin`.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated

@@ -428,9 +428,9 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
         expect(Object.keys(projectDefaults(PROJECT_ROOT)).sort()).toEqual([...declared].sort());
     });
 
-    test("the README's configuration table lists exactly the keys the program reads", () => {
-        const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
-        const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"));
+    test("the configuration page's table lists exactly the keys the program reads", () => {
+        const page = readFileSync(path.join(PROJECT_ROOT, "docs", "configuration.md"), "utf8");
+        const table = page.slice(page.indexOf("## Setting a key, and every key"), page.indexOf("## Stack outputs"));
         const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
             m.slice(1).filter(Boolean),
         );
