@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { resultOf } from "../../scripts/backups";
-import { httpGet } from "./clients";
+import { httpGet, withDb } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
 import { clearLeftovers, docker, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
@@ -71,6 +71,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let dataDir: string;
     let backupDir: string;
     let appPort: number;
+    /** Postgres on the server's loopback (the stack file's 127.0.0.1), on a port free on the test machine. */
+    let pgServerPort: number;
+    let tunnel: { command: string; url: string } | undefined;
     let createdProxy = false;
     let seeded: string;
 
@@ -84,6 +87,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         mkdirSync(path.join(work, "nas"));
         backupDir = path.join(work, "nas", "marvel-rivals-stats");
         appPort = await freePort();
+        pgServerPort = await freePort();
         if (!(await docker().inspect("networks", PROXY))) {
             await docker().call("POST", "/networks/create", { Name: PROXY });
             createdProxy = true;
@@ -100,6 +104,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 backupDir,
                 appPort: String(appPort),
                 appBindAddress: "127.0.0.1",
+                postgresPort: String(pgServerPort),
             },
         };
     }, LONG);
@@ -160,6 +165,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
             // The stack file's domain (Caddy) is where users go; the test also publishes the port.
             expect(up.outputs.appUrl).toBe("https://stats.odin.home.arpa");
+            tunnel = up.outputs.databaseTunnel;
             const app = await docker().inspect("containers", "marvel-rivals-app");
             expect(app.Config.User).toBe("1000:1000");
             expect((await docker().inspect("images", app.Image)).Config.User).toBe("node");
@@ -173,18 +179,20 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     );
 
     it(
-        "b. no Postgres or Redis port on the host; the database's files under postgres/, nothing under redis/ (a cache, no AOF); the caddy network joined, never created",
+        "b. no Redis port and Postgres on the server's loopback only; the database's files under postgres/, nothing under redis/ (a cache, no AOF); the caddy network joined, never created",
         async () => {
-            for (const name of ["marvel-rivals-postgres", "marvel-rivals-redis"]) {
-                const c = await docker().inspect("containers", name);
-                expect(Object.values(c.HostConfig.PortBindings ?? {}).flat(), name).toEqual([]);
-                expect(
-                    Object.values(c.NetworkSettings.Ports ?? {})
-                        .flat()
-                        .filter(Boolean),
-                    name,
-                ).toEqual([]);
-            }
+            const redis = await docker().inspect("containers", "marvel-rivals-redis");
+            expect(Object.values(redis.HostConfig.PortBindings ?? {}).flat()).toEqual([]);
+            expect(
+                Object.values(redis.NetworkSettings.Ports ?? {})
+                    .flat()
+                    .filter(Boolean),
+            ).toEqual([]);
+            // The end of the laptop's SSH tunnel: 127.0.0.1 on the server, no other address.
+            const pg = await docker().inspect("containers", "marvel-rivals-postgres");
+            expect(pg.HostConfig.PortBindings).toEqual({
+                "5432/tcp": [{ HostIp: "127.0.0.1", HostPort: String(pgServerPort) }],
+            });
             expect(existsSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"))).toBe(true);
             expect(readdirSync(path.join(dataDir, "redis"))).toEqual([]);
             const app = await docker().inspect("containers", "marvel-rivals-app");
@@ -206,6 +214,37 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 { encoding: "utf8", timeout: 120_000 },
             );
             expect(probe.status, probe.stderr).toBe(0);
+        },
+        LONG,
+    );
+
+    it(
+        "b2. the laptop's way in: the databaseTunnel output's ssh command and URL reach the database through the server's loopback",
+        async () => {
+            const sshPort = new URL(ssh.dockerHost.replace(/^ssh:/, "http:")).port;
+            expect(tunnel?.command).toBe(`ssh -N -L 15432:127.0.0.1:${pgServerPort} -p ${sshPort} mrs-e2e@127.0.0.1`);
+            expect(tunnel?.url).toMatch(/^postgres:\/\/marvel_stats:[^@]+@127\.0\.0\.1:15432\/marvel_rivals$/);
+            // As a user whose 15432 is taken would: the same command and URL with another local port.
+            const local = await freePort();
+            const args = tunnel!.command.replace("-L 15432:", `-L ${local}:`).split(" ").slice(1);
+            const child = spawn("ssh", ["-o", "ExitOnForwardFailure=yes", ...args], {
+                env: { ...process.env, ...ssh.env },
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            let err = "";
+            child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+            try {
+                const url = tunnel!.url.replace("@127.0.0.1:15432/", `@127.0.0.1:${local}/`);
+                const players = await waitFor(
+                    `a query through the tunnel (${err})`,
+                    () =>
+                        withDb(url, async (db) => (await db.query("SELECT count(*)::int AS n FROM players")).rows[0].n),
+                    30_000,
+                );
+                expect(players).toBeGreaterThan(0);
+            } finally {
+                child.kill("SIGTERM");
+            }
         },
         LONG,
     );
