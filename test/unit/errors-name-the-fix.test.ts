@@ -1,6 +1,10 @@
 // Issue 25, item 4: errors that name the fix. A mistyped config key gets the nearest real one (by edit
 // distance, not only case) and the wrapper command the README uses; an unknown stack lists the stacks;
 // `npm run backups --stack odin` (npm takes `--stack` for itself) says to put `--` before the flags.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { describe, expect, test } from "vitest";
 import { ConfigError, editDistance, nearestKey, parseStackConfig, projectDefaults } from "../../config";
 import { npmAteFlags, stackName, stackNames, UsageError } from "../../scripts/target";
@@ -105,5 +109,50 @@ describe("the SSH tunnel into a server's database", () => {
             "ssh -N -L 15432:127.0.0.1:5432 -p 2222 deploy@odin.lan",
         );
         expect(tunnelCommand("unix:///var/run/docker.sock", 5432)).toBeUndefined();
+    });
+});
+
+describe("scripts/pulumi.sh: up, preview, destroy, outputs and config take --stack too", () => {
+    /** Runs scripts/pulumi.sh with a stand-in `pulumi` that prints the arguments it was given. */
+    function pulumiSh(args: string[], env: Record<string, string> = {}) {
+        const bin = mkdtempSync(path.join(tmpdir(), "mrs-pulumi-"));
+        writeFileSync(path.join(bin, "pulumi"), '#!/bin/sh\necho "pulumi $*"\n', { mode: 0o755 });
+        try {
+            return spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), ...args], {
+                cwd: PROJECT_ROOT,
+                encoding: "utf8",
+                env: {
+                    PATH: `${bin}:${process.env.PATH}`,
+                    HOME: process.env.HOME ?? "/root",
+                    PULUMI_CONFIG_PASSPHRASE: "not-a-real-passphrase",
+                    ...env,
+                },
+            });
+        } finally {
+            rmSync(bin, { recursive: true, force: true });
+        }
+    }
+    test("--stack odin anywhere among the arguments reaches pulumi as its --stack", () => {
+        const r = pulumiSh(["preview", "--diff", "--stack", "odin"]);
+        expect(r.stderr).toBe("");
+        expect(r.stdout.trim().split("\n").at(-1)).toBe("pulumi preview --diff --stack odin");
+        expect(pulumiSh(["stack", "output", "--stack=odin", "databaseTunnel"]).stdout.trim().split("\n").at(-1)).toBe(
+            "pulumi stack output databaseTunnel --stack odin",
+        );
+        expect(pulumiSh(["config", "get", "dataDir"]).stdout.trim().split("\n").at(-1)).toBe(
+            "pulumi config get dataDir --stack dev",
+        );
+    });
+    test("an unknown stack lists the stacks; a --stack npm took says where `--` goes", () => {
+        const unknown = pulumiSh(["up", "--stack", "prod"]);
+        expect(unknown.status).toBe(1);
+        expect(unknown.stderr).toBe(
+            'error: unknown stack "prod": the stacks are dev, odin (one per Pulumi.<name>.yaml file); choose one with --stack <name>\n',
+        );
+        const eaten = pulumiSh(["up", "odin"], { npm_config_stack: "true", npm_lifecycle_event: "up" });
+        expect(eaten.status).toBe(1);
+        expect(eaten.stderr).toBe(
+            "error: npm took --stack for itself: put `--` before the flags: npm run up -- --stack odin\n",
+        );
     });
 });
