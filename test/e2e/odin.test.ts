@@ -82,6 +82,16 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         work = tempDir("odin");
         ssh = await startSshDockerHost(path.join(work, "ssh"));
         const project = copyProject(path.join(work, "project"));
+        // The scripts (npm run status, logs, psql) read the stack file's dockerHost: the test's SSH host, as a
+        // user points it at theirs.
+        const stackFile = path.join(project, "Pulumi.odin.yaml");
+        writeFileSync(
+            stackFile,
+            readFileSync(stackFile, "utf8").replace(
+                "marvel-rivals-stats:dockerHost: ssh://root@odin",
+                `marvel-rivals-stats:dockerHost: ${ssh.dockerHost}`,
+            ),
+        );
         dataDir = path.join(work, "appdata");
         // The dumps on a share of their own, as on odin (an NFS mount point that exists on the server).
         mkdirSync(path.join(work, "nas"));
@@ -245,6 +255,47 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             } finally {
                 child.kill("SIGTERM");
             }
+        },
+        LONG,
+    );
+
+    it(
+        "b3. npm run status, logs and psql over SSH: the stack well, a service's log, a query in the database",
+        async () => {
+            /** One of the copied project's scripts, as `npm run <name> -- <args>` runs it, over the test's SSH. */
+            const script = (name: string, ...args: string[]) =>
+                spawnSync("node", ["--import", "tsx", path.join(run.projectDir, "scripts", `${name}.ts`), ...args], {
+                    cwd: run.projectDir,
+                    env: { ...process.env, ...ssh.env, PULUMI_STACK: "" },
+                    encoding: "utf8",
+                    input: "",
+                    timeout: 120_000,
+                });
+            const status = script("status", "--stack", "odin");
+            expect(status.status, status.stdout + status.stderr).toBe(0);
+            const lines = status.stdout.trim().split("\n");
+            expect(lines[0]).toBe(`stack odin on ${ssh.dockerHost}`);
+            for (const name of ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"])
+                expect(
+                    lines.find((l) => l.trim().startsWith(`${name} `)),
+                    name,
+                ).toMatch(/running +Up .*\(healthy\)/);
+            // The backup agent has no healthcheck of its own (its dumps' checks are its health: the backups line).
+            expect(lines.find((l) => l.trim().startsWith("marvel-rivals-backup "))).toMatch(/running +Up /);
+            expect(lines.some((l) => l.startsWith('app: marvel-rivals-app: ready: 200 {"status":"ready"'))).toBe(true);
+            expect(lines).toContain("migrations: nothing pending on marvel-rivals-postgres (database marvel_rivals)");
+            expect(
+                lines.some((l) => l.startsWith("backups: no verified backup yet; the schedule (0 3 * * * UTC)")),
+            ).toBe(true);
+            expect(lines.filter((l) => l.startsWith("attention:"))).toEqual([]);
+
+            const logs = script("logs", "postgres", "--tail", "20", "--stack", "odin");
+            expect(logs.status, logs.stderr).toBe(0);
+            expect(logs.stdout + logs.stderr).toMatch(/database system is ready to accept connections/);
+
+            const psql = script("psql", "--stack", "odin", "-A", "-t", "-c", "SELECT count(*) FROM players");
+            expect(psql.status, psql.stderr).toBe(0);
+            expect(Number(psql.stdout.trim())).toBeGreaterThan(0);
         },
         LONG,
     );
