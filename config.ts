@@ -1,6 +1,6 @@
 // Stack configuration: read once, validated in one place, before any resource is declared.
 //
-// Two kinds of keys (the README's configuration table lists both):
+// Two kinds of keys (docs/configuration.md's table lists both):
 // - declared keys have their one default in Pulumi.yaml (read by `projectDefaults`), so the Pulumi CLI
 //   always has a value for them (pulumi/pulumi v3.259.0, pkg/workspace/config.go, mergeConfig, refuses a
 //   declared key without one);
@@ -30,8 +30,16 @@ export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 /** Keys this program no longer reads, with what to do instead. */
 const RETIRED_KEYS: Record<string, string> = {
     sshOpts:
-        "is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `pulumi config rm sshOpts`",
+        "is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `npm run config -- rm sshOpts --stack <stack>`",
 };
+
+/**
+ * The command the README gives for the stack config: the wrapper (scripts/pulumi.sh, with its local
+ * backend and passphrase), not a bare `pulumi config`, which would look for a Pulumi Cloud login.
+ */
+export function configCommand(args: string, stack: string | undefined): string {
+    return `npm run config -- ${args} --stack ${stack ?? "<stack>"}`;
+}
 
 export interface StackConfig {
     /** Absolute path on the Docker host under which every persistent directory lives. */
@@ -89,11 +97,14 @@ export interface StackConfig {
 
 /** Raised with every problem found in the stack config; the message lists them one per line. */
 export class ConfigError extends Error {
-    constructor(public readonly problems: string[]) {
+    constructor(
+        public readonly problems: string[],
+        stack?: string,
+    ) {
         super(
             `Invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
                 problems.map((p) => `  - ${p}`).join("\n") +
-                `\nFix with \`pulumi config set <key> <value>\` (or edit the stack file) and run again.`,
+                `\nFix with \`${configCommand("set <key> <value>", stack)}\` (or edit ${stack ? `Pulumi.${stack}.yaml` : "the stack file"}) and run again.`,
         );
         this.name = "ConfigError";
     }
@@ -114,6 +125,8 @@ export interface ParseContext {
     setKeys?: string[];
     /** Whether a key's value is a secret (`pulumi config set --secret`); omit to skip the check. */
     isSecret?: (key: string) => boolean;
+    /** The stack's name, for the commands the messages give; omit: `<stack>`. */
+    stack?: string;
 }
 
 /**
@@ -143,6 +156,7 @@ export function readStackConfig(projectDir: string): StackConfig {
                 .filter((k) => k.startsWith(namespace))
                 .map((k) => k.slice(namespace.length)),
             isSecret: configIsSecret ? (key) => configIsSecret(`${namespace}${key}`) : undefined,
+            stack: pulumi.getStack(),
         });
     } catch (err) {
         throw err instanceof ConfigError ? new pulumi.RunError(err.message) : err;
@@ -218,7 +232,7 @@ interface ReadContext {
 
 /**
  * How one key is read. A declared key has its default in Pulumi.yaml, so it always has a value; an optional
- * key is not declared, and `unset` says what leaving it unset means (the README's table says the same).
+ * key is not declared, and `unset` says what leaving it unset means (docs/configuration.md's table says the same).
  */
 interface Field<T> {
     read(c: ReadContext): T;
@@ -302,7 +316,7 @@ const settingsMap = (unset: string): Field<PostgresSettings> => ({
         if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
             c.bad(
                 c.raw,
-                "must be a map of PostgreSQL settings to values, e.g. `pulumi config set --path 'postgresSettings.work_mem' 8MB`",
+                "must be a map of PostgreSQL settings to values, e.g. `npm run config -- set --path 'postgresSettings.work_mem' 8MB --stack <stack>`",
             );
             return {};
         }
@@ -495,7 +509,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
     }
     problems.push(...secretProblems(v, ctx));
 
-    if (problems.length > 0) throw new ConfigError(problems);
+    if (problems.length > 0) throw new ConfigError(problems, ctx.stack);
     return {
         dataDir,
         dockerHost,
@@ -538,15 +552,46 @@ function unknownKeys(ctx: ParseContext): string[] {
     const problems: string[] = [];
     for (const key of ctx.setKeys ?? []) {
         if (key in RETIRED_KEYS) {
-            problems.push(`\`${PROJECT}:${key}\` ${RETIRED_KEYS[key]}.`);
+            problems.push(`\`${PROJECT}:${key}\` ${RETIRED_KEYS[key]!.replace("<stack>", ctx.stack ?? "<stack>")}.`);
         } else if (!known.has(key)) {
-            const like = [...known].find((k) => k.toLowerCase() === key.toLowerCase());
+            const like = nearestKey(key, [...known]);
             problems.push(
-                `\`${PROJECT}:${key}\` is not a setting of this project${like ? `; did you mean ${like}?` : ""} Remove it with \`pulumi config rm ${key}\` (the README lists every key).`,
+                `\`${PROJECT}:${key}\` is not a setting of this project${like ? `; did you mean ${like}?` : "."} Remove it with \`${configCommand(`rm ${key}`, ctx.stack)}\`${like ? ` and set ${like} instead` : ""} (docs/configuration.md lists every key).`,
             );
         }
     }
     return problems;
+}
+
+/**
+ * The known key nearest to a mistyped one: the fewest edits (insert, delete, substitute, swap two
+ * neighbours: optimal string alignment distance), case ignored; none when every key is more than a
+ * quarter of the key's length (at least 2) away. Ties go to the first in `known`.
+ */
+export function nearestKey(key: string, known: string[]): string | undefined {
+    const a = key.toLowerCase();
+    let best: { k: string; d: number } | undefined;
+    for (const k of known) {
+        const d = editDistance(a, k.toLowerCase());
+        if (best === undefined || d < best.d) best = { k, d };
+    }
+    return best && best.d <= Math.max(2, Math.floor(key.length / 4)) ? best.k : undefined;
+}
+
+/** Optimal string alignment distance between `a` and `b`. */
+export function editDistance(a: string, b: string): number {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+                d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+            }
+        }
+    }
+    return d[a.length]![b.length]!;
 }
 
 /** The one Docker endpoint of the stack, and whether it is another machine. */
@@ -699,29 +744,34 @@ function secretProblems(v: Values, ctx: ParseContext): string[] {
     for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"] as const) {
         if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
             problems.push(
-                `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key} <value>\`.`,
+                `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`${configCommand(`rm ${key}`, ctx.stack)}\` and set it again with \`${configCommand(`set --secret ${key} <value>`, ctx.stack)}\`.`,
             );
         }
     }
     for (const problem of [
-        checkSecret("dbPassword", v.dbPassword, 12),
-        checkSecret("redisPassword", v.redisPassword, 12),
-        checkSecret("marvelRivalsApiKey", v.marvelRivalsApiKey, 1),
+        checkSecret("dbPassword", v.dbPassword, 12, ctx.stack),
+        checkSecret("redisPassword", v.redisPassword, 12, ctx.stack),
+        checkSecret("marvelRivalsApiKey", v.marvelRivalsApiKey, 1, ctx.stack),
     ]) {
         if (problem) problems.push(problem);
     }
     if (/["'\\]/.test(v.redisPassword ?? "")) {
         problems.push(
-            `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,
+            `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`${configCommand("set --secret redisPassword <value>", ctx.stack)}\`.`,
         );
     }
     return problems;
 }
 
 /** A secret's problem, if any, in words that never include its value. */
-export function checkSecret(key: string, value: string | undefined, minLength: number): string | undefined {
+export function checkSecret(
+    key: string,
+    value: string | undefined,
+    minLength: number,
+    stack?: string,
+): string | undefined {
     if (value === undefined || value === "") return undefined;
-    const fix = `set it with \`pulumi config set --secret ${key} <value>\``;
+    const fix = `set it with \`${configCommand(`set --secret ${key} <value>`, stack)}\``;
     if (/\s/.test(value) && minLength <= 1) {
         return `\`${PROJECT}:${key}\` (value hidden) must not contain spaces or line breaks; ${fix}.`;
     }

@@ -4,7 +4,16 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-    { ignores: ["**/node_modules/**", "app/dist/**", "app/.test-build/**", "data/**", ".pulumi-state/**"] },
+    {
+        ignores: [
+            "**/node_modules/**",
+            "app/dist/**",
+            "app/.test-build/**",
+            "data/**",
+            "data-removed-*/**",
+            ".pulumi-state/**",
+        ],
+    },
     js.configs.recommended,
     ...tseslint.configs.recommended,
     {

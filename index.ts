@@ -16,6 +16,7 @@ import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
 import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
+import { TUNNEL_LOCAL_PORT, tunnelCommand } from "./components/databaseTunnel";
 
 const stack = pulumi.getStack();
 
@@ -266,13 +267,28 @@ function reachableHost(bindAddress: string): string {
     const host = cfg.dockerHost ? new URL(cfg.dockerHost.replace(/^ssh:\/\//, "http://")).hostname : "";
     return host || "127.0.0.1";
 }
-const pgHost = cfg.postgresPublish ? reachableHost(cfg.postgresPublish.bindAddress) : postgres.host;
-const pgPort = cfg.postgresPublish?.port ?? postgres.port;
+// On a server the published port is its loopback (the tunnel's end), no address of the laptop's: the URL
+// keeps to the stack's network there, and `databaseTunnel` is the laptop's way in.
+const pgLocal = cfg.postgresPublish && !cfg.remote ? cfg.postgresPublish : undefined;
+const pgHost = pgLocal ? reachableHost(pgLocal.bindAddress) : postgres.host;
+const pgPort = pgLocal?.port ?? postgres.port;
 const redisHost = cfg.redisPublish ? reachableHost(cfg.redisPublish.bindAddress) : redis.host;
 const redisPort = cfg.redisPublish?.port ?? redis.port;
 
 export const databaseUrl = postgresUrl(pgHost, pgPort);
 export const redisUrl = redisUrlOf(redisHost, redisPort);
+/**
+ * From a laptop into a server's database: the ssh command that forwards 127.0.0.1:15432 on the laptop to
+ * Postgres on the server's loopback, and the URL to use while it runs (secret: it holds the password).
+ * Only on a server (ssh://) with Postgres published on its loopback.
+ */
+const tunnel =
+    cfg.remote && cfg.postgresPublish && /^127\./.test(cfg.postgresPublish.bindAddress)
+        ? tunnelCommand(cfg.dockerHost, cfg.postgresPublish.port)
+        : undefined;
+export const databaseTunnel = tunnel
+    ? pulumi.secret({ command: tunnel, url: postgresUrl("127.0.0.1", TUNNEL_LOCAL_PORT) })
+    : undefined;
 export const appUrl = cfg.domain
     ? `https://${cfg.domain}`
     : cfg.appPublish

@@ -4,6 +4,7 @@
 // URN, inputs and options as the engine would hand them over. Exits 1 naming the rule and the resource on
 // a mandatory violation, 2 on bad usage. `--set` tries a change first (e.g. --set postgresPort=5432).
 import { runProgram } from "../support/mockProgram";
+import { eachArg, npmAteFlags, stackName, stackNames, UsageError, wantsHelp } from "../scripts/target";
 import { policies, type Resource } from "./rules";
 
 export interface Violation {
@@ -49,23 +50,43 @@ export async function stackResources(stack: string, overrides: Record<string, st
     }));
 }
 
-async function main(argv: string[]): Promise<number> {
-    const [stack, ...rest] = argv;
+const USAGE =
+    "usage: npm run policy -- [--stack <name>] [--set key=value ...]   e.g. npm run -s policy -- --stack odin";
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+    if (wantsHelp(argv)) {
+        process.stdout.write(`${USAGE}\nthe stacks: ${stackNames().join(", ")} (one per Pulumi.<name>.yaml file)\n`);
+        return 0;
+    }
+    // The stack: `--stack <name>` as in every script, or the first argument (as before); default dev.
+    let stack = "dev";
+    const rest: string[] = [];
+    try {
+        npmAteFlags(argv, env);
+        eachArg(
+            argv,
+            (arg, value) => {
+                if (arg === "--stack") stack = value();
+                else if (rest.length === 0 && !arg.startsWith("-") && argv.indexOf(arg) === 0) stack = arg;
+                else rest.push(arg);
+            },
+            env,
+        );
+        stackName(stack);
+    } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        process.stderr.write(`policy: ${err.message}\n`);
+        return 2;
+    }
     const overrides: Record<string, string> = {};
     for (let i = 0; i < rest.length; i++) {
         const m = rest[i] === "--set" ? /^([A-Za-z]\w*)=(.*)$/.exec(rest[i + 1] ?? "") : null;
         if (!m) {
-            process.stderr.write(
-                `policy: unexpected argument ${JSON.stringify(rest[i])}\nusage: npm run policy -- <stack> [--set key=value ...]\n`,
-            );
+            process.stderr.write(`policy: unexpected argument ${JSON.stringify(rest[i])}\n${USAGE}\n`);
             return 2;
         }
         overrides[m[1]!] = m[2]!;
         i++;
-    }
-    if (!stack || stack.startsWith("-")) {
-        process.stderr.write("usage: npm run policy -- <stack> [--set key=value ...]   (stacks: dev, odin)\n");
-        return 2;
     }
     const resources = await stackResources(stack, overrides);
     const violations = evaluate(resources);

@@ -1,4 +1,4 @@
-// The policy pack as the Pulumi CLI loads it: `pulumi preview --policy-pack policy` (README, "Policy pack").
+// The policy pack as the Pulumi CLI loads it: `pulumi preview --policy-pack policy` (docs/policy.md).
 // The rules live in rules.ts, which `npm run policy` and the unit tests use without the CLI.
 import { PolicyPack } from "@pulumi/policy";
 import { policies } from "./rules";

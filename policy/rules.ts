@@ -53,7 +53,7 @@ const containers = (resources: Resource[]) => resources.filter((r) => r.type ===
 export const noStorePortOnLan: StackValidationPolicy = {
     name: "no-database-port-on-lan",
     description:
-        "No PostgreSQL (5432) or Redis (6379) port is published on a non-loopback address, and none at all on the server.",
+        "No PostgreSQL (5432) or Redis (6379) port is published on a non-loopback address; on the server, only PostgreSQL on its loopback (the end of the laptop's SSH tunnel).",
     enforcementLevel: "mandatory",
     validateStack: (args, report: ReportViolation) => {
         const remote = remoteEngine(args.resources);
@@ -62,9 +62,11 @@ export const noStorePortOnLan: StackValidationPolicy = {
                 const store = STORE_PORTS[p.internal];
                 if (!store) continue;
                 const ip = p.ip ?? "0.0.0.0";
-                if (remote) {
+                // The server's loopback is reached only by who can log in there: the SSH tunnel's end
+                // (npm run outputs -- databaseTunnel). Redis, a cache, needs no way in from a laptop.
+                if (remote && !(p.internal === 5432 && /^127\.0\.0\.1$/.test(ip))) {
                     report(
-                        `${c.name} publishes ${store}'s port ${p.internal} (as ${ip}:${p.external ?? "?"}) on the server; remove postgresPort/redisPort from the stack config and reach it through \`docker exec\` or an SSH tunnel`,
+                        `${c.name} publishes ${store}'s port ${p.internal} (as ${ip}:${p.external ?? "?"}) on the server; only PostgreSQL on the server's loopback is allowed (postgresBindAddress 127.0.0.1, for the SSH tunnel): set that, or remove postgresPort/redisPort, and reach it through \`docker exec\` or the tunnel`,
                         c.urn,
                     );
                 } else if (!LOOPBACK.test(ip)) {

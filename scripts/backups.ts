@@ -66,15 +66,19 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         skipSafetyDump: false,
         lockWaitSeconds: 0,
     };
-    eachArg(rest, (arg, value) => {
-        if (arg === "--stack") opts.stack = value();
-        else if (arg === "--json" && command === "list") opts.json = true;
-        else if (arg === "--from" && command === "restore") opts.from = value();
-        else if (arg === "--force" && command === "restore") opts.force = true;
-        else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
-        else if (arg === "--lock-wait" && command === "restore") opts.lockWaitSeconds = parseDuration(arg, value());
-        else throw new UsageError(`unexpected argument ${arg}`);
-    });
+    eachArg(
+        rest,
+        (arg, value) => {
+            if (arg === "--stack") opts.stack = value();
+            else if (arg === "--json" && command === "list") opts.json = true;
+            else if (arg === "--from" && command === "restore") opts.from = value();
+            else if (arg === "--force" && command === "restore") opts.force = true;
+            else if (arg === "--skip-safety-dump" && command === "restore") opts.skipSafetyDump = true;
+            else if (arg === "--lock-wait" && command === "restore") opts.lockWaitSeconds = parseDuration(arg, value());
+            else throw new UsageError(`unexpected argument ${arg}`);
+        },
+        env,
+    );
     stackName(opts.stack);
     return opts;
 }

@@ -33,6 +33,7 @@ import {
     Refusal,
     refusalExit,
     runAsProgram,
+    npmAteFlags,
     stackName,
     stackTarget,
     UsageError,
@@ -466,6 +467,7 @@ export const USAGE = `usage: npm run lock -- status [--stack dev|odin] [--json]
        npm run lock -- run [--stack dev|odin] --what WHAT [--lock-wait SECONDS] [--lock-ttl 60m] [--lease-seconds 60] -- COMMAND...`;
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
+    npmAteFlags(argv, env);
     const [command, ...rest] = argv;
     if (command !== "status" && command !== "release" && command !== "run")
         throw new UsageError(`unknown command ${command ?? "(none)"}`);

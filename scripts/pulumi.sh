@@ -2,11 +2,13 @@
 # Runs a Pulumi command for this project with no Pulumi Cloud account: state in ./.pulumi-state (a local
 # file backend), secrets encrypted with a passphrase. Usage: scripts/pulumi.sh up|preview|destroy [args]
 # The commands that change the stack (up, destroy, refresh, import, state, watch) run under its deploy lock
-# (scripts/deployLock.ts, README "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
+# (scripts/deployLock.ts, docs/deploys.md "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
 # lock's options, taken out before Pulumi sees the arguments.
-# Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
-# on first use into ~/.config/marvel-rivals-stats/passphrase (0600), never beside the state it decrypts: a
-# copy of the state alone must not open its secrets (back the passphrase up apart, e.g. a password manager).
+# Stack: `--stack NAME` anywhere in the arguments (default dev; $PULUMI_STACK is how the scripts that run
+# this one under a lock hand it down), e.g. `npm run up -- --stack odin`.
+# Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated on first use into
+# ~/.config/marvel-rivals-stats/passphrase (0600), never beside the state it decrypts: a copy of the state
+# alone must not open its secrets (back the passphrase up apart, e.g. a password manager).
 # odin's state has one home, shared by the laptop and the runner (docs/github.md): this script refuses any
 # local file:// state for odin unless MRS_ALLOW_LOCAL_STATE=1.
 set -euo pipefail
@@ -14,6 +16,56 @@ self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
+usage() {
+    cat <<'EOF'
+usage: npm run up|preview|destroy|outputs|config -- [--stack <name>] [pulumi's own arguments]
+       npm run up -- --stack odin                       deploy odin (first: npm run preview -- --stack odin)
+       npm run outputs -- databaseUrl --stack odin      one stack output, secrets shown
+       npm run config -- set appPort 8001 --stack dev   set a config key (--secret for a secret)
+--stack <name> chooses the stack (default dev; one stack per Pulumi.<name>.yaml file); the flags go after `--`.
+--lock-wait SECONDS, --lock-ttl 60m: the deploy lock of up, destroy, refresh, import, state, watch.
+EOF
+}
+stacks() {
+    local f list=""
+    for f in Pulumi.*.yaml; do f="${f#Pulumi.}" && list="${list:+$list, }${f%.yaml}"; done
+    printf '%s' "$list"
+}
+# npm takes `--stack odin` before `--` for its own config (npm_config_stack) and hands us `odin` alone.
+if [ -n "${npm_config_stack:-}" ]; then
+    value="$npm_config_stack"
+    if [ "$value" = true ]; then
+        value="<name>"
+        for a in "$@"; do [ ! -f "Pulumi.$a.yaml" ] || { value="$a" && break; }; done
+    fi
+    fail "npm took --stack for itself: put \`--\` before the flags: npm run ${npm_lifecycle_event:-up} -- --stack $value"
+fi
+stack="${PULUMI_STACK:-dev}"
+rest=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --stack)
+            [ $# -ge 2 ] || fail "--stack needs a stack name: --stack <name> (the stacks: $(stacks))"
+            stack="$2"
+            shift 2
+            ;;
+        --stack=*)
+            stack="${1#--stack=}"
+            shift
+            ;;
+        --help | -h)
+            usage
+            exit 0
+            ;;
+        *)
+            rest+=("$1")
+            shift
+            ;;
+    esac
+done
+set -- ${rest[@]+"${rest[@]}"}
+[ -f "Pulumi.$stack.yaml" ] ||
+    fail "unknown stack \"$stack\": the stacks are $(stacks) (one per Pulumi.<name>.yaml file); choose one with --stack <name>"
 command -v pulumi >/dev/null 2>&1 ||
     fail "the Pulumi CLI is not installed. Install it (https://www.pulumi.com/docs/install/), then run this again."
 command -v docker >/dev/null 2>&1 ||
@@ -56,8 +108,6 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
     export PULUMI_CONFIG_PASSPHRASE_FILE="$passphrase"
 fi
 
-stack="${PULUMI_STACK:-dev}"
-[ -f "Pulumi.$stack.yaml" ] || fail "no stack file Pulumi.$stack.yaml: PULUMI_STACK must be dev or odin (or add a stack file)."
 # One home for odin's state (docs/github.md, "Where odin's state lives"): a file backend is this machine's
 # alone (inside the repository, ~/.pulumi with file://~, anywhere: a path check could be walked round with
 # a relative path, a symlink or ~), and two states of one stack replace each other's containers.

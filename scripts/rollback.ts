@@ -45,12 +45,16 @@ export interface Options {
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
     const opts: Options = { stack: env.PULUMI_STACK || "dev", dryRun: false };
-    eachArg(argv, (arg, value) => {
-        if (arg === "--stack") opts.stack = value();
-        else if (arg === "--to") opts.to = value();
-        else if (arg === "--dry-run") opts.dryRun = true;
-        else throw new UsageError(`unexpected argument ${arg}`);
-    });
+    eachArg(
+        argv,
+        (arg, value) => {
+            if (arg === "--stack") opts.stack = value();
+            else if (arg === "--to") opts.to = value();
+            else if (arg === "--dry-run") opts.dryRun = true;
+            else throw new UsageError(`unexpected argument ${arg}`);
+        },
+        env,
+    );
     stackName(opts.stack);
     return opts;
 }

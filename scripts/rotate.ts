@@ -22,6 +22,7 @@ import {
     docker,
     refusalExit,
     runAsProgram,
+    npmAteFlags,
     stackName,
     stackTarget,
     type StackTarget,
@@ -36,6 +37,7 @@ export interface Options {
 }
 
 export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Options {
+    npmAteFlags(argv, env);
     const [what, ...rest] = argv;
     if (what !== "db" && what !== "redis")
         throw new UsageError(`rotate what? ${what === undefined ? "(nothing)" : JSON.stringify(what)}: db or redis`);

@@ -45,11 +45,15 @@ export interface UpgradeOptions {
 export function parseUpgradeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): UpgradeOptions {
     let stack = env.PULUMI_STACK || "dev";
     let to: string | undefined;
-    eachArg(argv, (arg, value) => {
-        if (arg === "--stack") stack = value();
-        else if (arg === "--to") to = value();
-        else throw new UsageError(`unexpected argument ${arg}`);
-    });
+    eachArg(
+        argv,
+        (arg, value) => {
+            if (arg === "--stack") stack = value();
+            else if (arg === "--to") to = value();
+            else throw new UsageError(`unexpected argument ${arg}`);
+        },
+        env,
+    );
     stackName(stack);
     if (!to) throw new UsageError("--to IMAGE is required: the PostgreSQL image of the new major version");
     return { stack, to };

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
 import { resultOf } from "../../scripts/backups";
-import { httpGet } from "./clients";
+import { httpGet, withDb } from "./clients";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult, type StackRun } from "./harness/run";
 import { sshHostAvailable, startSshDockerHost, type SshDockerHost } from "./sshHost";
 import { clearLeftovers, docker, processAlive, removeTempDir, requireEngine, tempDir } from "./support";
@@ -72,6 +72,9 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let dataDir: string;
     let backupDir: string;
     let appPort: number;
+    /** Postgres on the server's loopback (the stack file's 127.0.0.1), on a port free on the test machine. */
+    let pgServerPort: number;
+    let tunnel: { command: string; url: string } | undefined;
     let createdProxy = false;
     let seeded: string;
 
@@ -80,11 +83,22 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         work = tempDir("odin");
         ssh = await startSshDockerHost(path.join(work, "ssh"));
         const project = copyProject(path.join(work, "project"));
+        // The scripts (npm run status, logs, psql) read the stack file's dockerHost: the test's SSH host, as a
+        // user points it at theirs.
+        const stackFile = path.join(project, "Pulumi.odin.yaml");
+        writeFileSync(
+            stackFile,
+            readFileSync(stackFile, "utf8").replace(
+                "marvel-rivals-stats:dockerHost: ssh://root@odin",
+                `marvel-rivals-stats:dockerHost: ${ssh.dockerHost}`,
+            ),
+        );
         dataDir = path.join(work, "appdata");
         // The dumps on a share of their own, as on odin (an NFS mount point that exists on the server).
         mkdirSync(path.join(work, "nas"));
         backupDir = path.join(work, "nas", "marvel-rivals-stats");
         appPort = await freePort();
+        pgServerPort = await freePort();
         if (!(await docker().inspect("networks", PROXY))) {
             await docker().call("POST", "/networks/create", { Name: PROXY });
             createdProxy = true;
@@ -101,6 +115,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 backupDir,
                 appPort: String(appPort),
                 appBindAddress: "127.0.0.1",
+                postgresPort: String(pgServerPort),
             },
         };
     }, LONG);
@@ -161,6 +176,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expect((await httpGet(`http://127.0.0.1:${appPort}/health/ready`)).status).toBe(200);
             // The stack file's domain (Caddy) is where users go; the test also publishes the port.
             expect(up.outputs.appUrl).toBe("https://stats.odin.home.arpa");
+            tunnel = up.outputs.databaseTunnel;
             const app = await docker().inspect("containers", "marvel-rivals-app");
             expect(app.Config.User).toBe("1000:1000");
             expect((await docker().inspect("images", app.Image)).Config.User).toBe("node");
@@ -174,18 +190,20 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     );
 
     it(
-        "b. no Postgres or Redis port on the host; the database's files under postgres/, nothing under redis/ (a cache, no AOF); the caddy network joined, never created",
+        "b. no Redis port and Postgres on the server's loopback only; the database's files under postgres/, nothing under redis/ (a cache, no AOF); the caddy network joined, never created",
         async () => {
-            for (const name of ["marvel-rivals-postgres", "marvel-rivals-redis"]) {
-                const c = await docker().inspect("containers", name);
-                expect(Object.values(c.HostConfig.PortBindings ?? {}).flat(), name).toEqual([]);
-                expect(
-                    Object.values(c.NetworkSettings.Ports ?? {})
-                        .flat()
-                        .filter(Boolean),
-                    name,
-                ).toEqual([]);
-            }
+            const redis = await docker().inspect("containers", "marvel-rivals-redis");
+            expect(Object.values(redis.HostConfig.PortBindings ?? {}).flat()).toEqual([]);
+            expect(
+                Object.values(redis.NetworkSettings.Ports ?? {})
+                    .flat()
+                    .filter(Boolean),
+            ).toEqual([]);
+            // The end of the laptop's SSH tunnel: 127.0.0.1 on the server, no other address.
+            const pg = await docker().inspect("containers", "marvel-rivals-postgres");
+            expect(pg.HostConfig.PortBindings).toEqual({
+                "5432/tcp": [{ HostIp: "127.0.0.1", HostPort: String(pgServerPort) }],
+            });
             expect(existsSync(path.join(dataDir, "postgres", "pgdata", "PG_VERSION"))).toBe(true);
             expect(readdirSync(path.join(dataDir, "redis"))).toEqual([]);
             const app = await docker().inspect("containers", "marvel-rivals-app");
@@ -207,6 +225,78 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 { encoding: "utf8", timeout: 120_000 },
             );
             expect(probe.status, probe.stderr).toBe(0);
+        },
+        LONG,
+    );
+
+    it(
+        "b2. the laptop's way in: the databaseTunnel output's ssh command and URL reach the database through the server's loopback",
+        async () => {
+            const sshPort = new URL(ssh.dockerHost.replace(/^ssh:/, "http:")).port;
+            expect(tunnel?.command).toBe(`ssh -N -L 15432:127.0.0.1:${pgServerPort} -p ${sshPort} mrs-e2e@127.0.0.1`);
+            expect(tunnel?.url).toMatch(/^postgres:\/\/marvel_stats:[^@]+@127\.0\.0\.1:15432\/marvel_rivals$/);
+            // As a user whose 15432 is taken would: the same command and URL with another local port.
+            const local = await freePort();
+            const args = tunnel!.command.replace("-L 15432:", `-L ${local}:`).split(" ").slice(1);
+            const child = spawn("ssh", ["-o", "ExitOnForwardFailure=yes", ...args], {
+                env: { ...process.env, ...ssh.env },
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            let err = "";
+            child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+            try {
+                const url = tunnel!.url.replace("@127.0.0.1:15432/", `@127.0.0.1:${local}/`);
+                const players = await waitFor(
+                    `a query through the tunnel (${err})`,
+                    () =>
+                        withDb(url, async (db) => (await db.query("SELECT count(*)::int AS n FROM players")).rows[0].n),
+                    30_000,
+                );
+                expect(players).toBeGreaterThan(0);
+            } finally {
+                child.kill("SIGTERM");
+            }
+        },
+        LONG,
+    );
+
+    it(
+        "b3. npm run status, logs and psql over SSH: the stack well, a service's log, a query in the database",
+        async () => {
+            /** One of the copied project's scripts, as `npm run <name> -- <args>` runs it, over the test's SSH. */
+            const script = (name: string, ...args: string[]) =>
+                spawnSync("node", ["--import", "tsx", path.join(run.projectDir, "scripts", `${name}.ts`), ...args], {
+                    cwd: run.projectDir,
+                    env: { ...process.env, ...ssh.env, PULUMI_STACK: "" },
+                    encoding: "utf8",
+                    input: "",
+                    timeout: 120_000,
+                });
+            const status = script("status", "--stack", "odin");
+            expect(status.status, status.stdout + status.stderr).toBe(0);
+            const lines = status.stdout.trim().split("\n");
+            expect(lines[0]).toBe(`stack odin on ${ssh.dockerHost}`);
+            for (const name of ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"])
+                expect(
+                    lines.find((l) => l.trim().startsWith(`${name} `)),
+                    name,
+                ).toMatch(/running +Up .*\(healthy\)/);
+            // The backup agent has no healthcheck of its own (its dumps' checks are its health: the backups line).
+            expect(lines.find((l) => l.trim().startsWith("marvel-rivals-backup "))).toMatch(/running +Up /);
+            expect(lines.some((l) => l.startsWith('app: marvel-rivals-app: ready: 200 {"status":"ready"'))).toBe(true);
+            expect(lines).toContain("migrations: nothing pending on marvel-rivals-postgres (database marvel_rivals)");
+            expect(
+                lines.some((l) => l.startsWith("backups: no verified backup yet; the schedule (0 3 * * * UTC)")),
+            ).toBe(true);
+            expect(lines.filter((l) => l.startsWith("attention:"))).toEqual([]);
+
+            const logs = script("logs", "postgres", "--tail", "20", "--stack", "odin");
+            expect(logs.status, logs.stderr).toBe(0);
+            expect(logs.stdout + logs.stderr).toMatch(/database system is ready to accept connections/);
+
+            const psql = script("psql", "--stack", "odin", "-A", "-t", "-c", "SELECT count(*) FROM players");
+            expect(psql.status, psql.stderr).toBe(0);
+            expect(Number(psql.stdout.trim())).toBeGreaterThan(0);
         },
         LONG,
     );

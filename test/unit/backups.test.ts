@@ -250,7 +250,9 @@ describe("npm run backups / restore: what they decide", () => {
         });
         expect(() => parseArgs(["restore", "--from"], {})).toThrow("--from needs a value");
         expect(() => parseArgs(["list", "--force"], {})).toThrow("unexpected argument --force");
-        expect(() => parseArgs(["restore", "--stack", "../x"], {})).toThrow("--stack ../x is not a stack name");
+        expect(() => parseArgs(["restore", "--stack", "../x"], {})).toThrow(
+            'unknown stack "../x": the stacks are dev, odin (one per Pulumi.<name>.yaml file); choose one with --stack <name>',
+        );
     });
 
     it("takes the newest checked dump for `latest`, never a safety dump", () => {
@@ -324,7 +326,9 @@ describe("npm run backups / restore: what they decide", () => {
         });
         expect(projectDefaults(PROJECT_ROOT).postgresImage).toMatch(/^postgres:16/);
         expect(stackTarget("dev").host).toBeUndefined();
-        expect(() => stackTarget("prod")).toThrow("no stack file Pulumi.prod.yaml: --stack must be dev or odin");
+        expect(() => stackTarget("prod")).toThrow(
+            'unknown stack "prod": the stacks are dev, odin (one per Pulumi.<name>.yaml file); choose one with --stack <name>',
+        );
     });
 
     it("follows the stack file's containerPrefix and postgresImage", () => {

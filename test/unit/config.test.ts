@@ -26,7 +26,7 @@ const ctx: ParseContext = {
 function parse(stack: string, overrides: Record<string, string | undefined> = {}, extra: Partial<ParseContext> = {}) {
     const { config } = loadStackConfig(stack, overrides);
     const setKeys = Object.keys(config).map((k) => k.split(":")[1]);
-    return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], { ...ctx, setKeys, ...extra });
+    return parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], { ...ctx, stack, setKeys, ...extra });
 }
 
 function problems(
@@ -72,7 +72,8 @@ describe("the committed stack files", () => {
         expect(cfg).toMatchObject({
             dataDir: "/mnt/user/appdata/marvel-rivals-stats",
             dockerHost: "ssh://root@odin",
-            postgresPublish: undefined,
+            // On the server's loopback only: the end of the laptop's SSH tunnel (databaseTunnel).
+            postgresPublish: { port: 5432, bindAddress: "127.0.0.1" },
             redisPublish: undefined,
             externalNetworks: ["caddy"],
             hotReload: false,
@@ -120,13 +121,13 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
             "sshOpts, which the docker CLI steps could not use",
             "odin",
             { sshOpts: '["-o","ConnectTimeout=5"]' },
-            "`marvel-rivals-stats:sshOpts` is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `pulumi config rm sshOpts`.",
+            "`marvel-rivals-stats:sshOpts` is no longer read: the docker CLI steps of the stack cannot take ssh options, so they would reach the server differently from the provider; put the options in ~/.ssh/config under a Host entry (e.g. `Host odin` with `ConnectTimeout 10`) and remove the key with `npm run config -- rm sshOpts --stack odin`.",
         ],
         [
             "a misspelt key",
             "dev",
             { postgresport: "5433" },
-            "`marvel-rivals-stats:postgresport` is not a setting of this project; did you mean postgresPort? Remove it with `pulumi config rm postgresport` (the README lists every key).",
+            "`marvel-rivals-stats:postgresport` is not a setting of this project; did you mean postgresPort? Remove it with `npm run config -- rm postgresport --stack dev` and set postgresPort instead (docs/configuration.md lists every key).",
         ],
         [
             "an image reference with spaces",
@@ -179,7 +180,7 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
         [
             "a database port on odin without a bind address",
             "odin",
-            { postgresPort: "5432" },
+            { postgresBindAddress: undefined },
             "`marvel-rivals-stats:postgresBindAddress` is null: must be set when `marvel-rivals-stats:postgresPort` is set: the address on the Docker host to publish postgres on, e.g. 127.0.0.1; or unset postgresPort to keep postgres private.",
         ],
         [
@@ -299,7 +300,7 @@ describe("refuses bad values, naming the key, the value and what is allowed", ()
         expect(error?.problems).toHaveLength(3);
         expect(error?.message.split("\n")[0]).toBe("Invalid stack configuration (3 problems):");
         expect(error?.message.split("\n").at(-1)).toBe(
-            "Fix with `pulumi config set <key> <value>` (or edit the stack file) and run again.",
+            "Fix with `npm run config -- set <key> <value> --stack odin` (or edit Pulumi.odin.yaml) and run again.",
         );
     });
 
@@ -324,13 +325,14 @@ describe("secrets", () => {
         try {
             parseStackConfig((key) => config[`marvel-rivals-stats:${key}`], {
                 ...ctx,
+                stack: "dev",
                 isSecret: (key) => secretKeys.includes(`marvel-rivals-stats:${key}`),
             });
         } catch (err) {
             error = err as ConfigError;
         }
         expect(error?.problems).toEqual([
-            "`marvel-rivals-stats:dbPassword` (value hidden) is stored in plain text in the stack file: remove it with `pulumi config rm dbPassword` and set it again with `pulumi config set --secret dbPassword <value>`.",
+            "`marvel-rivals-stats:dbPassword` (value hidden) is stored in plain text in the stack file: remove it with `npm run config -- rm dbPassword --stack dev` and set it again with `npm run config -- set --secret dbPassword <value> --stack dev`.",
         ]);
         expect(error?.message).not.toContain("plain-text-password");
         const secret = loadStackConfig("dev", { dbPassword: "secret-password-1" }, { secretOverrides: ["dbPassword"] });
@@ -344,14 +346,14 @@ describe("secrets", () => {
 
     test("a short or spaced secret is refused without printing it", () => {
         expect(checkSecret("dbPassword", "hunter2", 12)).toBe(
-            "`marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `pulumi config set --secret dbPassword <value>` or unset it to have one generated.",
+            "`marvel-rivals-stats:dbPassword` (value hidden) must be at least 12 characters without spaces; set it with `npm run config -- set --secret dbPassword <value> --stack <stack>` or unset it to have one generated.",
         );
         expect(checkSecret("dbPassword", "a long pass phrase", 12)).toContain("(value hidden)");
         expect(checkSecret("dbPassword", "a long pass phrase", 12)).not.toContain("pass phrase");
     });
     test("an API key pasted with a line break is refused without printing it", () => {
         expect(checkSecret("marvelRivalsApiKey", "abc123\n", 1)).toBe(
-            "`marvel-rivals-stats:marvelRivalsApiKey` (value hidden) must not contain spaces or line breaks; set it with `pulumi config set --secret marvelRivalsApiKey <value>`.",
+            "`marvel-rivals-stats:marvelRivalsApiKey` (value hidden) must not contain spaces or line breaks; set it with `npm run config -- set --secret marvelRivalsApiKey <value> --stack <stack>`.",
         );
         expect(checkSecret("marvelRivalsApiKey", "abc123", 1)).toBeUndefined();
     });
@@ -426,9 +428,9 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
         expect(Object.keys(projectDefaults(PROJECT_ROOT)).sort()).toEqual([...declared].sort());
     });
 
-    test("the README's configuration table lists exactly the keys the program reads", () => {
-        const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
-        const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"));
+    test("the configuration page's table lists exactly the keys the program reads", () => {
+        const page = readFileSync(path.join(PROJECT_ROOT, "docs", "configuration.md"), "utf8");
+        const table = page.slice(page.indexOf("## Setting a key, and every key"), page.indexOf("## Stack outputs"));
         const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
             m.slice(1).filter(Boolean),
         );
@@ -460,7 +462,7 @@ describe("postgresSettings (issue 21)", () => {
 
     test("refuses what is not a map of setting names to one-line values, naming the key", () => {
         expect(problems("odin", { postgresSettings: '["work_mem"]' })).toEqual([
-            '`marvel-rivals-stats:postgresSettings` is "[\\"work_mem\\"]": must be a map of PostgreSQL settings to values, e.g. `pulumi config set --path \'postgresSettings.work_mem\' 8MB`.',
+            '`marvel-rivals-stats:postgresSettings` is "[\\"work_mem\\"]": must be a map of PostgreSQL settings to values, e.g. `npm run config -- set --path \'postgresSettings.work_mem\' 8MB --stack <stack>`.',
         ]);
         const raw = JSON.stringify({ "Work-Mem": "8MB", work_mem: ["8MB"] });
         expect(problems("odin", { postgresSettings: raw })).toEqual([

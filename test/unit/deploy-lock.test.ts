@@ -64,7 +64,9 @@ describe("npm run lock: arguments", () => {
         expect(() => parseArgs(["run", "--what", "up"], {})).toThrow("run needs the command after --");
         expect(() => parseArgs(["status", "--lock-wait", "5"], {})).toThrow("unexpected argument --lock-wait");
         expect(() => parseArgs(["run", "--what", "up", "--lock-wait"], {})).toThrow("--lock-wait needs a value");
-        expect(() => parseArgs(["release", "--stack", "../x"], {})).toThrow("--stack ../x is not a stack name");
+        expect(() => parseArgs(["release", "--stack", "../x"], {})).toThrow(
+            'unknown stack "../x": the stacks are dev, odin (one per Pulumi.<name>.yaml file); choose one with --stack <name>',
+        );
         expect(() => parseArgs(["run", "--what", "up", "--lease-seconds", "1", "--", "x"], {})).toThrow(
             "--lease-seconds must be at least 3",
         );

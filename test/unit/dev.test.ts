@@ -234,6 +234,8 @@ describe("dev stack", () => {
             secret: true,
         });
         expect(run.outputs.appUrl).toEqual({ value: "http://127.0.0.1:8000", secret: false });
+        // The laptop's own engine: the URL above is the way in, no tunnel.
+        expect(run.outputs.databaseTunnel?.value).toBeUndefined();
         expect(run.outputs.networkName.value).toBe("marvel-rivals-network");
         expect(run.outputs.migrationsApplied).toEqual({
             value: [

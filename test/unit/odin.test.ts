@@ -34,9 +34,21 @@ describe("odin stack", () => {
         expect(container("app").user).toBe("1000:1000");
     });
 
-    test("publishes no Postgres or Redis port", () => {
-        expect(container("postgres").ports ?? []).toEqual([]);
+    test("publishes no Redis port, and Postgres on the server's loopback only (the SSH tunnel's end)", () => {
+        expect(container("postgres").ports).toEqual([{ internal: 5432, external: 5432, ip: "127.0.0.1" }]);
         expect(container("redis").ports ?? []).toEqual([]);
+    });
+
+    test("exports the laptop's way into the database: the SSH tunnel command and the URL through it, as a secret", () => {
+        expect(run.outputs.databaseTunnel.secret).toBe(true);
+        expect(run.outputs.databaseTunnel.value).toEqual({
+            command: "ssh -N -L 15432:127.0.0.1:5432 root@odin",
+            url: "postgres://marvel_stats:generated-db-password-0123456789@127.0.0.1:15432/marvel_rivals",
+        });
+        // The in-network URL stays what the stack's containers use; the server's loopback is no laptop's.
+        expect(run.outputs.databaseUrl.value).toBe(
+            "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
+        );
     });
 
     test("attaches the app to the existing caddy network, which it looks up and never creates", () => {

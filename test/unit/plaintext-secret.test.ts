@@ -12,7 +12,7 @@ beforeAll(async () => {
 
 test("a secret stored in plain text stops the run with the fix, without its value", () => {
     expect(error?.message).toContain(
-        "`marvel-rivals-stats:marvelRivalsApiKey` (value hidden) is stored in plain text in the stack file: remove it with `pulumi config rm marvelRivalsApiKey` and set it again with `pulumi config set --secret marvelRivalsApiKey <value>`.",
+        "`marvel-rivals-stats:marvelRivalsApiKey` (value hidden) is stored in plain text in the stack file: remove it with `npm run config -- rm marvelRivalsApiKey --stack odin` and set it again with `npm run config -- set --secret marvelRivalsApiKey <value> --stack odin`.",
     );
     expect(error?.message).not.toContain("pasted-in-plain-text");
     expect(registered).toEqual([]);

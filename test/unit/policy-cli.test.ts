@@ -31,6 +31,14 @@ describe("npm run policy", () => {
     it("exits 2 on bad usage", () => {
         const r = policy("dev", "--frobnicate");
         expect(r.status).toBe(2);
-        expect(r.stderr).toContain("usage: npm run policy -- <stack> [--set key=value ...]");
+        expect(r.stderr).toContain("usage: npm run policy -- [--stack <name>] [--set key=value ...]");
+    }, 120_000);
+
+    it("refuses an unknown stack, listing the stacks, before running anything", () => {
+        const r = policy("prod");
+        expect(r.status).toBe(2);
+        expect(r.stderr).toBe(
+            'policy: unknown stack "prod": the stacks are dev, odin (one per Pulumi.<name>.yaml file); choose one with --stack <name>\n',
+        );
     }, 120_000);
 });

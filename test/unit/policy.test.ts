@@ -58,8 +58,19 @@ describe("no-database-port-on-lan", () => {
             ports: [{ internal: 6379, external: 6379, ip: "127.0.0.1" }],
         });
         expect(violations(noStorePortOnLan, [server, redis])).toEqual([
-            "redis publishes Redis's port 6379 (as 127.0.0.1:6379) on the server; remove postgresPort/redisPort from the stack config and reach it through `docker exec` or an SSH tunnel",
+            "redis publishes Redis's port 6379 (as 127.0.0.1:6379) on the server; only PostgreSQL on the server's loopback is allowed (postgresBindAddress 127.0.0.1, for the SSH tunnel): set that, or remove postgresPort/redisPort, and reach it through `docker exec` or the tunnel",
         ]);
+    });
+    it("passes PostgreSQL on the server's loopback (the SSH tunnel's end) and refuses every other address there", () => {
+        expect(violations(noStorePortOnLan, [server, pgOn("127.0.0.1")])).toEqual([]);
+        for (const ip of ["0.0.0.0", "192.168.1.10", "10.0.0.5", "172.17.0.1", "127.0.0.2", "::", "::1", "localhost"]) {
+            expect(violations(noStorePortOnLan, [server, pgOn(ip)]), ip).toEqual([
+                `postgres publishes PostgreSQL's port 5432 (as ${ip}:5432) on the server; only PostgreSQL on the server's loopback is allowed (postgresBindAddress 127.0.0.1, for the SSH tunnel): set that, or remove postgresPort/redisPort, and reach it through \`docker exec\` or the tunnel`,
+            ]);
+        }
+        // No address given: Docker publishes on every interface.
+        const anyIp = res(CONTAINER, "postgres", { ...good, ports: [{ internal: 5432, external: 5432 }] });
+        expect(violations(noStorePortOnLan, [server, anyIp])).toHaveLength(1);
     });
 });
 

@@ -339,7 +339,7 @@ describe("the deploy", () => {
         const file = /--save-plan "([^"]+)"/.exec(oneLine(save[0]!.run))![1];
         expect(file).toBe("$RUNNER_TEMP/odin.plan.json");
         expect(oneLine(save[0]!.run)).toContain("--policy-pack policy");
-        expect(stepsRunning(plan, /npm run -s policy -- odin/)).toHaveLength(1);
+        expect(stepsRunning(plan, /npm run -s policy -- --stack odin/)).toHaveLength(1);
         const summary = plan.steps.find((s) => s.run?.includes("$GITHUB_STEP_SUMMARY"))!;
         expect(summary.if).toBe("always()");
         for (const part of ["Pending migrations", "migrations: ", "policy.txt", "preview.txt"])
@@ -445,7 +445,7 @@ describe("the previews", () => {
         expect(job["runs-on"]).toBe("ubuntu-24.04");
         expect(text("preview.yml")).not.toContain("secrets.");
         const run = oneLine(stepsRunning(job, /pulumi preview/)[0]!.run);
-        expect(run).toContain("npm run -s policy -- dev");
+        expect(run).toContain("npm run -s policy -- --stack dev");
         expect(run).toContain("pulumi preview --stack dev --diff --policy-pack policy");
     });
 

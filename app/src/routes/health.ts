@@ -7,7 +7,7 @@
 //   (app/healthcheck.js) calls it.
 // - /health/ready (readiness): "send me traffic". The API needs PostgreSQL with the migrations applied;
 //   Redis is a cache it can do without, so a Redis outage makes readiness `degraded`, still 200. The
-//   reverse proxy's active health check calls it (README, "Health endpoints").
+//   reverse proxy's active health check calls it (docs/app.md, "Health endpoints").
 import type { FastifyInstance } from "fastify";
 import { checkDatabase, checkMigrations, checkRedis } from "../checks";
 

@@ -49,7 +49,7 @@ afterAll(async () => {
     await pg?.cleanup();
 });
 
-/** The credentials go through PG* variables, as the README says, never on the command line. */
+/** The credentials go through PG* variables, as docs/operations.md says, never on the command line. */
 function pgEnv(url: string): NodeJS.ProcessEnv {
     const u = new URL(url);
     return {
@@ -113,7 +113,7 @@ describe("backups", () => {
         // A pg_dump 17 header line that a 16 server rejects on restore is dropped.
         expect(sql).not.toMatch(/^SET transaction_timeout/m);
 
-        // Restore, exactly as the README documents it, into a fresh database.
+        // Restore, exactly as docs/operations.md documents it, into a fresh database.
         const restored = await pg.createDatabase("bk_restored");
         execFileSync(
             "sh",

@@ -390,9 +390,9 @@ describe("errors and output", () => {
         const dir = migrationsDir({ "001_a.sql": "CREATE TABLE a (id INTEGER);\n" });
         await up({ databaseUrl: url, migrationsDir: dir });
         const drifted = migrationsDir({ "001_a.sql": "CREATE TABLE a (id BIGINT);\n" });
-        // The command as the README writes it.
-        const readme = readFileSync(join(REPO, "README.md"), "utf8");
-        expect(readme).toContain("DATABASE_URL=postgres://... npm run -s migrate -- status --json");
+        // The command as the docs write it (docs/database.md, "Migrations").
+        const page = readFileSync(join(REPO, "docs", "database.md"), "utf8");
+        expect(page).toContain("DATABASE_URL=postgres://... npm run -s migrate -- status --json");
         const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
             const child = spawn("npm", ["run", "-s", "migrate", "--", "status", "--json"], {
                 cwd: REPO,
