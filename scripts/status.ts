@@ -7,7 +7,12 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { SCHEDULE_LABEL } from "../components/backups";
 import { STACK_LABEL } from "../components/hostDirectories";
-import { READ_HISTORY, reportPending, type PendingMigrations } from "../components/pendingMigrations";
+import {
+    HISTORY_READ_SECONDS,
+    READ_HISTORY,
+    reportPending,
+    type PendingMigrations,
+} from "../components/pendingMigrations";
 import { TUNNEL_LOCAL_PORT } from "../components/databaseTunnel";
 import { agent, freshness, parseList, type Freshness } from "./backups";
 import {
@@ -121,6 +126,8 @@ function readHistory(t: StackTarget): Promise<string> {
                 PG_CONTAINER: t.names.postgres,
                 PG_USER: t.dbUser,
                 PG_DB: t.dbName,
+                // The read's time limit (the script runs under `set -u`: without it, no history is read).
+                LIMIT: String(HISTORY_READ_SECONDS),
             },
             stdio: ["ignore", "pipe", "ignore"],
         });
