@@ -43,6 +43,8 @@ const redisPassword = config.getSecret("redisPassword") ?? generated("redis-pass
 // The app logs in as one of two roles in turn: a new password goes to the other one, so the version
 // serving keeps logging in until it is drained (components/postgres.ts, credentialsSql).
 const appLogin = loginRoles(cfg.dbUser, cfg.rotation.db);
+// The SCRAM salt of the database passwords: random, made once and kept in the state (not secret: a salt).
+const scramSalt = new random.RandomId("scram-salt", { byteLength: 16 }).hex;
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
 
 // ---- where everything runs: one explicit Docker provider for the stack
@@ -102,6 +104,7 @@ const postgres = new Postgres(
         dbUser: cfg.dbUser,
         password: dbPassword,
         loginRoles: appLogin,
+        scramSalt,
         labels: identity,
         publish: cfg.postgresPublish,
         memoryLimitMb: cfg.memoryLimitMb.postgres,

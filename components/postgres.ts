@@ -39,6 +39,8 @@ export interface PostgresArgs {
     dbName: string;
     dbUser: string;
     password: pulumi.Input<string>;
+    /** The SCRAM salt (16 random bytes, hex), made once and kept in the state; unset: derived (tests). */
+    scramSalt?: pulumi.Input<string>;
     /**
      * The app's login roles, used in turn so that a new password never fails the version still serving:
      * `active` gets the password now; `inactive` is left as it is (the serving version may still use it;
@@ -63,38 +65,119 @@ export interface PostgresArgs {
 
 /**
  * PostgreSQL's SCRAM-SHA-256 verifier for a password (RFC 5802/7677, the format `ALTER ROLE ... PASSWORD`
- * accepts pre-hashed). The salt is derived from the password so the same password gives the same
- * verifier: an unchanged password must not show up as a change on every run.
+ * accepts pre-hashed). `salt` (16 bytes, base64 or hex) is made at random once and kept in the state
+ * (index.ts, `scram-salt`), so the same password gives the same verifier (no change on every run) without
+ * the salt being a function of the password. Without one, the salt of earlier versions (derived from the
+ * password) is used: only tests and the rotation's old verifiers rely on it.
  */
-export function scramVerifier(password: string, iterations = 4096): string {
-    const salt = createHash("sha256").update(`marvel-rivals-stats:${password}`).digest().subarray(0, 16);
-    const salted = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+export function scramVerifier(password: string, salt?: string, iterations = 4096): string {
+    const saltBytes =
+        salt === undefined
+            ? createHash("sha256").update(`marvel-rivals-stats:${password}`).digest().subarray(0, 16)
+            : /^[0-9a-f]{32}$/.test(salt)
+              ? Buffer.from(salt, "hex")
+              : Buffer.from(salt, "base64");
+    if (saltBytes.length < 16) throw new Error("the SCRAM salt must be at least 16 bytes");
+    const salted = pbkdf2Sync(password, saltBytes, iterations, 32, "sha256");
     const clientKey = createHmac("sha256", salted).update("Client Key").digest();
     const storedKey = createHash("sha256").update(clientKey).digest();
     const serverKey = createHmac("sha256", salted).update("Server Key").digest();
     const b64 = (b: Buffer) => b.toString("base64");
-    return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
+    return `SCRAM-SHA-256$${iterations}:${b64(saltBytes)}$${b64(storedKey)}:${b64(serverKey)}`;
+}
+
+/** The role the app's login roles are members of: the rights of the app's queries, nothing more. */
+export function appGroupRole(owner: string): string {
+    return `${owner}_app`;
 }
 
 /**
- * The credentials step's SQL: the owner's password, and the active login role made (with its sibling, a
- * member of the owner that acts as it) and given the password. The inactive role is created NOLOGIN on a
- * new database and otherwise left alone: the version serving may still log in with it.
+ * The backup agent's login role: reads everything (`pg_read_all_data`, PostgreSQL 14+), writes nothing,
+ * owns nothing. Same password as the owner (one secret); restores go through the Postgres container's local
+ * socket as the owner, never through this role.
  */
-export function credentialsSql(owner: string, roles: { active: string; inactive: string }, password: string): string {
-    for (const r of [owner, roles.active, roles.inactive])
+export function backupRole(owner: string): string {
+    return `${owner}_backup`;
+}
+
+/** Schemas whose tables the app reads and writes (its data: players, matches, match_participants, ...). */
+export const APP_WRITE_SCHEMAS = ["public"];
+/** Schemas whose tables the app only reads (the migration history its readiness check reads). */
+export const APP_READ_SCHEMAS = ["migration_runner"];
+
+/**
+ * The credentials step's SQL, run as the bootstrap superuser (`owner`, POSTGRES_USER: the migration step's
+ * role) through the container's local socket, in the app's database, on every create and every new password:
+ * - the owner's password;
+ * - `<owner>_app`, a NOLOGIN group with exactly the rights of the app's queries (app/src/stats.ts, seed.ts,
+ *   checks.ts): SELECT, INSERT, UPDATE, DELETE on the tables of `public`, USAGE on its sequences, SELECT on
+ *   the migration history; for the tables migrations create later too (default privileges of the owner).
+ *   No CREATE anywhere (PostgreSQL 15+ gives PUBLIC no CREATE on `public`; revoked again for a database
+ *   that was made otherwise), no superuser, no pg_execute_server_program;
+ * - the app's two login roles, members of that group only. Earlier versions made them members of the owner
+ *   acting as it (`SET role`): that membership and setting are removed here, so an existing stack moves on
+ *   its next `up` (its sessions keep the old rights until they reconnect: the rotation's new version opens
+ *   new ones). The inactive role is created NOLOGIN on a new database and otherwise keeps its password: the
+ *   version serving may still log in with it;
+ * - `<owner>_backup`, a login role with pg_read_all_data and the owner's password.
+ */
+export function credentialsSql(
+    owner: string,
+    roles: { active: string; inactive: string },
+    password: string,
+    salt?: string,
+): string {
+    const app = appGroupRole(owner);
+    const backup = backupRole(owner);
+    for (const r of [owner, roles.active, roles.inactive, app, backup])
         if (!/^[a-z_][a-z0-9_]{0,62}$/.test(r))
             throw new Error(`role name ${JSON.stringify(r)} is not a plain identifier`);
-    const verifier = scramVerifier(password);
-    const make = (r: string) =>
-        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE "${r}" NOLOGIN INHERIT IN ROLE "${owner}"; END IF; END $$;`;
+    const verifier = scramVerifier(password, salt);
+    const limited = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+    const ensure = (r: string, extra = "") =>
+        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE "${r}" NOLOGIN${extra}; END IF; END $$;`;
+    // Only when the schema exists (the migration runner makes its own on the first `up`); the default
+    // privileges below cover a schema and tables made later.
+    const inSchema = (schema: string, sql: string) =>
+        `DO $$ BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = '${schema}') THEN ${sql} END IF; END $$;`;
+    const write = "SELECT, INSERT, UPDATE, DELETE";
     return [
         `ALTER ROLE "${owner}" PASSWORD '${verifier}';`,
-        make(roles.active),
-        make(roles.inactive),
-        `ALTER ROLE "${roles.active}" SET role = '${owner}';`,
-        `ALTER ROLE "${roles.inactive}" SET role = '${owner}';`,
+        ensure(app),
+        `ALTER ROLE "${app}" WITH NOLOGIN ${limited};`,
+        // Objects the owner makes from now on (the migration step runs as the owner).
+        `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" GRANT USAGE ON SCHEMAS TO "${app}";`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" GRANT SELECT ON TABLES TO "${app}";`,
+        ...APP_WRITE_SCHEMAS.flatMap((s) => [
+            `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" IN SCHEMA "${s}" GRANT ${write} ON TABLES TO "${app}";`,
+            `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" IN SCHEMA "${s}" GRANT USAGE, SELECT ON SEQUENCES TO "${app}";`,
+        ]),
+        // What exists already (a stack made by an earlier version).
+        ...APP_WRITE_SCHEMAS.map((s) =>
+            inSchema(
+                s,
+                `REVOKE CREATE ON SCHEMA "${s}" FROM PUBLIC; GRANT USAGE ON SCHEMA "${s}" TO "${app}"; GRANT ${write} ON ALL TABLES IN SCHEMA "${s}" TO "${app}"; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${s}" TO "${app}";`,
+            ),
+        ),
+        ...APP_READ_SCHEMAS.map((s) =>
+            inSchema(
+                s,
+                `GRANT USAGE ON SCHEMA "${s}" TO "${app}"; GRANT SELECT ON ALL TABLES IN SCHEMA "${s}" TO "${app}";`,
+            ),
+        ),
+        ensure(roles.active, ` INHERIT IN ROLE "${app}"`),
+        ensure(roles.inactive, ` INHERIT IN ROLE "${app}"`),
+        ...[roles.active, roles.inactive].flatMap((r) => [
+            // Earlier versions: a member of the owner, acting as it.
+            `REVOKE "${owner}" FROM "${r}";`,
+            `ALTER ROLE "${r}" RESET role;`,
+            `GRANT "${app}" TO "${r}";`,
+            `ALTER ROLE "${r}" WITH INHERIT ${limited};`,
+        ]),
         `ALTER ROLE "${roles.active}" WITH LOGIN PASSWORD '${verifier}';`,
+        ensure(backup),
+        `ALTER ROLE "${backup}" WITH LOGIN INHERIT ${limited} PASSWORD '${verifier}';`,
+        `GRANT pg_read_all_data TO "${backup}";`,
     ].join("\n");
 }
 
@@ -118,11 +201,14 @@ export class Postgres extends pulumi.ComponentResource {
     /** Host name on the stack's network. */
     public readonly host = "postgres";
     public readonly port = 5432;
+    /** The backup agent's login role (pg_read_all_data, the owner's password): `<dbUser>_backup`. */
+    public readonly backupUser: string;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:database:Postgres", name, {}, opts);
         if (!args.image) throw new Error("`image` is required");
         if (!args.containerName) throw new Error("`containerName` is required");
+        this.backupUser = backupRole(args.dbUser);
 
         // keepLocally: destroying the stack must not delete an image other projects may share.
         const image = new docker.RemoteImage(
@@ -237,7 +323,7 @@ export class Postgres extends pulumi.ComponentResource {
                 create: [
                     "set -eu",
                     'printf \'%s\\n\' "$ROLE_SQL" | docker exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB"',
-                    'echo "password of $PG_USER and of the login role $LOGIN_ROLE set"',
+                    'echo "password of $PG_USER, of the login role $LOGIN_ROLE and of $BACKUP_ROLE set; the app\'s rights granted to $APP_GROUP"',
                 ].join("\n"),
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
@@ -245,8 +331,12 @@ export class Postgres extends pulumi.ComponentResource {
                     PG_USER: args.dbUser,
                     PG_DB: args.dbName,
                     LOGIN_ROLE: args.loginRoles.active,
+                    APP_GROUP: appGroupRole(args.dbUser),
+                    BACKUP_ROLE: backupRole(args.dbUser),
                     ROLE_SQL: pulumi.secret(
-                        pulumi.output(args.password).apply((p) => credentialsSql(args.dbUser, args.loginRoles, p)),
+                        pulumi
+                            .all([args.password, args.scramSalt])
+                            .apply(([p, salt]) => credentialsSql(args.dbUser, args.loginRoles, p, salt)),
                     ),
                 },
                 // A replaced container (new ID) gets the step again.
