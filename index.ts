@@ -18,6 +18,8 @@ import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } f
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
 const stack = pulumi.getStack();
+/** The backup agent's memory limit (MB): it runs pg_dump and psql clients only. */
+const BACKUP_AGENT_MEMORY_MB = 512;
 
 const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
@@ -137,6 +139,8 @@ const backups = new Backups(
         schedule: cfg.backup.schedule,
         keepLast: cfg.backup.keepLast,
         keepDays: cfg.backup.keepDays,
+        // Issue 24: every container has a memory limit (pg_dump and the restore proof's client).
+        memoryLimitMb: BACKUP_AGENT_MEMORY_MB,
         user: cfg.hostOwner,
         labels: identity,
         waitFor: [postgres, dirs],

@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { dockerEnvironment, requireUidGid } from "./common";
+import { dockerEnvironment, hardeningFlags, requireUidGid } from "./common";
 
 export interface MigrationsArgs {
     /** Directory of `NNN_name.sql` files on this machine; hashed so any change re-runs the step. */
@@ -66,6 +66,8 @@ export class Migrations extends pulumi.ComponentResource {
             MIGRATE_IMAGE: args.image,
             MIGRATE_NETWORK: args.networkName,
             MIGRATE_USER: args.user,
+            // No capability, no-new-privileges, a process limit (common.ts, hardening).
+            MIGRATE_HARDENING: hardeningFlags(),
         };
         if (args.backupDir) environment.HOST_BACKUP_DIR = args.backupDir;
         if (args.sourcePath) environment.HOST_APP_SRC = args.sourcePath;
@@ -75,7 +77,7 @@ export class Migrations extends pulumi.ComponentResource {
             {
                 create: [
                     "set -eu",
-                    'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" -e DATABASE_URL',
+                    'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" $MIGRATE_HARDENING -e DATABASE_URL',
                     'if [ -n "${HOST_BACKUP_DIR:-}" ]; then set -- "$@" -v "$HOST_BACKUP_DIR:/backups" -e MIGRATE_BACKUP_DIR=/backups; fi',
                     'if [ -n "${HOST_APP_SRC:-}" ]; then set -- "$@" -v "$HOST_APP_SRC:/app/src:ro"; fi',
                     'exec "$@" "$MIGRATE_IMAGE" migrate up --json',

@@ -3,8 +3,10 @@ import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import {
+    ROOT_ENTRYPOINT_CAPS,
     containerDefaults,
     dockerEnvironment,
+    hardening,
     healthTiming,
     labelList,
     memoryLimit,
@@ -305,6 +307,8 @@ export class Postgres extends pulumi.ComponentResource {
                 destroyGraceSeconds: POSTGRES_STOP_GRACE_SECONDS,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                // The official entrypoint chowns PGDATA and drops to `postgres` (common.ts, ROOT_ENTRYPOINT_CAPS).
+                ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }),
             },
             {
                 parent: this,

@@ -2,8 +2,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import {
+    ROOT_ENTRYPOINT_CAPS,
     containerDefaults,
     dockerEnvironment,
+    hardening,
     healthTiming,
     labelList,
     memoryChange,
@@ -116,6 +118,8 @@ export class Redis extends pulumi.ComponentResource {
                 destroyGraceSeconds: 30,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                // The official entrypoint chowns /data and drops to `redis` (common.ts, ROOT_ENTRYPOINT_CAPS).
+                ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }),
             },
             {
                 parent: this,

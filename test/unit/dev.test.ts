@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, test } from "vitest";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../../support/stackConfig";
+import { defaultOwnerOf } from "../../config";
 import type { ProgramRun, Registered } from "../../support/mockProgram";
 
 let run: ProgramRun;
@@ -58,7 +59,7 @@ describe("dev stack", () => {
         expect(mkdir.inputs.environment).toMatchObject({
             DATA_DIR: dataDir,
             SUBDIRS: "postgres redis output logs backups",
-            OWNER: `${process.getuid!()}:${process.getgid!()}`,
+            OWNER: defaultOwnerOf({ uid: process.getuid!(), gid: process.getgid!() }),
         });
         // no delete command: destroy never removes data directories
         expect(mkdir.inputs.delete).toBeUndefined();
@@ -140,7 +141,8 @@ describe("dev stack", () => {
             expect(c.inputs.logDriver, c.name).toBe("json-file");
             expect(c.inputs.logOpts, c.name).toEqual({ "max-size": "10m", "max-file": "3" });
             expect(c.inputs.networkMode, c.name).toBe("bridge");
-            expect(c.inputs.memory, c.name).toBeUndefined();
+            // Issue 24: a memory limit by default on every stack (Pulumi.yaml; the backup agent's in index.ts).
+            expect(c.inputs.memory, c.name).toBeGreaterThan(0);
         }
     });
 
@@ -193,7 +195,7 @@ describe("dev stack", () => {
             MARVEL_RIVALS_API_KEY: "",
             RATE_LIMIT_REQUESTS_PER_MINUTE: "7",
         });
-        expect(app.user).toBe(`${process.getuid!()}:${process.getgid!()}`);
+        expect(app.user).toBe(defaultOwnerOf({ uid: process.getuid!(), gid: process.getgid!() }));
         expect(app.healthcheck.tests).toEqual(["CMD", "node", "/app/healthcheck.js"]);
         // Ready is the readiness gate's to say (app-ready), bounded and naming what is missing.
         expect(app.wait).toBe(false);

@@ -19,7 +19,7 @@ beforeAll(async () => {
 
 test("pgAdmin runs on 127.0.0.1 with a generated password, on the stack's network", () => {
     const pgadmin = run.byName("pgadmin-container");
-    expect(pgadmin.inputs.ports).toEqual([{ internal: 80, external: 5050, ip: "127.0.0.1" }]);
+    expect(pgadmin.inputs.ports).toEqual([{ internal: 5050, external: 5050, ip: "127.0.0.1" }]);
     expect(pgadmin.inputs.networksAdvanced).toEqual([{ name: "marvel-rivals-network" }]);
     expect(pgadmin.inputs.envs).toContain("PGADMIN_DEFAULT_PASSWORD=generated-pgadmin-password-0123456789");
     expect(pgadmin.secretInputs).toContain("envs");
