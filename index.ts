@@ -8,7 +8,8 @@ import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories, identityLabels } from "./components/hostDirectories";
 import { Postgres, loginRoles } from "./components/postgres";
-import { Redis } from "./components/redis";
+import { REDIS_APP_USER, Redis } from "./components/redis";
+import { SECRETS_IN_CONTAINER, SecretFiles } from "./components/secretFiles";
 import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
 import { App } from "./components/app";
@@ -185,11 +186,37 @@ const appImage = new AppImage(
 const enc = encodeURIComponent;
 const postgresUrl = (host: pulumi.Input<string>, port: pulumi.Input<number>, user = cfg.dbUser) =>
     pulumi.secret(pulumi.interpolate`postgres://${user}:${dbPassword.apply(enc)}@${host}:${port}/${cfg.dbName}`);
+// Redis' ACL user of the app (components/redis.ts, redisAclLines): the default user is off.
 const redisUrlOf = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
-    pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${host}:${port}`);
+    pulumi.secret(pulumi.interpolate`redis://${REDIS_APP_USER}:${redisPassword.apply(enc)}@${host}:${port}`);
 // As seen from inside the stack's network.
 const internalDatabaseUrl = postgresUrl(postgres.host, postgres.port);
 const internalRedisUrl = redisUrlOf(redis.host, redis.port);
+
+// Credentials as files on the Docker host (issue 24): mounted read-only, never in an environment.
+const secretFiles = new SecretFiles(
+    "secrets",
+    {
+        dataDir: cfg.dataDir,
+        owner: cfg.hostOwner,
+        toolImage: postgres.imageId,
+        dockerHost: cfg.dockerHost,
+        files: {
+            // The active login role (the owner's password too: one secret, two roles in turn).
+            app_database_url: postgresUrl(postgres.host, postgres.port, appLogin.active),
+            app_redis_url: internalRedisUrl,
+            app_api_key: apiKey,
+            // The migration step's: the owner.
+            owner_database_url: internalDatabaseUrl,
+        },
+        waitFor: [dirs],
+    },
+    onDocker,
+);
+const inApp = (file: string, as: string) => ({
+    hostPath: secretFiles.paths[file]!,
+    containerPath: `${SECRETS_IN_CONTAINER}/${as}`,
+});
 
 const migrations = new Migrations(
     "migrations",
@@ -197,7 +224,8 @@ const migrations = new Migrations(
         migrationsDir: path.join(projectDir, "migrations"),
         image: appImage.imageId,
         networkName: network.name,
-        databaseUrl: internalDatabaseUrl,
+        databaseUrlFile: secretFiles.paths.owner_database_url!,
+        secretsVersion: secretFiles.version,
         user: cfg.hostOwner,
         backupDir: cfg.backups ? dirs.paths.backups : undefined,
         sourcePath: appSource,
@@ -205,7 +233,7 @@ const migrations = new Migrations(
         // A component in dependsOn waits for all of its children (the healthy container, the role's password):
         // the SDK sends their URNs as dependencies (pulumi/pulumi v3.270.0, sdk/nodejs/runtime/dependsOn.ts,
         // getAllTransitivelyReferencedResourceURNs).
-        waitFor: [postgres, dirs],
+        waitFor: [postgres, dirs, secretFiles],
     },
     onDocker,
 );
@@ -220,15 +248,22 @@ const app = new App(
         networkName: network.name,
         externalNetworks: network.externalNames,
         env: {
-            // The active login role (the owner's password too: one secret, two roles in turn).
-            DATABASE_URL: postgresUrl(postgres.host, postgres.port, appLogin.active),
-            REDIS_URL: internalRedisUrl,
+            // Files, not values (app/src/secretFiles.ts): the credentials are in no environment.
+            DATABASE_URL_FILE: `${SECRETS_IN_CONTAINER}/database_url`,
+            REDIS_URL_FILE: `${SECRETS_IN_CONTAINER}/redis_url`,
+            MARVEL_RIVALS_API_KEY_FILE: `${SECRETS_IN_CONTAINER}/api_key`,
+            // A new password is a new file content, hence a new version of the app (a rotation needs one).
+            SECRETS_VERSION: secretFiles.version,
             APP_ENV: cfg.appEnv,
             LOG_LEVEL: cfg.logLevel,
-            MARVEL_RIVALS_API_KEY: apiKey,
             RATE_LIMIT_REQUESTS_PER_MINUTE: String(cfg.rateLimitRequestsPerMinute),
             ...(cfg.currentSeason ? { CURRENT_SEASON: cfg.currentSeason } : {}),
         },
+        readOnlyFiles: [
+            inApp("app_database_url", "database_url"),
+            inApp("app_redis_url", "redis_url"),
+            inApp("app_api_key", "api_key"),
+        ],
         outputPath: dirs.paths.output,
         logsPath: dirs.paths.logs,
         sourcePath: appSource,
@@ -239,7 +274,7 @@ const app = new App(
             ...(cfg.domain ? caddyLabels(cfg.domain, names.app) : {}),
         },
         memoryLimitMb: cfg.memoryLimitMb.app,
-        waitFor: [migrations, redis, dirs],
+        waitFor: [migrations, redis, dirs, secretFiles],
         dockerHost: cfg.dockerHost,
         readyTimeoutSeconds: cfg.app.readyTimeoutSeconds,
         // A rollback runs a kept release: not a new one.

@@ -34,6 +34,8 @@ export interface AppArgs {
     /** Host directories mounted at /app/output and /app/logs. */
     outputPath: pulumi.Input<string>;
     logsPath: pulumi.Input<string>;
+    /** Files bind-mounted read-only (the credentials: components/secretFiles.ts). */
+    readOnlyFiles?: { hostPath: string; containerPath: string }[];
     /** Host source directory bind-mounted read-only at /app/src for hot reload. */
     sourcePath?: string;
     /** `uid:gid` the process runs as: the owner of its host directories. */
@@ -112,6 +114,7 @@ export class App extends pulumi.ComponentResource {
             { hostPath: args.logsPath, containerPath: "/app/logs" },
         ];
         if (args.sourcePath) volumes.push({ hostPath: args.sourcePath, containerPath: "/app/src", readOnly: true });
+        for (const f of args.readOnlyFiles ?? []) volumes.push({ ...f, readOnly: true });
 
         const aliases = ["app", args.containerName];
         const networks = pulumi

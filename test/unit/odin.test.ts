@@ -30,6 +30,9 @@ describe("odin stack", () => {
         expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([
             `${dataDir}/output`,
             `${dataDir}/logs`,
+            `${dataDir}/secrets/app_database_url`,
+            `${dataDir}/secrets/app_redis_url`,
+            `${dataDir}/secrets/app_api_key`,
         ]);
         expect(container("app").user).toBe("1000:1000");
     });
@@ -82,7 +85,7 @@ describe("odin stack", () => {
             "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
         );
         expect(run.outputs.redisUrl).toEqual({
-            value: "redis://:generated-redis-password-0123456789@redis:6379",
+            value: "redis://app:generated-redis-password-0123456789@redis:6379",
             secret: true,
         });
     });
