@@ -40,13 +40,12 @@ test("both a variable and its file, or a file that cannot be read: one line each
         "DATABASE_URL and DATABASE_URL_FILE are both set: unset one (DATABASE_URL_FILE keeps it out of the environment)",
         `REDIS_URL_FILE names ${join(dir, "missing")}, which cannot be read (ENOENT): mount the file read-only for this user, or unset REDIS_URL_FILE`,
     ]);
-    const err = (() => {
-        try {
-            loadConfig(env);
-        } catch (e) {
-            return e as ConfigError;
-        }
-    })();
+    let err: ConfigError | undefined;
+    try {
+        loadConfig(env);
+    } catch (e) {
+        err = e as ConfigError;
+    }
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.message).not.toMatch(/inline-secret|file-secret/);
 });
