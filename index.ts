@@ -253,7 +253,7 @@ const app = new App(
             REDIS_URL_FILE: `${SECRETS_IN_CONTAINER}/redis_url`,
             MARVEL_RIVALS_API_KEY_FILE: `${SECRETS_IN_CONTAINER}/api_key`,
             // A new password is a new file content, hence a new version of the app (a rotation needs one).
-            SECRETS_VERSION: secretFiles.version,
+            CREDENTIALS_VERSION: secretFiles.version,
             APP_ENV: cfg.appEnv,
             LOG_LEVEL: cfg.logLevel,
             RATE_LIMIT_REQUESTS_PER_MINUTE: String(cfg.rateLimitRequestsPerMinute),

@@ -209,7 +209,7 @@ describe("dev stack", () => {
             DATABASE_URL_FILE: "/run/secrets/database_url",
             REDIS_URL_FILE: "/run/secrets/redis_url",
             MARVEL_RIVALS_API_KEY_FILE: "/run/secrets/api_key",
-            SECRETS_VERSION: expect.stringMatching(/^[0-9a-f]{8}$/),
+            CREDENTIALS_VERSION: expect.stringMatching(/^[0-9a-f]{8}$/),
             APP_ENV: "development",
             LOG_LEVEL: "debug",
             RATE_LIMIT_REQUESTS_PER_MINUTE: "7",
