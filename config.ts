@@ -137,6 +137,15 @@ export interface ParseContext {
 const configIsSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
 
 /**
+ * `hostOwner` when unset: the user running Pulumi, so a laptop's ./data stays theirs; but never root (issue
+ * 24: the app, the migration step and the backup agent run as this user): 1000:1000 when Pulumi runs as root
+ * (the plan's consistent uid, the node image's `node` user).
+ */
+export function defaultOwnerOf(user: { uid: number; gid: number }): string {
+    return user.uid === 0 ? "1000:1000" : `${user.uid}:${user.gid}`;
+}
+
+/**
  * The program's stack configuration, as the Pulumi CLI hands it over, validated. Every problem is reported
  * at once in a RunError, which Pulumi prints alone, without a stack trace.
  */
@@ -148,7 +157,7 @@ export function readStackConfig(projectDir: string): StackConfig {
     try {
         return parseStackConfig((key) => pulumi.runtime.getConfig(`${namespace}${key}`), {
             projectDir,
-            defaultOwner: `${os.userInfo().uid}:${os.userInfo().gid}`,
+            defaultOwner: defaultOwnerOf(os.userInfo()),
             defaults: projectDefaults(projectDir),
             env: process.env,
             cliContextHost: cliContextHost(process.env, os.homedir()),
@@ -507,6 +516,12 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         // Docker refuses limits under 6 MB; 0 means no limit.
         if (mb > 0 && mb < 6) bad(`${service}MemoryMb`, String(mb), "must be 0 (no limit) or at least 6");
     }
+    if (v.hostOwner !== undefined && /^0:/.test(v.hostOwner))
+        bad(
+            "hostOwner",
+            v.hostOwner,
+            "must not be root (uid 0): the app, the migration step and the backup agent run as it; use your own uid:gid, e.g. 1000:1000",
+        );
     problems.push(...secretProblems(v, ctx));
 
     if (problems.length > 0) throw new ConfigError(problems, ctx.stack);

@@ -7,8 +7,9 @@ import * as path from "node:path";
 import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories, identityLabels } from "./components/hostDirectories";
-import { Postgres, loginRoles } from "./components/postgres";
-import { Redis } from "./components/redis";
+import { Postgres, loginRoles, readerRole } from "./components/postgres";
+import { REDIS_APP_USER, Redis } from "./components/redis";
+import { SECRETS_IN_CONTAINER, SecretFiles } from "./components/secretFiles";
 import { AppImage } from "./components/appImage";
 import { Migrations } from "./components/migrations";
 import { App } from "./components/app";
@@ -19,6 +20,8 @@ import { pendingMigrations as readPendingMigrations } from "./components/pending
 import { TUNNEL_LOCAL_PORT, tunnelCommand } from "./components/databaseTunnel";
 
 const stack = pulumi.getStack();
+/** The backup agent's memory limit (MB): it runs pg_dump and psql clients only. */
+const BACKUP_AGENT_MEMORY_MB = 512;
 
 const projectDir = __dirname;
 const config = new pulumi.Config(PROJECT);
@@ -40,10 +43,17 @@ const generated = (name: string, rotation = 0) =>
         }).result,
     );
 const dbPassword = config.getSecret("dbPassword") ?? generated("db-password", cfg.rotation.db);
+// Each database login has its own password (components/postgres.ts, RolePasswords): the app's, which its
+// process holds, must not open the owner (a superuser). A rotation makes new ones (keepers, as above).
+const appDbPassword = generated("app-db-password", cfg.rotation.db);
+const backupDbPassword = generated("backup-db-password", cfg.rotation.db);
+const readerDbPassword = generated("reader-db-password", cfg.rotation.db);
 const redisPassword = config.getSecret("redisPassword") ?? generated("redis-password", cfg.rotation.redis);
 // The app logs in as one of two roles in turn: a new password goes to the other one, so the version
 // serving keeps logging in until it is drained (components/postgres.ts, credentialsSql).
 const appLogin = loginRoles(cfg.dbUser, cfg.rotation.db);
+// The SCRAM salt of the database passwords: random, made once and kept in the state (not secret: a salt).
+const scramSalt = new random.RandomId("scram-salt", { byteLength: 16 }).hex;
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
 
 // ---- where everything runs: one explicit Docker provider for the stack
@@ -102,7 +112,11 @@ const postgres = new Postgres(
         dbName: cfg.dbName,
         dbUser: cfg.dbUser,
         password: dbPassword,
+        appPassword: appDbPassword,
+        backupPassword: backupDbPassword,
+        readerPassword: readerDbPassword,
         loginRoles: appLogin,
+        scramSalt,
         labels: identity,
         publish: cfg.postgresPublish,
         memoryLimitMb: cfg.memoryLimitMb.postgres,
@@ -135,6 +149,8 @@ const backups = new Backups(
         schedule: cfg.backup.schedule,
         keepLast: cfg.backup.keepLast,
         keepDays: cfg.backup.keepDays,
+        // Issue 24: every container has a memory limit (pg_dump and the restore proof's client).
+        memoryLimitMb: BACKUP_AGENT_MEMORY_MB,
         user: cfg.hostOwner,
         labels: identity,
         waitFor: [postgres, dirs],
@@ -177,13 +193,43 @@ const appImage = new AppImage(
 
 // The connection URLs, one way to build each (secret: they hold the passwords), for a host and port.
 const enc = encodeURIComponent;
-const postgresUrl = (host: pulumi.Input<string>, port: pulumi.Input<number>, user = cfg.dbUser) =>
-    pulumi.secret(pulumi.interpolate`postgres://${user}:${dbPassword.apply(enc)}@${host}:${port}/${cfg.dbName}`);
+const postgresUrl = (
+    host: pulumi.Input<string>,
+    port: pulumi.Input<number>,
+    user = cfg.dbUser,
+    password: pulumi.Output<string> = dbPassword,
+) => pulumi.secret(pulumi.interpolate`postgres://${user}:${password.apply(enc)}@${host}:${port}/${cfg.dbName}`);
+// Redis' ACL user of the app (components/redis.ts, redisAclLines): the default user is off.
 const redisUrlOf = (host: pulumi.Input<string>, port: pulumi.Input<number>) =>
-    pulumi.secret(pulumi.interpolate`redis://:${redisPassword.apply(enc)}@${host}:${port}`);
+    pulumi.secret(pulumi.interpolate`redis://${REDIS_APP_USER}:${redisPassword.apply(enc)}@${host}:${port}`);
 // As seen from inside the stack's network.
 const internalDatabaseUrl = postgresUrl(postgres.host, postgres.port);
 const internalRedisUrl = redisUrlOf(redis.host, redis.port);
+
+// Credentials as files on the Docker host (issue 24): mounted read-only, never in an environment.
+const secretFiles = new SecretFiles(
+    "secrets",
+    {
+        dataDir: cfg.dataDir,
+        owner: cfg.hostOwner,
+        toolImage: postgres.imageId,
+        dockerHost: cfg.dockerHost,
+        files: {
+            // The active login role, with the app's own password (two roles in turn across a rotation).
+            app_database_url: postgresUrl(postgres.host, postgres.port, appLogin.active, appDbPassword),
+            app_redis_url: internalRedisUrl,
+            app_api_key: apiKey,
+            // The migration step's: the owner.
+            owner_database_url: internalDatabaseUrl,
+        },
+        waitFor: [dirs],
+    },
+    onDocker,
+);
+const inApp = (file: string, as: string) => ({
+    hostPath: secretFiles.paths[file]!,
+    containerPath: `${SECRETS_IN_CONTAINER}/${as}`,
+});
 
 const migrations = new Migrations(
     "migrations",
@@ -191,7 +237,8 @@ const migrations = new Migrations(
         migrationsDir: path.join(projectDir, "migrations"),
         image: appImage.imageId,
         networkName: network.name,
-        databaseUrl: internalDatabaseUrl,
+        databaseUrlFile: secretFiles.paths.owner_database_url!,
+        secretsVersion: secretFiles.version,
         user: cfg.hostOwner,
         backupDir: cfg.backups ? dirs.paths.backups : undefined,
         sourcePath: appSource,
@@ -199,7 +246,7 @@ const migrations = new Migrations(
         // A component in dependsOn waits for all of its children (the healthy container, the role's password):
         // the SDK sends their URNs as dependencies (pulumi/pulumi v3.270.0, sdk/nodejs/runtime/dependsOn.ts,
         // getAllTransitivelyReferencedResourceURNs).
-        waitFor: [postgres, dirs],
+        waitFor: [postgres, dirs, secretFiles],
     },
     onDocker,
 );
@@ -214,15 +261,22 @@ const app = new App(
         networkName: network.name,
         externalNetworks: network.externalNames,
         env: {
-            // The active login role (the owner's password too: one secret, two roles in turn).
-            DATABASE_URL: postgresUrl(postgres.host, postgres.port, appLogin.active),
-            REDIS_URL: internalRedisUrl,
+            // Files, not values (app/src/secretFiles.ts): the credentials are in no environment.
+            DATABASE_URL_FILE: `${SECRETS_IN_CONTAINER}/database_url`,
+            REDIS_URL_FILE: `${SECRETS_IN_CONTAINER}/redis_url`,
+            MARVEL_RIVALS_API_KEY_FILE: `${SECRETS_IN_CONTAINER}/api_key`,
+            // A new password is a new file content, hence a new version of the app (a rotation needs one).
+            CREDENTIALS_VERSION: secretFiles.version,
             APP_ENV: cfg.appEnv,
             LOG_LEVEL: cfg.logLevel,
-            MARVEL_RIVALS_API_KEY: apiKey,
             RATE_LIMIT_REQUESTS_PER_MINUTE: String(cfg.rateLimitRequestsPerMinute),
             ...(cfg.currentSeason ? { CURRENT_SEASON: cfg.currentSeason } : {}),
         },
+        readOnlyFiles: [
+            inApp("app_database_url", "database_url"),
+            inApp("app_redis_url", "redis_url"),
+            inApp("app_api_key", "api_key"),
+        ],
         outputPath: dirs.paths.output,
         logsPath: dirs.paths.logs,
         sourcePath: appSource,
@@ -233,7 +287,7 @@ const app = new App(
             ...(cfg.domain ? caddyLabels(cfg.domain, names.app) : {}),
         },
         memoryLimitMb: cfg.memoryLimitMb.app,
-        waitFor: [migrations, redis, dirs],
+        waitFor: [migrations, redis, dirs, secretFiles],
         dockerHost: cfg.dockerHost,
         readyTimeoutSeconds: cfg.app.readyTimeoutSeconds,
         // A rollback runs a kept release: not a new one.
@@ -287,7 +341,12 @@ const tunnel =
         ? tunnelCommand(cfg.dockerHost, cfg.postgresPublish.port)
         : undefined;
 export const databaseTunnel = tunnel
-    ? pulumi.secret({ command: tunnel, url: postgresUrl("127.0.0.1", TUNNEL_LOCAL_PORT) })
+    ? pulumi.secret({
+          command: tunnel,
+          // A person's read-only role (components/postgres.ts, readerRole): changes go through migrations
+          // or `npm run psql` on the server.
+          url: postgresUrl("127.0.0.1", TUNNEL_LOCAL_PORT, readerRole(cfg.dbUser), readerDbPassword),
+      })
     : undefined;
 export const appUrl = cfg.domain
     ? `https://${cfg.domain}`

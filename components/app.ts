@@ -8,6 +8,7 @@ import {
     containerDefaults,
     containerOptions,
     dockerEnvironment,
+    hardening,
     healthTiming,
     labelList,
     memoryLimit,
@@ -33,6 +34,8 @@ export interface AppArgs {
     /** Host directories mounted at /app/output and /app/logs. */
     outputPath: pulumi.Input<string>;
     logsPath: pulumi.Input<string>;
+    /** Files bind-mounted read-only (the credentials: components/secretFiles.ts). */
+    readOnlyFiles?: { hostPath: string; containerPath: string }[];
     /** Host source directory bind-mounted read-only at /app/src for hot reload. */
     sourcePath?: string;
     /** `uid:gid` the process runs as: the owner of its host directories. */
@@ -56,6 +59,9 @@ export interface AppArgs {
 }
 
 export { APP_PORT };
+
+/** The app's only writable place besides its mounts: /tmp, in memory, bounded, nothing executable. */
+export const APP_TMPFS = "rw,noexec,nosuid,nodev,size=64m";
 
 /**
  * What a change of the app does. Without a host port (odin behind Caddy), every change starts a new version
@@ -108,6 +114,7 @@ export class App extends pulumi.ComponentResource {
             { hostPath: args.logsPath, containerPath: "/app/logs" },
         ];
         if (args.sourcePath) volumes.push({ hostPath: args.sourcePath, containerPath: "/app/src", readOnly: true });
+        for (const f of args.readOnlyFiles ?? []) volumes.push({ ...f, readOnly: true });
 
         const aliases = ["app", args.containerName];
         const networks = pulumi
@@ -124,6 +131,9 @@ export class App extends pulumi.ComponentResource {
             ...healthTiming({ interval: "5s", timeout: "5s", retries: 3, startPeriod: "30s" }),
         };
         const ports = publishedPorts(this.port, args.publish);
+        // No capability (a non-root user on port 8000), a read-only root file system: it writes only to its
+        // mounts (/app/output, /app/logs) and to /tmp (Node's compile cache, tsx's cache in the dev image).
+        const hardened = hardening({ readOnly: { tmpfs: { "/tmp": APP_TMPFS } } });
         const version = pulumi.unsecret(
             pulumi
                 .all([args.image, envs, volumes, networks, args.user, pulumi.output(labels), ports])
@@ -136,6 +146,7 @@ export class App extends pulumi.ComponentResource {
                         ...createdFrom,
                         healthcheck,
                         containerDefaults,
+                        hardened,
                         { memoryLimited: !!args.memoryLimitMb },
                     ]),
                 ),
@@ -178,6 +189,7 @@ export class App extends pulumi.ComponentResource {
                 // No `init`: the image's entrypoint is tini already (signals reach node, zombies are reaped).
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                ...hardened,
             },
             {
                 parent: this,

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { agentEnvironment, type Schedule } from "./backupSchedule";
 import {
     containerDefaults,
+    hardening,
     labelList,
     memoryLimit,
     requireUidGid,
@@ -90,6 +91,8 @@ export class Backups extends pulumi.ComponentResource {
                 destroyGraceSeconds: 30,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                // Issue 24: runs as `user`, needs no capability.
+                ...hardening(),
             },
             {
                 parent: this,

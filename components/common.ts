@@ -162,3 +162,70 @@ export function healthTiming(t: HealthTiming): HealthTiming {
     }
     return t;
 }
+
+/**
+ * Processes (threads count too) a container's user may have: the `nproc` ulimit (RLIMIT_NPROC). The provider
+ * has no pids limit (kreuzwerker/terraform-provider-docker v4.5.0, internal/provider/resource_docker_container.go:
+ * no `pids_limit` in the schema, so @pulumi/docker 5.0.0 has no `pidsLimit` input); its `ulimit` block is
+ * sent as HostConfig.Ulimits (resource_docker_container_funcs.go, resourceDockerContainerCreate,
+ * ulimitsToDockerUlimits). The kernel counts RLIMIT_NPROC per uid, across every container and host process
+ * of that uid (no user namespaces here), and does not enforce it for a process holding CAP_SYS_RESOURCE or
+ * CAP_SYS_ADMIN, which `hardening` drops: so it bounds a fork bomb, generously enough that the uid's other
+ * processes on the host never reach it in normal work.
+ */
+export const PROCESS_LIMIT = 1024;
+
+export interface HardeningArgs {
+    /**
+     * Capabilities the image needs on top of none, in Docker's `CAP_` form (the engine stores CapAdd
+     * normalised to it, moby/moby v28 oci/caps/utils.go NormalizeLegacyCapabilities, and the provider reads
+     * it back as stored: the short form would show a replacement on every `up`).
+     */
+    capAdd?: string[];
+    /** A read-only root file system, with these tmpfs mounts (path -> options) for what the process writes. */
+    readOnly?: { tmpfs: Record<string, string> };
+    /** The `nproc` limit; default PROCESS_LIMIT. */
+    processes?: number;
+}
+
+/**
+ * Capabilities the official postgres and redis images need: their entrypoint starts as root, creates and
+ * chowns the data directory (CHOWN; DAC_OVERRIDE and FOWNER to create and chmod inside a host directory
+ * owned by `hostOwner`, and in /var/run/postgresql, owned by the image's user), then drops to the image's
+ * user with gosu/su-exec/setpriv (SETUID, SETGID; setuid syscalls, not a setuid binary, so
+ * no-new-privileges does not stop it). Running them as the data owner's uid instead would need no
+ * capability at all, but the data directories of existing stacks belong to the image's uid (70 or 999),
+ * which the entrypoint chowned them to: a `user` would have to re-own them first.
+ */
+export const ROOT_ENTRYPOINT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"];
+
+/**
+ * The run-time hardening every container of the stack gets (OWASP Docker cheat sheet rules 3, 4, 7, 8; CIS
+ * Docker Benchmark 5.3, 5.12, 5.25, 5.28): every capability dropped and only `capAdd` given back,
+ * `no-new-privileges` (no setuid binary or file capability raises a process's privileges), a process limit
+ * (PROCESS_LIMIT), and on request a read-only root file system with tmpfs mounts.
+ */
+export function hardening(args: HardeningArgs = {}) {
+    for (const cap of args.capAdd ?? [])
+        if (!/^CAP_[A-Z_]+$/.test(cap)) throw new Error(`capability ${JSON.stringify(cap)} must be written CAP_NAME`);
+    const processes = args.processes ?? PROCESS_LIMIT;
+    return {
+        capabilities: { drops: ["ALL"], adds: [...(args.capAdd ?? [])].sort() },
+        securityOpts: ["no-new-privileges:true"],
+        ulimits: [{ name: "nproc", soft: processes, hard: processes }],
+        ...(args.readOnly ? { readOnly: true, tmpfs: args.readOnly.tmpfs } : {}),
+    };
+}
+
+/** The same hardening as flags of a `docker run` (the migration step and the host step's throwaway containers). */
+export function hardeningFlags(args: Omit<HardeningArgs, "readOnly"> = {}): string {
+    const h = hardening(args);
+    return [
+        "--cap-drop ALL",
+        ...h.capabilities.adds.map((c) => `--cap-add ${c}`),
+        "--security-opt no-new-privileges:true",
+        `--ulimit nproc=${h.ulimits[0]!.soft}:${h.ulimits[0]!.hard}`,
+        // The CLI has the pids limit the provider lacks.
+        `--pids-limit ${h.ulimits[0]!.soft}`,
+    ].join(" ");
+}

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
-import { dockerEnvironment, requireUidGid, type Labels } from "./common";
+import { dockerEnvironment, hardeningFlags, requireUidGid, type Labels } from "./common";
 import { APP_ROLE, ROLE_LABEL } from "./names";
 
 /** Label keys that say which stack, and which state of it, a container or network belongs to. */
@@ -85,11 +85,11 @@ export class HostDirectories extends pulumi.ComponentResource {
         );
 
         // Values travel in the environment, never spliced into the scripts: no quoting bugs, no injection.
-        const mkdir = `docker run --rm --network none --user 0:0 -e SUBDIRS -e OWNER --entrypoint /bin/sh -v "$DATA_DIR:/target" "$TOOL_IMAGE" -c 'set -eu; for d in $SUBDIRS; do if [ -d "/target/$d" ]; then echo "kept $d"; else mkdir -p "/target/$d" && chown "$OWNER" "/target/$d" && echo "created $d"; fi; done'`;
+        const mkdir = `docker run --rm --network none --user 0:0 $TOOL_HARDENING -e SUBDIRS -e OWNER --entrypoint /bin/sh -v "$DATA_DIR:/target" "$TOOL_IMAGE" -c 'set -eu; for d in $SUBDIRS; do if [ -d "/target/$d" ]; then echo "kept $d"; else mkdir -p "/target/$d" && chown "$OWNER" "/target/$d" && echo "created $d"; fi; done'`;
         // Outside dataDir: each directory is made inside its parent, which must exist: --mount fails on a
         // missing source where -v would create it (as root, on the server's own disk: an NFS share that is
         // not mounted must stop the run, not quietly take the backups).
-        const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh --mount "type=bind,source=$(dirname "$d"),target=/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
+        const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 $TOOL_HARDENING -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh --mount "type=bind,source=$(dirname "$d"),target=/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
         // The stack's names (fixed: people type them) can be taken by its own containers that no state
         // tracks any more: after a lost state, the provider would fail on "name already in use". Every
         // container and the network of the stack carry two labels: the stack's name, and an ID kept in the
@@ -140,6 +140,8 @@ fi`;
                     ...dockerEnvironment(args.dockerHost),
                     DATA_DIR: args.dataDir,
                     TOOL_IMAGE: tool.imageId,
+                    // mkdir and chown as root in a directory someone else may own: CHOWN, DAC_OVERRIDE, FOWNER only.
+                    TOOL_HARDENING: hardeningFlags({ capAdd: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"] }),
                     SUBDIRS: args.subdirectories.join(" "),
                     // Also where the policy pack finds the directories data may live in (policy/rules.ts).
                     EXTRA_DIRS: Object.values(outside).join(" "),

@@ -3,7 +3,7 @@ import * as command from "@pulumi/command";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { dockerEnvironment, requireUidGid } from "./common";
+import { dockerEnvironment, hardeningFlags, requireUidGid } from "./common";
 
 export interface MigrationsArgs {
     /** Directory of `NNN_name.sql` files on this machine; hashed so any change re-runs the step. */
@@ -11,8 +11,13 @@ export interface MigrationsArgs {
     /** Image that ships the runner (`migrate` on its PATH) and the same migration files. */
     image: pulumi.Input<string>;
     networkName: pulumi.Input<string>;
-    /** In-network URL of the database (secret). */
-    databaseUrl: pulumi.Input<string>;
+    /**
+     * Host path of a file holding the in-network URL of the database (components/secretFiles.ts), mounted
+     * read-only and named by DATABASE_URL_FILE: the URL is in no environment and on no command line.
+     */
+    databaseUrlFile: string;
+    /** Changes whenever the file's content does (SecretFiles.version): the step runs again. */
+    secretsVersion: pulumi.Input<string>;
     /** `uid:gid` the runner runs as (it writes backups into backupDir). */
     user: string;
     /** Host directory for a pg_dump taken before pending migrations are applied; omit for no backups. */
@@ -48,7 +53,7 @@ export function hashMigrations(dir: string): string {
  * Runs the migration runner once Postgres is healthy, in a throwaway container on the stack's network,
  * so it works against a remote engine without publishing the database. It runs again whenever a file in
  * migrations/ (or the image carrying the runner) changes. The database URL reaches the container through
- * the environment (`-e DATABASE_URL` with no value copies it from the CLI's environment): never argv.
+ * a file mounted read-only (DATABASE_URL_FILE, issue 24): never argv, never the container's environment.
  */
 export class Migrations extends pulumi.ComponentResource {
     public readonly step: command.local.Command;
@@ -62,10 +67,13 @@ export class Migrations extends pulumi.ComponentResource {
 
         const environment: Record<string, pulumi.Input<string>> = {
             ...dockerEnvironment(args.dockerHost),
-            DATABASE_URL: pulumi.secret(args.databaseUrl),
+            HOST_DATABASE_URL_FILE: args.databaseUrlFile,
+            SECRETS_VERSION: args.secretsVersion,
             MIGRATE_IMAGE: args.image,
             MIGRATE_NETWORK: args.networkName,
             MIGRATE_USER: args.user,
+            // No capability, no-new-privileges, a process limit (common.ts, hardening).
+            MIGRATE_HARDENING: hardeningFlags(),
         };
         if (args.backupDir) environment.HOST_BACKUP_DIR = args.backupDir;
         if (args.sourcePath) environment.HOST_APP_SRC = args.sourcePath;
@@ -75,7 +83,7 @@ export class Migrations extends pulumi.ComponentResource {
             {
                 create: [
                     "set -eu",
-                    'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" -e DATABASE_URL',
+                    'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" $MIGRATE_HARDENING -v "$HOST_DATABASE_URL_FILE:/run/secrets/database_url:ro" -e DATABASE_URL_FILE=/run/secrets/database_url',
                     'if [ -n "${HOST_BACKUP_DIR:-}" ]; then set -- "$@" -v "$HOST_BACKUP_DIR:/backups" -e MIGRATE_BACKUP_DIR=/backups; fi',
                     'if [ -n "${HOST_APP_SRC:-}" ]; then set -- "$@" -v "$HOST_APP_SRC:/app/src:ro"; fi',
                     'exec "$@" "$MIGRATE_IMAGE" migrate up --json',

@@ -1,6 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, containerOptions, labelList, publishedPorts, type Labels, type Publish } from "./common";
+import {
+    containerDefaults,
+    containerOptions,
+    hardening,
+    labelList,
+    memoryLimit,
+    publishedPorts,
+    type Labels,
+    type Publish,
+} from "./common";
+
+/** pgAdmin's port in its container (PGADMIN_LISTEN_PORT). */
+export const PGADMIN_PORT = 5050;
 
 export interface PgAdminArgs {
     image: string;
@@ -33,12 +45,17 @@ export class PgAdmin extends pulumi.ComponentResource {
                 envs: [
                     `PGADMIN_DEFAULT_EMAIL=${args.email}`,
                     pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`,
+                    // A port a non-root process may bind without CAP_NET_BIND_SERVICE: the image gives its python
+                    // that capability as a file capability for port 80, which no-new-privileges ignores.
+                    `PGADMIN_LISTEN_PORT=${PGADMIN_PORT}`,
                 ],
                 networksAdvanced: [{ name: args.networkName }],
-                ports: publishedPorts(80, args.publish),
+                ports: publishedPorts(PGADMIN_PORT, args.publish),
                 labels: labelList(args.labels),
                 destroyGraceSeconds: 10,
                 ...containerDefaults,
+                ...hardening(),
+                ...memoryLimit(512),
             },
             { parent: this, ...containerOptions, additionalSecretOutputs: ["envs"] },
         );

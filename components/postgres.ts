@@ -3,8 +3,10 @@ import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
 import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import {
+    ROOT_ENTRYPOINT_CAPS,
     containerDefaults,
     dockerEnvironment,
+    hardening,
     healthTiming,
     labelList,
     memoryLimit,
@@ -38,12 +40,21 @@ export interface PostgresArgs {
     dataPath: pulumi.Input<string>;
     dbName: string;
     dbUser: string;
+    /** The owner's (bootstrap superuser's) password: the migration step's and the credentials step's. */
     password: pulumi.Input<string>;
+    /** The app's login role's password (the active one of `loginRoles`): never the owner's. */
+    appPassword: pulumi.Input<string>;
+    /** The backup agent's role's (`<dbUser>_backup`). */
+    backupPassword: pulumi.Input<string>;
+    /** A person's read-only role's (`<dbUser>_reader`, the laptop's tunnel). */
+    readerPassword: pulumi.Input<string>;
+    /** The SCRAM salt (16 random bytes, hex), made once and kept in the state; unset: derived (tests). */
+    scramSalt?: pulumi.Input<string>;
     /**
      * The app's login roles, used in turn so that a new password never fails the version still serving:
      * `active` gets the password now; `inactive` is left as it is (the serving version may still use it;
-     * `npm run rotate` disables it once that version is gone). Both are members of `dbUser`, which owns
-     * everything, and act as it (`SET role`).
+     * `npm run rotate` disables it once that version is gone). Both are members of `<dbUser>_app`, the
+     * rights of the app's queries only.
      */
     loginRoles: { active: string; inactive: string };
     /** Publish 5432 on the Docker host; omit to keep the database on the private network only. */
@@ -63,38 +74,149 @@ export interface PostgresArgs {
 
 /**
  * PostgreSQL's SCRAM-SHA-256 verifier for a password (RFC 5802/7677, the format `ALTER ROLE ... PASSWORD`
- * accepts pre-hashed). The salt is derived from the password so the same password gives the same
- * verifier: an unchanged password must not show up as a change on every run.
+ * accepts pre-hashed). `salt` (16 bytes, base64 or hex) is made at random once and kept in the state
+ * (index.ts, `scram-salt`), so the same password gives the same verifier (no change on every run) without
+ * the salt being a function of the password. Without one, the salt of earlier versions (derived from the
+ * password) is used: only tests and the rotation's old verifiers rely on it.
  */
-export function scramVerifier(password: string, iterations = 4096): string {
-    const salt = createHash("sha256").update(`marvel-rivals-stats:${password}`).digest().subarray(0, 16);
-    const salted = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+export function scramVerifier(password: string, salt?: string, iterations = 4096): string {
+    const saltBytes =
+        salt === undefined
+            ? createHash("sha256").update(`marvel-rivals-stats:${password}`).digest().subarray(0, 16)
+            : /^[0-9a-f]{32}$/.test(salt)
+              ? Buffer.from(salt, "hex")
+              : Buffer.from(salt, "base64");
+    if (saltBytes.length < 16) throw new Error("the SCRAM salt must be at least 16 bytes");
+    const salted = pbkdf2Sync(password, saltBytes, iterations, 32, "sha256");
     const clientKey = createHmac("sha256", salted).update("Client Key").digest();
     const storedKey = createHash("sha256").update(clientKey).digest();
     const serverKey = createHmac("sha256", salted).update("Server Key").digest();
     const b64 = (b: Buffer) => b.toString("base64");
-    return `SCRAM-SHA-256$${iterations}:${b64(salt)}$${b64(storedKey)}:${b64(serverKey)}`;
+    return `SCRAM-SHA-256$${iterations}:${b64(saltBytes)}$${b64(storedKey)}:${b64(serverKey)}`;
+}
+
+/** The role the app's login roles are members of: the rights of the app's queries, nothing more. */
+export function appGroupRole(owner: string): string {
+    return `${owner}_app`;
 }
 
 /**
- * The credentials step's SQL: the owner's password, and the active login role made (with its sibling, a
- * member of the owner that acts as it) and given the password. The inactive role is created NOLOGIN on a
- * new database and otherwise left alone: the version serving may still log in with it.
+ * The backup agent's login role: reads everything (`pg_read_all_data`, PostgreSQL 14+), writes nothing,
+ * owns nothing. A password of its own; restores go through the Postgres container's local socket as the
+ * owner, never through this role.
  */
-export function credentialsSql(owner: string, roles: { active: string; inactive: string }, password: string): string {
-    for (const r of [owner, roles.active, roles.inactive])
+export function backupRole(owner: string): string {
+    return `${owner}_backup`;
+}
+
+/**
+ * A person's read-only login (the laptop's tunnel, `databaseTunnel`): `pg_read_all_data` like the backup
+ * role, but a role and password of its own, so that the server's log tells a person from the agent and a
+ * laptop's copy of the URL opens nothing the agent's file does.
+ */
+export function readerRole(owner: string): string {
+    return `${owner}_reader`;
+}
+
+/**
+ * Each login's own password. One password for all (the previous version's way, and a plain string here)
+ * would let the app's password, which the app's process holds, log in as the owner, a superuser.
+ */
+export interface RolePasswords {
+    owner: string;
+    app: string;
+    backup: string;
+    reader: string;
+}
+
+/** Schemas whose tables the app reads and writes (its data: players, matches, match_participants, ...). */
+export const APP_WRITE_SCHEMAS = ["public"];
+/** Schemas whose tables the app only reads (the migration history its readiness check reads). */
+export const APP_READ_SCHEMAS = ["migration_runner"];
+
+/**
+ * The credentials step's SQL, run as the bootstrap superuser (`owner`, POSTGRES_USER: the migration step's
+ * role) through the container's local socket, in the app's database, on every create and every new password:
+ * - the owner's password;
+ * - `<owner>_app`, a NOLOGIN group with exactly the rights of the app's queries (app/src/stats.ts, seed.ts,
+ *   checks.ts): SELECT, INSERT, UPDATE, DELETE on the tables of `public`, USAGE on its sequences, SELECT on
+ *   the migration history; for the tables migrations create later too (default privileges of the owner).
+ *   No CREATE anywhere (PostgreSQL 15+ gives PUBLIC no CREATE on `public`; revoked again for a database
+ *   that was made otherwise), no superuser, no pg_execute_server_program;
+ * - the app's two login roles, members of that group only. Earlier versions made them members of the owner
+ *   acting as it (`SET role`): that membership and setting are removed here, so an existing stack moves on
+ *   its next `up` (its sessions keep the old rights until they reconnect: the rotation's new version opens
+ *   new ones). The inactive role is created NOLOGIN on a new database and otherwise keeps its password: the
+ *   version serving may still log in with it;
+ * - `<owner>_backup` (the backup agent) and `<owner>_reader` (a person's tunnel), login roles with
+ *   pg_read_all_data.
+ * Each login has its own password (`RolePasswords`): the app's must not open the owner.
+ */
+export function credentialsSql(
+    owner: string,
+    roles: { active: string; inactive: string },
+    password: string | RolePasswords,
+    salt?: string,
+): string {
+    const app = appGroupRole(owner);
+    const backup = backupRole(owner);
+    const reader = readerRole(owner);
+    for (const r of [owner, roles.active, roles.inactive, app, backup, reader])
         if (!/^[a-z_][a-z0-9_]{0,62}$/.test(r))
             throw new Error(`role name ${JSON.stringify(r)} is not a plain identifier`);
-    const verifier = scramVerifier(password);
-    const make = (r: string) =>
-        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE "${r}" NOLOGIN INHERIT IN ROLE "${owner}"; END IF; END $$;`;
+    const passwords =
+        typeof password === "string"
+            ? { owner: password, app: password, backup: password, reader: password }
+            : password;
+    const verifier = (role: keyof RolePasswords) => scramVerifier(passwords[role], salt);
+    const limited = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+    const ensure = (r: string, extra = "") =>
+        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${r}') THEN CREATE ROLE "${r}" NOLOGIN${extra}; END IF; END $$;`;
+    // Only when the schema exists (the migration runner makes its own on the first `up`); the default
+    // privileges below cover a schema and tables made later.
+    const inSchema = (schema: string, sql: string) =>
+        `DO $$ BEGIN IF EXISTS (SELECT FROM pg_namespace WHERE nspname = '${schema}') THEN ${sql} END IF; END $$;`;
+    const write = "SELECT, INSERT, UPDATE, DELETE";
     return [
-        `ALTER ROLE "${owner}" PASSWORD '${verifier}';`,
-        make(roles.active),
-        make(roles.inactive),
-        `ALTER ROLE "${roles.active}" SET role = '${owner}';`,
-        `ALTER ROLE "${roles.inactive}" SET role = '${owner}';`,
-        `ALTER ROLE "${roles.active}" WITH LOGIN PASSWORD '${verifier}';`,
+        `ALTER ROLE "${owner}" PASSWORD '${verifier("owner")}';`,
+        ensure(app),
+        `ALTER ROLE "${app}" WITH NOLOGIN ${limited};`,
+        // Objects the owner makes from now on (the migration step runs as the owner).
+        `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" GRANT USAGE ON SCHEMAS TO "${app}";`,
+        `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" GRANT SELECT ON TABLES TO "${app}";`,
+        ...APP_WRITE_SCHEMAS.flatMap((s) => [
+            `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" IN SCHEMA "${s}" GRANT ${write} ON TABLES TO "${app}";`,
+            `ALTER DEFAULT PRIVILEGES FOR ROLE "${owner}" IN SCHEMA "${s}" GRANT USAGE, SELECT ON SEQUENCES TO "${app}";`,
+        ]),
+        // What exists already (a stack made by an earlier version).
+        ...APP_WRITE_SCHEMAS.map((s) =>
+            inSchema(
+                s,
+                `REVOKE CREATE ON SCHEMA "${s}" FROM PUBLIC; GRANT USAGE ON SCHEMA "${s}" TO "${app}"; GRANT ${write} ON ALL TABLES IN SCHEMA "${s}" TO "${app}"; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${s}" TO "${app}";`,
+            ),
+        ),
+        ...APP_READ_SCHEMAS.map((s) =>
+            inSchema(
+                s,
+                `GRANT USAGE ON SCHEMA "${s}" TO "${app}"; GRANT SELECT ON ALL TABLES IN SCHEMA "${s}" TO "${app}";`,
+            ),
+        ),
+        ensure(roles.active, ` INHERIT IN ROLE "${app}"`),
+        ensure(roles.inactive, ` INHERIT IN ROLE "${app}"`),
+        ...[roles.active, roles.inactive].flatMap((r) => [
+            // Earlier versions: a member of the owner, acting as it.
+            `REVOKE "${owner}" FROM "${r}";`,
+            `ALTER ROLE "${r}" RESET role;`,
+            `GRANT "${app}" TO "${r}";`,
+            `ALTER ROLE "${r}" WITH INHERIT ${limited};`,
+        ]),
+        `ALTER ROLE "${roles.active}" WITH LOGIN PASSWORD '${verifier("app")}';`,
+        ensure(backup),
+        `ALTER ROLE "${backup}" WITH LOGIN INHERIT ${limited} PASSWORD '${verifier("backup")}';`,
+        `GRANT pg_read_all_data TO "${backup}";`,
+        ensure(reader),
+        `ALTER ROLE "${reader}" WITH LOGIN INHERIT ${limited} PASSWORD '${verifier("reader")}';`,
+        `GRANT pg_read_all_data TO "${reader}";`,
     ].join("\n");
 }
 
@@ -118,11 +240,14 @@ export class Postgres extends pulumi.ComponentResource {
     /** Host name on the stack's network. */
     public readonly host = "postgres";
     public readonly port = 5432;
+    /** The backup agent's login role (pg_read_all_data, a password of its own): `<dbUser>_backup`. */
+    public readonly backupUser: string;
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
         super("marvel-rivals-stats:database:Postgres", name, {}, opts);
         if (!args.image) throw new Error("`image` is required");
         if (!args.containerName) throw new Error("`containerName` is required");
+        this.backupUser = backupRole(args.dbUser);
 
         // keepLocally: destroying the stack must not delete an image other projects may share.
         const image = new docker.RemoteImage(
@@ -225,6 +350,8 @@ export class Postgres extends pulumi.ComponentResource {
                 destroyGraceSeconds: POSTGRES_STOP_GRACE_SECONDS,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                // The official entrypoint chowns PGDATA and drops to `postgres` (common.ts, ROOT_ENTRYPOINT_CAPS).
+                ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }),
             },
             {
                 parent: this,
@@ -243,7 +370,7 @@ export class Postgres extends pulumi.ComponentResource {
                 create: [
                     "set -eu",
                     'printf \'%s\\n\' "$ROLE_SQL" | docker exec -i "$PG_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB"',
-                    'echo "password of $PG_USER and of the login role $LOGIN_ROLE set"',
+                    'echo "password of $PG_USER, of the login role $LOGIN_ROLE and of $BACKUP_ROLE set; the app\'s rights granted to $APP_GROUP"',
                 ].join("\n"),
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
@@ -251,8 +378,20 @@ export class Postgres extends pulumi.ComponentResource {
                     PG_USER: args.dbUser,
                     PG_DB: args.dbName,
                     LOGIN_ROLE: args.loginRoles.active,
+                    APP_GROUP: appGroupRole(args.dbUser),
+                    BACKUP_ROLE: backupRole(args.dbUser),
                     ROLE_SQL: pulumi.secret(
-                        pulumi.output(args.password).apply((p) => credentialsSql(args.dbUser, args.loginRoles, p)),
+                        pulumi
+                            .all([
+                                args.password,
+                                args.appPassword,
+                                args.backupPassword,
+                                args.readerPassword,
+                                args.scramSalt,
+                            ])
+                            .apply(([owner, app, backup, reader, salt]) =>
+                                credentialsSql(args.dbUser, args.loginRoles, { owner, app, backup, reader }, salt),
+                            ),
                     ),
                 },
                 // A replaced container (new ID) gets the step again.

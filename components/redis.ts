@@ -1,9 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as command from "@pulumi/command";
+import { createHash } from "node:crypto";
 import {
+    ROOT_ENTRYPOINT_CAPS,
     containerDefaults,
     dockerEnvironment,
+    hardening,
     healthTiming,
     labelList,
     memoryChange,
@@ -43,7 +46,45 @@ export const MAXMEMORY_FROM_CGROUP = [
     `MAXMEMORY=$(awk -v l="$limit" 'BEGIN { if (l == "max" || l + 0 >= 2 ^ 52) print "128mb"; else printf "%dmb\\n", l * 0.75 / 1048576 }')`,
 ].join("\n");
 
-/** Redis with a password that never appears on a command line. */
+/** The app's Redis user: `redis://app:<password>@redis:6379`. */
+export const REDIS_APP_USER = "app";
+
+/**
+ * What the app runs (app/src/stats.ts: GET, SET with EX, SCAN and DEL of its `mrs:` keys; app/src/checks.ts
+ * and redis.ts: PING; ioredis' ready check: INFO; SELECT and CLIENT SETNAME if a URL or option asks for
+ * them), on its own keys only, no channels. Everything else (FLUSHALL, CONFIG, KEYS, EVAL, MODULE, ...) is
+ * refused with NOPERM. (ioredis 6 also sends CLIENT SETINFO, whose refusal it ignores.)
+ */
+export const REDIS_APP_COMMANDS = ["get", "set", "del", "scan", "ping", "info", "select", "client|setname"];
+
+/**
+ * Redis' ACL (issue 24, item 5), as config lines: the default user off (no command without a user), the app's
+ * user with REDIS_APP_COMMANDS on `mrs:*` and its password as a SHA-256 (`#<hex>`: Redis never sees the
+ * plaintext; the hash of a 32-character random password gives nothing back), `health` (PING only, for the
+ * healthcheck, no password) and `admin` (for the program's own steps: CONFIG SET maxmemory), whose password
+ * the container makes at each start and keeps in /run/redis-admin, root's only (`$ADMIN` in the script).
+ */
+export function redisAclLines(appPasswordSha256: string): string[] {
+    if (!/^[0-9a-f]{64}$/.test(appPasswordSha256))
+        throw new Error("the app's Redis password hash must be 64 hex digits");
+    return [
+        "user default off resetpass nocommands",
+        `user ${REDIS_APP_USER} on #${appPasswordSha256} resetkeys ~mrs:* resetchannels -@all ${REDIS_APP_COMMANDS.map((c) => `+${c}`).join(" ")}`,
+        "user health on nopass resetkeys resetchannels -@all +ping",
+        "user admin on >$ADMIN ~* &* +@all",
+    ];
+}
+
+/** The admin user's password, made at each start of the container (root's file: see redisAclLines). */
+export const MAKE_ADMIN_PASSWORD = [
+    "ADMIN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')",
+    "(umask 077 && printf '%s' \"$ADMIN\" > /run/redis-admin)",
+].join("\n");
+
+/** redis-cli as the admin user, for `docker exec` steps (the password from root's file, never argv). */
+export const REDIS_CLI_ADMIN = 'REDISCLI_AUTH="$(cat /run/redis-admin)" redis-cli --no-auth-warning --user admin';
+
+/** Redis with an ACL: no password in its environment or on a command line. */
 export class Redis extends pulumi.ComponentResource {
     public readonly container: docker.Container;
     /** Sets Redis' maxmemory from the container's limit, again whenever the limit changes. */
@@ -73,8 +114,12 @@ export class Redis extends pulumi.ComponentResource {
         // needs room beyond its data), else 128 MB. Read from the container's own cgroup when Redis starts,
         // and set on the running server when the limit changes (the maxmemory step below), so that a new
         // limit is a `docker update` in place (issue 21): in the command, it would replace the container.
-        const config = [
-            "requirepass $REDIS_PASSWORD",
+        // Not secret: a SHA-256 of a generated password (see redisAclLines).
+        const appHash = pulumi.unsecret(
+            pulumi.output(args.password).apply((p) => createHash("sha256").update(p).digest("hex")),
+        );
+        const config = (hash: string) => [
+            ...redisAclLines(hash),
             "maxmemory $MAXMEMORY",
             "maxmemory-policy allkeys-lru",
             ...(args.persistence ? [] : ['save ""']),
@@ -90,24 +135,20 @@ export class Redis extends pulumi.ComponentResource {
                 // `redis-server -` reads its config from stdin: the password goes in through a here-document
                 // from the environment instead of `--requirepass` in the process list. The image's
                 // entrypoint still drops root and owns /data as it does for a plain `redis-server` command.
-                command: [
+                command: appHash.apply((hash) => [
                     "sh",
                     "-c",
-                    `${MAXMEMORY_FROM_CGROUP}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\n${config.join("\n")}\nEOF`,
+                    `${MAXMEMORY_FROM_CGROUP}\n${MAKE_ADMIN_PASSWORD}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\n${config(hash).join("\n")}\nEOF`,
                     "redis-server",
                     ...persistence,
-                ],
-                envs: [
-                    pulumi.interpolate`REDIS_PASSWORD=${args.password}`,
-                    // redis-cli reads the password from REDISCLI_AUTH: the healthcheck needs no -a flag.
-                    pulumi.interpolate`REDISCLI_AUTH=${args.password}`,
-                ],
+                ]),
+                // No environment: no credential there; the app's password is in the ACL as a hash (redisAclLines).
                 volumes: [{ hostPath: args.dataPath, containerPath: "/data" }],
                 labels: labelList(args.labels),
                 networksAdvanced: [{ name: args.networkName, aliases: [this.host] }],
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
-                    tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
+                    tests: ["CMD-SHELL", "redis-cli --no-auth-warning --user health --pass - ping | grep -q PONG"],
                     // Left at 3 s (issue 26): the app waits for Redis and for the migrations, which end later
                     // than Redis' first probe, so a shorter interval would cost CPU (docs/performance.md) for
                     // nothing on the critical path.
@@ -119,6 +160,8 @@ export class Redis extends pulumi.ComponentResource {
                 destroyGraceSeconds: 30,
                 ...memoryLimit(args.memoryLimitMb),
                 ...containerDefaults,
+                // The official entrypoint chowns /data and drops to `redis` (common.ts, ROOT_ENTRYPOINT_CAPS).
+                ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }),
             },
             {
                 parent: this,
@@ -151,19 +194,20 @@ export class Redis extends pulumi.ComponentResource {
         });
 
         // A memory limit changed in place reaches Redis here: the same reading of the cgroup, on the running
-        // server (redis-cli takes the password from REDISCLI_AUTH in the container's environment).
+        // server (as the ACL's admin user, REDIS_CLI_ADMIN).
         this.maxMemory = new command.local.Command(
             `${name}-maxmemory`,
             {
                 create: [
                     "set -eu",
                     'docker exec "$REDIS_CONTAINER" sh -c "$SET_MAXMEMORY"',
-                    'echo "maxmemory of $REDIS_CONTAINER: $(docker exec "$REDIS_CONTAINER" redis-cli CONFIG GET maxmemory | tail -n 1) bytes"',
+                    'echo "maxmemory of $REDIS_CONTAINER: $(docker exec "$REDIS_CONTAINER" sh -c "$ADMIN_CLI CONFIG GET maxmemory" | tail -n 1) bytes"',
                 ].join("\n"),
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
                     REDIS_CONTAINER: this.container.name,
-                    SET_MAXMEMORY: `${MAXMEMORY_FROM_CGROUP}\nredis-cli CONFIG SET maxmemory "$MAXMEMORY" >/dev/null`,
+                    SET_MAXMEMORY: `${MAXMEMORY_FROM_CGROUP}\n${REDIS_CLI_ADMIN} CONFIG SET maxmemory "$MAXMEMORY" >/dev/null`,
+                    ADMIN_CLI: REDIS_CLI_ADMIN,
                     MEMORY_LIMIT_MB: String(args.memoryLimitMb ?? 0),
                 },
             },

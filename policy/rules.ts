@@ -199,10 +199,84 @@ export const noPlaintextSecretInEnv: StackValidationPolicy = {
     },
 };
 
+/** A container's labels by key (the provider's `labels` list). */
+function labelsOf(c: Resource): Record<string, string> {
+    const list = (c.props.labels ?? []) as { label: string; value: string }[];
+    return Object.fromEntries(list.map((l) => [l.label, String(l.value)]));
+}
+/** The app's container: the one labelled with the app's role (components/names.ts, ROLE_LABEL). */
+const isApp = (c: Resource) => labelsOf(c)["marvel-rivals-stats.role"] === "app";
+
+/**
+ * Issue 24, item 3: every container drops every capability (adding back only named ones), runs with
+ * no-new-privileges, a process limit (the `nproc` ulimit: the provider has no pids limit) and a memory
+ * limit; the app also with a read-only root file system and a user that is not root.
+ */
+export const containersHardened: StackValidationPolicy = {
+    name: "containers-hardened",
+    description:
+        "Every container: capabilities dropped (ALL), no-new-privileges, an nproc limit, a memory limit; the app read-only and not root.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        for (const c of containers(args.resources)) {
+            const fix = "use hardening() (components/common.ts)";
+            const drops = ((c.props.capabilities ?? {}) as { drops?: string[] }).drops ?? [];
+            if (!drops.includes("ALL")) report(`${c.name} keeps Docker's default capabilities; ${fix}`, c.urn);
+            const opts = (c.props.securityOpts ?? []) as string[];
+            if (!opts.some((o) => /^no-new-privileges(:true)?$/.test(o)))
+                report(`${c.name} runs without no-new-privileges; ${fix}`, c.urn);
+            const ulimits = (c.props.ulimits ?? []) as { name: string; hard: number }[];
+            if (!ulimits.some((u) => u.name === "nproc" && u.hard > 0))
+                report(`${c.name} has no process limit (nproc ulimit); ${fix}`, c.urn);
+            if (!(Number(c.props.memory) > 0))
+                report(
+                    `${c.name} has no memory limit; set postgresMemoryMb, redisMemoryMb or appMemoryMb above 0`,
+                    c.urn,
+                );
+            if (isApp(c)) {
+                if (c.props.readOnly !== true)
+                    report(`${c.name} (the app) has a writable root file system; hardening({ readOnly })`, c.urn);
+                const user = String(c.props.user ?? "");
+                if (user === "" || /^(0|root)(:|$)/.test(user))
+                    report(
+                        `${c.name} (the app) runs as ${user || "the image's user"}, not a fixed non-root uid:gid; set hostOwner to a uid other than 0`,
+                        c.urn,
+                    );
+            }
+        }
+    },
+};
+
+/**
+ * Issue 24, item 4: on the server, nothing is published beyond loopback by default: the app is reached
+ * through Caddy (`domain`). A LAN port for the app (appPort with appBindAddress 0.0.0.0) is an explicit
+ * opt-in: reported here, as advisory, so that nobody keeps one without knowing it (stores: mandatory, above).
+ */
+export const serverPublishesOnlyLoopback: StackValidationPolicy = {
+    name: "server-publishes-only-loopback",
+    description: "On the server, no container port is published beyond loopback (the app is reached through Caddy).",
+    enforcementLevel: "advisory",
+    validateStack: (args, report) => {
+        if (!remoteEngine(args.resources)) return;
+        for (const c of containers(args.resources)) {
+            for (const p of (c.props.ports ?? []) as Port[]) {
+                const ip = p.ip ?? "0.0.0.0";
+                if (LOOPBACK.test(ip)) continue;
+                report(
+                    `${c.name} publishes port ${p.internal} on ${ip}:${p.external ?? "?"} of the server, plain HTTP on the LAN beside Caddy; unset appPort/appBindAddress and reach it through \`domain\` unless you mean it`,
+                    c.urn,
+                );
+            }
+        }
+    },
+};
+
 export const policies: StackValidationPolicy[] = [
     noStorePortOnLan,
     dataMountsUnderDataDir,
     serverContainersRotateLogsAndRestart,
     imagesPinned,
     noPlaintextSecretInEnv,
+    containersHardened,
+    serverPublishesOnlyLoopback,
 ];

@@ -41,7 +41,8 @@ class ProviderMocks implements pulumi.runtime.Mocks {
                 state.result = `generated-${args.name}-0123456789`;
                 break;
             case "random:index/randomId:RandomId":
-                state.hex = "00112233aabbccdd";
+                // As many bytes as asked (the SCRAM salt is 16, the state ID 8).
+                state.hex = "00112233aabbccdd".repeat(4).slice(0, 2 * Number(args.inputs.byteLength ?? 8));
                 break;
             case "command:local:Command":
                 state.stdout = args.name.endsWith("-up") ? this.runnerReport : "created postgres";

@@ -6,6 +6,8 @@
 // under 50 MB) leave no room for a validator library, which costs ~200 ms and ~8 MB at start for the nine
 // variables below.
 
+import { readSecretFiles } from "./secretFiles";
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export interface Config {
@@ -150,11 +152,12 @@ type Parsed<K extends keyof typeof SCHEMA> = ReturnType<(typeof SCHEMA)[K]["pars
 
 /** Validates `names` of SCHEMA in `env`; required = no fallback and not optional. Collects every problem. */
 function validate<K extends keyof typeof SCHEMA>(
-    env: NodeJS.ProcessEnv,
+    given: NodeJS.ProcessEnv,
     names: readonly K[],
     optional: readonly K[] = [],
 ): { [N in K]: Parsed<N> | undefined } {
-    const problems: string[] = [];
+    // DATABASE_URL_FILE, REDIS_URL_FILE, MARVEL_RIVALS_API_KEY_FILE: the value from a file (secretFiles.ts).
+    const { env, problems } = readSecretFiles(given);
     const out = {} as { [N in K]: Parsed<N> | undefined };
     for (const name of names) {
         const spec = SCHEMA[name] as Variable<Parsed<K>>;

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, test } from "vitest";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../../support/stackConfig";
+import { defaultOwnerOf } from "../../config";
 import type { ProgramRun, Registered } from "../../support/mockProgram";
 
 let run: ProgramRun;
@@ -49,6 +50,14 @@ describe("dev stack", () => {
             { hostPath: `${dataDir}/output`, containerPath: "/app/output" },
             { hostPath: `${dataDir}/logs`, containerPath: "/app/logs" },
             { hostPath: path.join(PROJECT_ROOT, "app", "src"), containerPath: "/app/src", readOnly: true },
+            // The credentials, one read-only file each (issue 24).
+            {
+                hostPath: `${dataDir}/secrets/app_database_url`,
+                containerPath: "/run/secrets/database_url",
+                readOnly: true,
+            },
+            { hostPath: `${dataDir}/secrets/app_redis_url`, containerPath: "/run/secrets/redis_url", readOnly: true },
+            { hostPath: `${dataDir}/secrets/app_api_key`, containerPath: "/run/secrets/api_key", readOnly: true },
         ]);
     });
 
@@ -58,7 +67,7 @@ describe("dev stack", () => {
         expect(mkdir.inputs.environment).toMatchObject({
             DATA_DIR: dataDir,
             SUBDIRS: "postgres redis output logs backups",
-            OWNER: `${process.getuid!()}:${process.getgid!()}`,
+            OWNER: defaultOwnerOf({ uid: process.getuid!(), gid: process.getgid!() }),
         });
         // no delete command: destroy never removes data directories
         expect(mkdir.inputs.delete).toBeUndefined();
@@ -91,23 +100,27 @@ describe("dev stack", () => {
         expect(pg.networksAdvanced).toEqual([{ name: "marvel-rivals-network", aliases: ["postgres"] }]);
     });
 
-    test("Redis: password only through the environment, no persistence in dev, redis-cli healthcheck", async () => {
-        const { MAXMEMORY_FROM_CGROUP } = await import("../../components/redis");
+    test("Redis: an ACL with the app's password as a hash, no environment, no persistence in dev, redis-cli healthcheck", async () => {
+        const { MAXMEMORY_FROM_CGROUP, MAKE_ADMIN_PASSWORD, redisAclLines } = await import("../../components/redis");
+        const { createHash } = await import("node:crypto");
         const redis = container("redis");
         const password = "generated-redis-password-0123456789";
         expect(redis.command.join(" ")).not.toContain(password);
         expect(redis.command).toEqual([
             "sh",
             "-c",
-            `${MAXMEMORY_FROM_CGROUP}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\nrequirepass $REDIS_PASSWORD\nmaxmemory $MAXMEMORY\nmaxmemory-policy allkeys-lru\nsave ""\nEOF`,
+            `${MAXMEMORY_FROM_CGROUP}\n${MAKE_ADMIN_PASSWORD}\nexec docker-entrypoint.sh redis-server - "$@" <<EOF\n${redisAclLines(createHash("sha256").update(password).digest("hex")).join("\n")}\nmaxmemory $MAXMEMORY\nmaxmemory-policy allkeys-lru\nsave ""\nEOF`,
             "redis-server",
             "--appendonly",
             "no",
         ]);
         // The provider refuses to create a container with an empty item in `command`.
         expect(redis.command).not.toContain("");
-        expect(redis.envs).toEqual([`REDIS_PASSWORD=${password}`, `REDISCLI_AUTH=${password}`]);
-        expect(redis.healthcheck.tests).toEqual(["CMD-SHELL", "redis-cli ping | grep -q PONG"]);
+        expect(redis.envs).toBeUndefined();
+        expect(redis.healthcheck.tests).toEqual([
+            "CMD-SHELL",
+            "redis-cli --no-auth-warning --user health --pass - ping | grep -q PONG",
+        ]);
         expect(redis.wait).toBe(true);
     });
 
@@ -140,7 +153,8 @@ describe("dev stack", () => {
             expect(c.inputs.logDriver, c.name).toBe("json-file");
             expect(c.inputs.logOpts, c.name).toEqual({ "max-size": "10m", "max-file": "3" });
             expect(c.inputs.networkMode, c.name).toBe("bridge");
-            expect(c.inputs.memory, c.name).toBeUndefined();
+            // Issue 24: a memory limit by default on every stack (Pulumi.yaml; the backup agent's in index.ts).
+            expect(c.inputs.memory, c.name).toBeGreaterThan(0);
         }
     });
 
@@ -167,13 +181,19 @@ describe("dev stack", () => {
     test("the migration step keeps the database URL out of the command line and re-runs when migrations change", async () => {
         const step = run.byName("migrations-up");
         expect(step.inputs.create).not.toMatch(/postgres:\/\//);
-        expect(step.inputs.create).toContain("-e DATABASE_URL");
+        expect(step.inputs.create).toContain("-e DATABASE_URL_FILE=/run/secrets/database_url");
+        expect(step.inputs.create).toContain('-v "$HOST_DATABASE_URL_FILE:/run/secrets/database_url:ro"');
         expect(step.inputs.create).toContain('--network "$MIGRATE_NETWORK"');
         expect(step.inputs.create).toContain("migrate up --json");
-        expect(step.inputs.environment.DATABASE_URL).toBe(
+        // The owner's URL is a file (issue 24), written by the secrets step.
+        expect(step.inputs.environment.DATABASE_URL).toBeUndefined();
+        expect(step.inputs.environment.HOST_DATABASE_URL_FILE).toBe(`${dataDir}/secrets/owner_database_url`);
+        const secrets = run.byName("secrets-write");
+        expect(secrets.inputs.environment.SECRET_owner_database_url).toBe(
             "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
         );
-        expect(step.secretInputs).toContain("environment");
+        expect(secrets.inputs.create).not.toMatch(/generated-/);
+        expect(secrets.secretInputs).toContain("environment");
         expect(step.inputs.environment.HOST_BACKUP_DIR).toBeUndefined();
         const { hashMigrations } = await import("../../components/migrations");
         expect(step.inputs.triggers).toEqual([hashMigrations(path.join(PROJECT_ROOT, "migrations"))]);
@@ -185,15 +205,23 @@ describe("dev stack", () => {
             app.envs.map((e: string) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
         );
         expect(env).toEqual({
-            // The first of the app's two login roles (npm run rotate switches to the other).
-            DATABASE_URL: "postgres://marvel_stats_a:generated-db-password-0123456789@postgres:5432/marvel_rivals",
-            REDIS_URL: "redis://:generated-redis-password-0123456789@redis:6379",
+            // Files, not values (issue 24): the secrets step writes them.
+            DATABASE_URL_FILE: "/run/secrets/database_url",
+            REDIS_URL_FILE: "/run/secrets/redis_url",
+            MARVEL_RIVALS_API_KEY_FILE: "/run/secrets/api_key",
+            CREDENTIALS_VERSION: expect.stringMatching(/^[0-9a-f]{8}$/),
             APP_ENV: "development",
             LOG_LEVEL: "debug",
-            MARVEL_RIVALS_API_KEY: "",
             RATE_LIMIT_REQUESTS_PER_MINUTE: "7",
         });
-        expect(app.user).toBe(`${process.getuid!()}:${process.getgid!()}`);
+        const secrets = run.byName("secrets-write").inputs.environment;
+        // The first of the app's two login roles (npm run rotate switches to the other).
+        expect(secrets.SECRET_app_database_url).toBe(
+            "postgres://marvel_stats_a:generated-app-db-password-0123456789@postgres:5432/marvel_rivals",
+        );
+        expect(secrets.SECRET_app_redis_url).toBe("redis://app:generated-redis-password-0123456789@redis:6379");
+        expect(secrets.SECRET_app_api_key).toBe("");
+        expect(app.user).toBe(defaultOwnerOf({ uid: process.getuid!(), gid: process.getgid!() }));
         expect(app.healthcheck.tests).toEqual(["CMD", "node", "/app/healthcheck.js"]);
         // Ready is the readiness gate's to say (app-ready), bounded and naming what is missing.
         expect(app.wait).toBe(false);
@@ -212,10 +240,13 @@ describe("dev stack", () => {
     });
 
     test("secrets reach the engine as secrets; the database container's environment holds none", () => {
-        for (const name of ["redis-container", "app-container", "postgres-password"]) {
-            const r = run.byName(name);
-            expect(r.secretInputs, name).toContain(name === "postgres-password" ? "environment" : "envs");
-        }
+        for (const name of ["secrets-write", "postgres-password"])
+            expect(run.byName(name).secretInputs, name).toContain("environment");
+        // No container's environment holds a credential (issue 24); the backup agent is another issue's.
+        for (const name of ["redis-container", "app-container", "postgres-container"])
+            expect(JSON.stringify(run.byName(name).inputs.envs ?? []), name).not.toMatch(
+                /generated-|:\/\/[^/]*:[^@]*@/,
+            );
         // initdb's password is read from the kernel (a random UUID) and never stored; the credentials step
         // sets the real one: a new password changes nothing of the container.
         expect(run.byName("postgres-container").inputs.envs).toContain(
@@ -230,7 +261,7 @@ describe("dev stack", () => {
             secret: true,
         });
         expect(run.outputs.redisUrl).toEqual({
-            value: "redis://:generated-redis-password-0123456789@127.0.0.1:6379",
+            value: "redis://app:generated-redis-password-0123456789@127.0.0.1:6379",
             secret: true,
         });
         expect(run.outputs.appUrl).toEqual({ value: "http://127.0.0.1:8000", secret: false });

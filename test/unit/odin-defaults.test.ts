@@ -60,7 +60,9 @@ test("every input of the app container that the provider cannot update in place 
     // name, beside the old container that still holds it: a deploy Docker refuses.
     const hashed = ["image", "envs", "volumes", "networksAdvanced", "user", "labels", "ports", "healthcheck"];
     const defaults = ["restart", "logDriver", "logOpts", "networkMode"];
+    // hardening() (components/common.ts): hashed into the version as a whole.
+    const hardened = ["capabilities", "securityOpts", "ulimits", "readOnly", "tmpfs"];
     const inPlaceOrStateOnly = ["memory", "memorySwap", "wait", "waitTimeout", "destroyGraceSeconds"];
     const inputs = Object.keys(run.byName("app-container").inputs).filter((k) => k !== "name");
-    expect(inputs.filter((k) => ![...hashed, ...defaults, ...inPlaceOrStateOnly].includes(k))).toEqual([]);
+    expect(inputs.filter((k) => ![...hashed, ...defaults, ...hardened, ...inPlaceOrStateOnly].includes(k))).toEqual([]);
 });

@@ -30,6 +30,9 @@ describe("odin stack", () => {
         expect(container("app").volumes.map((v: { hostPath: string }) => v.hostPath)).toEqual([
             `${dataDir}/output`,
             `${dataDir}/logs`,
+            `${dataDir}/secrets/app_database_url`,
+            `${dataDir}/secrets/app_redis_url`,
+            `${dataDir}/secrets/app_api_key`,
         ]);
         expect(container("app").user).toBe("1000:1000");
     });
@@ -43,7 +46,7 @@ describe("odin stack", () => {
         expect(run.outputs.databaseTunnel.secret).toBe(true);
         expect(run.outputs.databaseTunnel.value).toEqual({
             command: "ssh -N -L 15432:127.0.0.1:5432 root@odin",
-            url: "postgres://marvel_stats:generated-db-password-0123456789@127.0.0.1:15432/marvel_rivals",
+            url: "postgres://marvel_stats_reader:generated-reader-db-password-0123456789@127.0.0.1:15432/marvel_rivals",
         });
         // The in-network URL stays what the stack's containers use; the server's loopback is no laptop's.
         expect(run.outputs.databaseUrl.value).toBe(
@@ -94,7 +97,7 @@ describe("odin stack", () => {
             "postgres://marvel_stats:generated-db-password-0123456789@postgres:5432/marvel_rivals",
         );
         expect(run.outputs.redisUrl).toEqual({
-            value: "redis://:generated-redis-password-0123456789@redis:6379",
+            value: "redis://app:generated-redis-password-0123456789@redis:6379",
             secret: true,
         });
     });

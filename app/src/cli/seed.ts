@@ -6,6 +6,7 @@ import Redis from "ioredis";
 import { ConfigError, loadDatabaseUrl } from "../config";
 import { isMissingTable, shortReason } from "../db";
 import { seed } from "../seed";
+import { withSecretFiles } from "../secretFiles";
 import { invalidateHeroesCache } from "../stats";
 
 /** Drops the heroes cache; a Redis that cannot be reached is a warning (the answers expire by their TTL). */
@@ -53,7 +54,8 @@ async function main(): Promise<number> {
         for (const [table, { total, inserted }] of Object.entries(report)) {
             process.stdout.write(`seed: ${table}: ${inserted} inserted, ${total - inserted} already present\n`);
         }
-        if (process.env.REDIS_URL) await clearCache(process.env.REDIS_URL);
+        const redisUrl = withSecretFiles().REDIS_URL;
+        if (redisUrl) await clearCache(redisUrl);
         return 0;
     } catch (err) {
         const where = new URL(databaseUrl);

@@ -12,6 +12,16 @@ import { acquireLock, releaseLock } from "./lock";
 import { downPlan, upPlan, type FilePlan } from "./plan";
 import type { MigrationState, RunOptions, RunResult } from "./report";
 import { invalidIndexes, Session } from "./session";
+import { withSecretFiles } from "../secretFiles";
+
+/** DATABASE_URL, or the file DATABASE_URL_FILE names (the migration step mounts one: issue 24). */
+function databaseUrlFromEnv(): string | undefined {
+    try {
+        return withSecretFiles().DATABASE_URL;
+    } catch (err) {
+        throw new MigrateError((err as Error).message);
+    }
+}
 
 export { problemsOf, type MigrationRun, type MigrationState, type RunOptions, type RunResult } from "./report";
 
@@ -143,7 +153,7 @@ function prepare(opts: RunOptions): Prepared {
         dir,
         history,
         files: readMigrations(dir, history),
-        target: parseDatabaseUrl(opts.databaseUrl ?? process.env.DATABASE_URL),
+        target: parseDatabaseUrl(opts.databaseUrl ?? databaseUrlFromEnv()),
         log: opts.log ?? (() => undefined),
     };
 }
