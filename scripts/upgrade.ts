@@ -20,6 +20,7 @@
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
 import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { agent, parseList, resultOf } from "./backups";
 import { withDeployLock } from "./deployLock";
 import {
@@ -241,6 +242,16 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
                 throw new Refusal(`the temporary server did not start within 180 s: see docker logs ${temp}`);
             await new Promise((r) => setTimeout(r, 500));
         }
+        // The roles first (issue 24: the app's group and login roles, the backup and reader roles): a dump
+        // holds the grants to them, not the roles, and pg_restore --exit-on-error stops at the first GRANT to
+        // a role the new cluster lacks. pg_dumpall --roles-only on the running server, into the new one
+        // through a pipe (the SCRAM verifiers never reach a file or an argument); the owner exists there
+        // already (its CREATE ROLE fails, its ALTER ROLE applies).
+        const roles = await carryRoles(t.host, pg, temp, user);
+        if (roles.code !== 0)
+            throw new Refusal(
+                `copying the roles into the new data directory failed: ${roles.stderr.trim().slice(-500)}; nothing was switched`,
+            );
         await must(
             t,
             ["exec", temp, "pg_restore", "--exit-on-error", "-U", user, "-d", db, `/backups/${file}`],
@@ -332,3 +343,42 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
 }
 
 runAsProgram(module, main);
+
+/**
+ * The old cluster's roles into the new one: `pg_dumpall --roles-only` in `from`, piped into psql in `to`
+ * (both through their local sockets as `user`). psql goes on past the one expected error (the owner's
+ * CREATE ROLE: initdb made it); the result is judged by the restore that follows (a missing role fails it).
+ */
+export function carryRoles(
+    host: string | undefined,
+    from: string,
+    to: string,
+    user: string,
+): Promise<{ code: number; stderr: string }> {
+    return new Promise((resolve) => {
+        const child = spawn(
+            "bash",
+            [
+                "-c",
+                'set -o pipefail; docker exec "$FROM" pg_dumpall --roles-only -U "$PGU" | docker exec -i "$TO" psql -X -q -U "$PGU" -d postgres >/dev/null',
+            ],
+            {
+                env: { ...process.env, FROM: from, TO: to, PGU: user, ...(host ? { DOCKER_HOST: host } : {}) },
+                stdio: ["ignore", "ignore", "pipe"],
+            },
+        );
+        let stderr = "";
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        child.on("error", (err) => resolve({ code: 127, stderr: err.message }));
+        child.on("close", (code) =>
+            resolve({
+                code: code ?? 1,
+                // The owner's own CREATE ROLE is the one error expected.
+                stderr: stderr
+                    .split("\n")
+                    .filter((l) => l.trim() && !/role "[^"]+" already exists/.test(l))
+                    .join("\n"),
+            }),
+        );
+    });
+}

@@ -373,6 +373,7 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
         async () => {
             const stateFile = path.join(run.workDir, "harness-state.json");
             const oldPassword = generatedDbPassword(stateFile);
+            const oldAppPassword = generatedDbPassword(stateFile, "app-db-password");
             const pgBefore = (await docker().inspect("containers", "marvel-rivals-postgres")).Id;
             const startedBefore = psql("SELECT pg_postmaster_start_time()");
             const t = stackTarget("odin", run.projectDir);
@@ -388,14 +389,23 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
             expect((await docker().inspect("containers", "marvel-rivals-postgres")).Id).toBe(pgBefore);
             expect(psql("SELECT pg_postmaster_start_time()")).toBe(startedBefore);
             const newPassword = generatedDbPassword(stateFile);
+            const newAppPassword = generatedDbPassword(stateFile, "app-db-password");
             expect(newPassword).not.toBe(oldPassword);
-            expect(readFileSync(stateFile, "utf8")).not.toContain(oldPassword);
+            expect(newAppPassword).not.toBe(oldAppPassword);
+            expect(newAppPassword).not.toBe(newPassword);
+            const state = readFileSync(stateFile, "utf8");
+            expect(state).not.toContain(oldPassword);
+            expect(state).not.toContain(oldAppPassword);
             const [app] = await appContainers();
             const logsIn = (user: string, password: string) => canLogIn(app.name, user, password);
-            expect(logsIn("marvel_stats_b", newPassword)).toBe(true);
+            // The app's new login role with the app's own new password; the owner with its own; neither
+            // password opens the other's role (issue 24: the app's password never opens the owner).
+            expect(logsIn("marvel_stats_b", newAppPassword)).toBe(true);
             expect(logsIn("marvel_stats", newPassword)).toBe(true);
+            expect(logsIn("marvel_stats", newAppPassword)).toBe(false);
+            expect(logsIn("marvel_stats_b", newPassword)).toBe(false);
             for (const user of ["marvel_stats_a", "marvel_stats_b", "marvel_stats"])
-                expect(logsIn(user, oldPassword), user).toBe(false);
+                for (const old of [oldPassword, oldAppPassword]) expect(logsIn(user, old), user).toBe(false);
             process.stderr.write(`password rotation: ${up.wallMs} ms, ${outcomes.length} requests, 0 failed\n`);
         },
         LONG,
@@ -443,9 +453,9 @@ function psql(sql: string): string {
 }
 
 /** The generated database password in the harness's state (the test's own file). */
-function generatedDbPassword(stateFile: string): string {
+function generatedDbPassword(stateFile: string, name = "db-password"): string {
     const state = JSON.parse(readFileSync(stateFile, "utf8"));
-    const result = state.resources["random:index/randomPassword:RandomPassword::db-password"]?.outputs?.result;
+    const result = state.resources[`random:index/randomPassword:RandomPassword::${name}`]?.outputs?.result;
     const password = typeof result === "object" ? result?.value : result;
     if (!password) throw new Error("no generated database password in the state");
     return password;

@@ -234,7 +234,8 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
         async () => {
             const sshPort = new URL(ssh.dockerHost.replace(/^ssh:/, "http:")).port;
             expect(tunnel?.command).toBe(`ssh -N -L 15432:127.0.0.1:${pgServerPort} -p ${sshPort} mrs-e2e@127.0.0.1`);
-            expect(tunnel?.url).toMatch(/^postgres:\/\/marvel_stats:[^@]+@127\.0\.0\.1:15432\/marvel_rivals$/);
+            // A person's read-only role (issue 24), not the owner.
+            expect(tunnel?.url).toMatch(/^postgres:\/\/marvel_stats_reader:[^@]+@127\.0\.0\.1:15432\/marvel_rivals$/);
             // As a user whose 15432 is taken would: the same command and URL with another local port.
             const local = await freePort();
             const args = tunnel!.command.replace("-L 15432:", `-L ${local}:`).split(" ").slice(1);

@@ -25,6 +25,7 @@ import {
 import { clearLeftovers, devStack, docker, removeTempDir, requireEngine, tempDir } from "./support";
 import { expectOk, takeTurnsOnEngine } from "./hooks";
 import { HARNESS_LABEL } from "./harness/models";
+import { REDIS_CLI_ADMIN } from "../../components/redis";
 
 const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app"];
@@ -258,12 +259,12 @@ describe.skipIf(!engine)("the dev stack on a real Docker engine", () => {
             });
 
             // Redis is a bounded cache (the dev run's redisMemoryMb is 128: 96 MB of data).
-            expect(await dockerExec("marvel-rivals-redis", "redis-cli", "CONFIG", "GET", "maxmemory")).toBe(
+            expect(await dockerExec("marvel-rivals-redis", "sh", "-c", `${REDIS_CLI_ADMIN} CONFIG GET maxmemory`)).toBe(
                 "maxmemory\n100663296\n",
             );
-            expect(await dockerExec("marvel-rivals-redis", "redis-cli", "CONFIG", "GET", "maxmemory-policy")).toBe(
-                "maxmemory-policy\nallkeys-lru\n",
-            );
+            expect(
+                await dockerExec("marvel-rivals-redis", "sh", "-c", `${REDIS_CLI_ADMIN} CONFIG GET maxmemory-policy`),
+            ).toBe("maxmemory-policy\nallkeys-lru\n");
             const seeded = await dockerExec("marvel-rivals-app", "seed");
             expect(seeded).toMatch(/inserted/);
             seededCounts = await rowCounts(databaseUrl, TABLES);
