@@ -18,6 +18,7 @@ import { Backups } from "./components/backups";
 import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 import { TUNNEL_LOCAL_PORT, tunnelCommand } from "./components/databaseTunnel";
+import { PidsLimits } from "./components/pidsLimits";
 
 const stack = pulumi.getStack();
 /** The backup agent's memory limit (MB): it runs pg_dump and psql clients only. */
@@ -313,6 +314,13 @@ const pgadmin = cfg.pgadmin
           onDocker,
       )
     : undefined;
+
+// Every container's process limit (components/pidsLimits.ts: the provider has no pids input).
+new PidsLimits(
+    "pids",
+    [postgres.container, redis.container, backups.container, app.container, ...(pgadmin ? [pgadmin.container] : [])],
+    cfg.dockerHost,
+);
 
 // ---- outputs: connection strings for people, reachable from where they sit
 /** Host a published port is reached at: the bind address, or the Docker host's name for 0.0.0.0. */

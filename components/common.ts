@@ -164,28 +164,26 @@ export function healthTiming(t: HealthTiming): HealthTiming {
 }
 
 /**
- * Processes (threads count too) a container's user may have: the `nproc` ulimit (RLIMIT_NPROC). The provider
- * has no pids limit (kreuzwerker/terraform-provider-docker v4.5.0, internal/provider/resource_docker_container.go:
- * no `pids_limit` in the schema, so @pulumi/docker 5.0.0 has no `pidsLimit` input); its `ulimit` block is
- * sent as HostConfig.Ulimits (resource_docker_container_funcs.go, resourceDockerContainerCreate,
- * ulimitsToDockerUlimits). The kernel counts RLIMIT_NPROC per uid, across every container and host process
- * of that uid (no user namespaces here), and does not enforce it for a process holding CAP_SYS_RESOURCE or
- * CAP_SYS_ADMIN, which `hardening` drops: so it bounds a fork bomb, generously enough that the uid's other
- * processes on the host never reach it in normal work.
+ * Processes (threads count too) a container may hold: its cgroup's pids limit (HostConfig.PidsLimit). The
+ * provider has no pids limit (kreuzwerker/terraform-provider-docker v4.2.0, the version @pulumi/docker 5.0.0
+ * bridges, internal/provider/resource_docker_container.go: no `pids_limit` in the schema), so `pidsLimits`
+ * sets it with `docker update` once a container exists; the provider neither reads it back
+ * (resource_docker_container_funcs.go, resourceDockerContainerRead) nor resets it on an in-place update
+ * (resourceDockerContainerUpdate sends container.Resources without PidsLimit, nil: unchanged). Not the
+ * `nproc` ulimit: RLIMIT_NPROC counts every process of the uid on the whole host (no user namespaces), so
+ * a laptop user's own browser and editor threads would count against the app's limit and stop it starting.
  */
 export const PROCESS_LIMIT = 1024;
 
 export interface HardeningArgs {
     /**
-     * Capabilities the image needs on top of none, in Docker's `CAP_` form (the engine stores CapAdd
-     * normalised to it, moby/moby v28 oci/caps/utils.go NormalizeLegacyCapabilities, and the provider reads
-     * it back as stored: the short form would show a replacement on every `up`).
+     * Capabilities the image needs on top of none, written in Docker's `CAP_` form, one spelling everywhere
+     * (the engine stores CapAdd as sent, moby daemon/container.go validateCapabilities, and the provider
+     * reads it back as stored).
      */
     capAdd?: string[];
     /** A read-only root file system, with these tmpfs mounts (path -> options) for what the process writes. */
     readOnly?: { tmpfs: Record<string, string> };
-    /** The `nproc` limit; default PROCESS_LIMIT. */
-    processes?: number;
 }
 
 /**
@@ -202,17 +200,16 @@ export const ROOT_ENTRYPOINT_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNE
 /**
  * The run-time hardening every container of the stack gets (OWASP Docker cheat sheet rules 3, 4, 7, 8; CIS
  * Docker Benchmark 5.3, 5.12, 5.25, 5.28): every capability dropped and only `capAdd` given back,
- * `no-new-privileges` (no setuid binary or file capability raises a process's privileges), a process limit
- * (PROCESS_LIMIT), and on request a read-only root file system with tmpfs mounts.
+ * `no-new-privileges` (no setuid binary or file capability raises a process's privileges), and on request a
+ * read-only root file system with tmpfs mounts. The process limit (PROCESS_LIMIT) comes after the container
+ * exists: `pidsLimits`.
  */
 export function hardening(args: HardeningArgs = {}) {
     for (const cap of args.capAdd ?? [])
         if (!/^CAP_[A-Z_]+$/.test(cap)) throw new Error(`capability ${JSON.stringify(cap)} must be written CAP_NAME`);
-    const processes = args.processes ?? PROCESS_LIMIT;
     return {
         capabilities: { drops: ["ALL"], adds: [...(args.capAdd ?? [])].sort() },
         securityOpts: ["no-new-privileges:true"],
-        ulimits: [{ name: "nproc", soft: processes, hard: processes }],
         ...(args.readOnly ? { readOnly: true, tmpfs: args.readOnly.tmpfs } : {}),
     };
 }
@@ -224,8 +221,7 @@ export function hardeningFlags(args: Omit<HardeningArgs, "readOnly"> = {}): stri
         "--cap-drop ALL",
         ...h.capabilities.adds.map((c) => `--cap-add ${c}`),
         "--security-opt no-new-privileges:true",
-        `--ulimit nproc=${h.ulimits[0]!.soft}:${h.ulimits[0]!.hard}`,
         // The CLI has the pids limit the provider lacks.
-        `--pids-limit ${h.ulimits[0]!.soft}`,
+        `--pids-limit ${PROCESS_LIMIT}`,
     ].join(" ");
 }

@@ -45,8 +45,7 @@ export class PgAdmin extends pulumi.ComponentResource {
                 envs: [
                     `PGADMIN_DEFAULT_EMAIL=${args.email}`,
                     pulumi.interpolate`PGADMIN_DEFAULT_PASSWORD=${args.password}`,
-                    // A port a non-root process may bind without CAP_NET_BIND_SERVICE: the image gives its python
-                    // that capability as a file capability for port 80, which no-new-privileges ignores.
+                    // A port a non-root process may bind without CAP_NET_BIND_SERVICE (the image's default is 80).
                     `PGADMIN_LISTEN_PORT=${PGADMIN_PORT}`,
                 ],
                 networksAdvanced: [{ name: args.networkName }],
@@ -54,7 +53,11 @@ export class PgAdmin extends pulumi.ComponentResource {
                 labels: labelList(args.labels),
                 destroyGraceSeconds: 10,
                 ...containerDefaults,
-                ...hardening(),
+                // The image's python carries CAP_NET_BIND_SERVICE as a file capability with the effective bit
+                // (pgadmin-org/pgadmin4 Dockerfile: `setcap CAP_NET_BIND_SERVICE=+eip`): the kernel refuses to
+                // exec such a file when the capability is outside the bounding set (linux security/commoncap.c,
+                // bprm_caps_from_vfs_caps), and no-new-privileges does not lift that. So it is given back.
+                ...hardening({ capAdd: ["CAP_NET_BIND_SERVICE"] }),
                 ...memoryLimit(512),
             },
             { parent: this, ...containerOptions, additionalSecretOutputs: ["envs"] },

@@ -114,10 +114,9 @@ export class Redis extends pulumi.ComponentResource {
         // needs room beyond its data), else 128 MB. Read from the container's own cgroup when Redis starts,
         // and set on the running server when the limit changes (the maxmemory step below), so that a new
         // limit is a `docker update` in place (issue 21): in the command, it would replace the container.
-        // Not secret: a SHA-256 of a generated password (see redisAclLines).
-        const appHash = pulumi.unsecret(
-            pulumi.output(args.password).apply((p) => createHash("sha256").update(p).digest("hex")),
-        );
+        // Kept secret in the state: an unsalted SHA-256, which a weak configured `redisPassword` would not
+        // survive offline (a generated one would).
+        const appHash = pulumi.output(args.password).apply((p) => createHash("sha256").update(p).digest("hex"));
         const config = (hash: string) => [
             ...redisAclLines(hash),
             "maxmemory $MAXMEMORY",
@@ -167,7 +166,7 @@ export class Redis extends pulumi.ComponentResource {
                 parent: this,
                 ...statefulContainerOptions(args.memoryLimitMb),
                 dependsOn: args.waitFor,
-                additionalSecretOutputs: ["envs"],
+                additionalSecretOutputs: ["envs", "command"],
             },
         );
         // The preview says what a new memory limit does to the running container (read-only; none yet: nothing).

@@ -3,6 +3,7 @@
 // directory is the DATA_DIR of the host-directories step, "the server" is a Docker provider reached over
 // SSH or TCP (odin). So the same rules hold for any stack, with no second copy of the stack config.
 import type { PolicyResource, ReportViolation, StackValidationPolicy } from "@pulumi/policy";
+import { PIDS_LIMITS_STEP } from "../components/pidsLimits";
 
 export const CONTAINER = "docker:index/container:Container";
 export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
@@ -215,7 +216,7 @@ const isApp = (c: Resource) => labelsOf(c)["marvel-rivals-stats.role"] === "app"
 export const containersHardened: StackValidationPolicy = {
     name: "containers-hardened",
     description:
-        "Every container: capabilities dropped (ALL), no-new-privileges, an nproc limit, a memory limit; the app read-only and not root.",
+        "Every container: capabilities dropped (ALL), no-new-privileges, a pids limit, a memory limit; the app read-only and not root.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         for (const c of containers(args.resources)) {
@@ -225,9 +226,14 @@ export const containersHardened: StackValidationPolicy = {
             const opts = (c.props.securityOpts ?? []) as string[];
             if (!opts.some((o) => /^no-new-privileges(:true)?$/.test(o)))
                 report(`${c.name} runs without no-new-privileges; ${fix}`, c.urn);
-            const ulimits = (c.props.ulimits ?? []) as { name: string; hard: number }[];
-            if (!ulimits.some((u) => u.name === "nproc" && u.hard > 0))
-                report(`${c.name} has no process limit (nproc ulimit); ${fix}`, c.urn);
+            // The provider has no pids input: the stack's pids-limits step sets it (components/pidsLimits.ts).
+            const pids = args.resources.find((r) => r.type === COMMAND && r.name === PIDS_LIMITS_STEP);
+            const listed = pids?.props.environment?.PIDS_CONTAINERS;
+            if (!pids || (typeof listed === "string" && !listed.split(" ").includes(String(c.props.name))))
+                report(
+                    `${c.name} has no process limit (not in the ${PIDS_LIMITS_STEP} step); the PidsLimits component (components/pidsLimits.ts)`,
+                    c.urn,
+                );
             if (!(Number(c.props.memory) > 0))
                 report(
                     `${c.name} has no memory limit; set postgresMemoryMb, redisMemoryMb or appMemoryMb above 0`,

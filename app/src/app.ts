@@ -52,6 +52,11 @@ export function buildApp(config: Config, options: BuildOptions = {}): FastifyIns
         // src/server.ts drains before it calls close(), so that requests already written on such a connection
         // are answered (with `Connection: close`) instead of reset.
         forceCloseConnections: "idle",
+        // A request that arrives after close() on a connection still busy (Fastify 5.12, lib/route.js: "requests
+        // already pipelined or arriving on an active keep-alive connection") is answered as usual, with
+        // `Connection: close`, not with Fastify's default 503: the proxy does not retry a 503 (Caddy retries
+        // only failed dials), so the client of a deploy would see it (the odin deploys e2e did, once).
+        return503OnClosing: false,
     });
 
     // Listeners are attached inside createPool/createRedis, before anything uses them.

@@ -298,6 +298,45 @@ describe("SIGTERM on a keep-alive connection", () => {
     });
 });
 
+describe("close() while a request is being read", () => {
+    it("answers it as usual (Connection: close), not with Fastify's default 503, which a proxy would pass on", async () => {
+        const s = await start();
+        // A proxy's new connection whose request is half written when close() runs: the connection is busy
+        // (a request begun), so close() keeps it, and the request is routed after close(), when Fastify's
+        // default answers 503 ("Service Unavailable") without running the handler.
+        const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(s.url).port) });
+        await once(socket, "connect");
+        let received = "";
+        socket.on("data", (d: Buffer) => (received += d.toString()));
+        const ended = new Promise<string>((resolve) => {
+            socket.once("close", () => resolve("closed"));
+            socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        });
+        socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        await new Promise((r) => setTimeout(r, 100));
+        s.child.kill("SIGTERM");
+        // Past the drain (src/server.ts, DRAIN_MS): close() has run, the listening socket is closed.
+        expect(await eventually(async () => s.output().includes('"msg":"stopping:'), 5000, 5)).toBe(true);
+        const refused = await eventually(
+            () =>
+                new Promise<boolean>((resolve) => {
+                    const probe = createConnection({ host: "127.0.0.1", port: Number(new URL(s.url).port) });
+                    probe.once("connect", () => (probe.destroy(), resolve(false)));
+                    probe.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+                }),
+            3000,
+            20,
+        );
+        expect(refused).toBe(true);
+        socket.write("\r\n");
+        expect(await ended).toBe("closed");
+        expect(received, received.slice(0, 400)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(received.toLowerCase()).toContain("connection: close");
+        expect(received).toContain('{"status":"ok"}');
+        expect(await s.exited, s.output()).toBe(0);
+    });
+});
+
 describe("seed CLI", () => {
     const fingerprint = (url: string) =>
         withPool(url, async (pool) => {

@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { ROOT_ENTRYPOINT_CAPS, PROCESS_LIMIT, hardening, hardeningFlags } from "../../components/common";
+import { PIDS_LIMITS_STEP } from "../../components/pidsLimits";
 import {
+    COMMAND,
     CONTAINER,
     DOCKER_PROVIDER,
     containersHardened,
@@ -21,7 +23,7 @@ const policy = (...args: string[]) =>
 
 it("hardeningFlags gives the CLI the same limits, with the pids limit the provider lacks", () => {
     expect(hardeningFlags({ capAdd: ["CAP_CHOWN"] })).toBe(
-        `--cap-drop ALL --cap-add CAP_CHOWN --security-opt no-new-privileges:true --ulimit nproc=${PROCESS_LIMIT}:${PROCESS_LIMIT} --pids-limit ${PROCESS_LIMIT}`,
+        `--cap-drop ALL --cap-add CAP_CHOWN --security-opt no-new-privileges:true --pids-limit ${PROCESS_LIMIT}`,
     );
     expect(() => hardening({ capAdd: ["CHOWN"] })).toThrow(/CAP_NAME/);
 });
@@ -39,6 +41,11 @@ function violations(policy: StackValidationPolicy, resources: Resource[]): strin
     return out;
 }
 const appLabel = [{ label: "marvel-rivals-stats.role", value: "app" }];
+/** The stack's pids-limits step (components/pidsLimits.ts), listing `names`. */
+const pidsStep = (...names: string[]): Resource => ({
+    ...res(PIDS_LIMITS_STEP, { environment: { PIDS_CONTAINERS: names.join(" "), PIDS_LIMIT: "1024" } }),
+    type: COMMAND,
+});
 const hardenedApp = { ...hardening({ readOnly: { tmpfs: { "/tmp": "rw" } } }), memory: 512, user: "1000:1000" };
 
 describe("containers-hardened", () => {
@@ -47,24 +54,40 @@ describe("containers-hardened", () => {
         expect(containersHardened.enforcementLevel).toBe("mandatory");
     });
     it("passes a hardened app", () => {
-        expect(violations(containersHardened, [res("app", { ...hardenedApp, labels: appLabel })])).toEqual([]);
+        expect(
+            violations(containersHardened, [
+                res("app", { ...hardenedApp, name: "mrs-app", labels: appLabel }),
+                pidsStep("mrs-pg", "mrs-app"),
+            ]),
+        ).toEqual([]);
     });
     it.each([
         ["capabilities", { capabilities: undefined }, /default capabilities/],
         ["no-new-privileges", { securityOpts: [] }, /no-new-privileges/],
-        ["the process limit", { ulimits: [] }, /no process limit/],
         ["the memory limit", { memory: 0 }, /no memory limit/],
         ["the read-only root", { readOnly: false }, /writable root file system/],
         ["a non-root user", { user: "0:0" }, /runs as 0:0/],
         ["a user at all", { user: undefined }, /the image's user/],
     ])("fails an app without %s", (_what, change, message) => {
-        const found = violations(containersHardened, [res("app", { ...hardenedApp, ...change, labels: appLabel })]);
+        const found = violations(containersHardened, [
+            res("app", { ...hardenedApp, name: "mrs-app", ...change, labels: appLabel }),
+            pidsStep("mrs-app"),
+        ]);
         expect(found).toHaveLength(1);
         expect(found[0]).toMatch(message);
     });
+    it("fails a container the pids-limits step leaves out, and a stack without the step", () => {
+        const app = res("app", { ...hardenedApp, name: "mrs-app", labels: appLabel });
+        expect(violations(containersHardened, [app, pidsStep("mrs-pg")])).toEqual([
+            "app has no process limit (not in the pids-limits step); the PidsLimits component (components/pidsLimits.ts)",
+        ]);
+        expect(violations(containersHardened, [app])).toEqual([
+            "app has no process limit (not in the pids-limits step); the PidsLimits component (components/pidsLimits.ts)",
+        ]);
+    });
     it("asks a read-only root and a user of the app only", () => {
-        const pg = res("postgres", { ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }), memory: 1024 });
-        expect(violations(containersHardened, [pg])).toEqual([]);
+        const pg = res("postgres", { ...hardening({ capAdd: ROOT_ENTRYPOINT_CAPS }), name: "mrs-pg", memory: 1024 });
+        expect(violations(containersHardened, [pg, pidsStep("mrs-pg")])).toEqual([]);
     });
     it("reports a stack set to no memory limit (npm run policy)", () => {
         const r = policy("odin", "--set", "appMemoryMb=0");

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ProgramRun } from "../../support/mockProgram";
 import { PROCESS_LIMIT, ROOT_ENTRYPOINT_CAPS, hardeningFlags } from "../../components/common";
 import { CONTAINER } from "../../policy/rules";
+import { PIDS_LIMITS_STEP } from "../../components/pidsLimits";
 import { evaluate } from "../../policy/evaluate";
 
 /** What each container may add back, and why (components/common.ts, ROOT_ENTRYPOINT_CAPS). */
@@ -27,9 +28,17 @@ export function graphChecks(stack: string): void {
             for (const c of containers) {
                 expect(c.inputs.capabilities, c.name).toEqual({ drops: ["ALL"], adds: [...CAPS[c.name]!].sort() });
                 expect(c.inputs.securityOpts, c.name).toEqual(["no-new-privileges:true"]);
-                expect(c.inputs.ulimits, c.name).toEqual([{ name: "nproc", soft: PROCESS_LIMIT, hard: PROCESS_LIMIT }]);
+                expect(c.inputs.ulimits, c.name).toBeUndefined();
                 expect(c.inputs.memory, c.name).toBeGreaterThan(0);
             }
+            // The process limit: one step over every container's name, again for a new container (its ID).
+            const pids = run.byName(PIDS_LIMITS_STEP).inputs;
+            expect(pids.environment.PIDS_LIMIT).toBe(String(PROCESS_LIMIT));
+            expect(pids.environment.PIDS_CONTAINERS.split(" ").sort()).toEqual(
+                containers.map((c) => c.inputs.name).sort(),
+            );
+            expect(pids.triggers).toHaveLength(containers.length);
+            expect(pids.create).toContain('docker update --pids-limit "$PIDS_LIMIT" "$c"');
         });
 
         it("the app runs read-only with a tmpfs for /tmp, as a uid:gid that is not root", () => {

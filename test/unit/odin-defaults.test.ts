@@ -61,7 +61,7 @@ test("every input of the app container that the provider cannot update in place 
     const hashed = ["image", "envs", "volumes", "networksAdvanced", "user", "labels", "ports", "healthcheck"];
     const defaults = ["restart", "logDriver", "logOpts", "networkMode"];
     // hardening() (components/common.ts): hashed into the version as a whole.
-    const hardened = ["capabilities", "securityOpts", "ulimits", "readOnly", "tmpfs"];
+    const hardened = ["capabilities", "securityOpts", "readOnly", "tmpfs"];
     const inPlaceOrStateOnly = ["memory", "memorySwap", "wait", "waitTimeout", "destroyGraceSeconds"];
     const inputs = Object.keys(run.byName("app-container").inputs).filter((k) => k !== "name");
     expect(inputs.filter((k) => ![...hashed, ...defaults, ...hardened, ...inPlaceOrStateOnly].includes(k))).toEqual([]);

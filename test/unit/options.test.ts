@@ -24,6 +24,11 @@ test("pgAdmin runs on 127.0.0.1 with a generated password, on the stack's networ
     expect(pgadmin.inputs.envs).toContain("PGADMIN_DEFAULT_PASSWORD=generated-pgadmin-password-0123456789");
     expect(pgadmin.secretInputs).toContain("envs");
     expect(run.outputs.pgadminUrl.value).toBe("http://127.0.0.1:5050");
+    // Its python holds CAP_NET_BIND_SERVICE as a file capability: without it in the bounding set the
+    // kernel refuses to exec it (components/pgadmin.ts). Nothing else is given back.
+    expect(pgadmin.inputs.capabilities).toEqual({ drops: ["ALL"], adds: ["CAP_NET_BIND_SERVICE"] });
+    // Its process limit too (components/pidsLimits.ts).
+    expect(run.byName("pids-limits").inputs.environment.PIDS_CONTAINERS.split(" ")).toContain(pgadmin.inputs.name);
 });
 
 test("memory limits reach their containers", () => {
