@@ -14,6 +14,7 @@ import { Migrations } from "./components/migrations";
 import { App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
+import { BACKUP_IMAGE_REPOSITORY, BackupImage } from "./components/backupImage";
 import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
@@ -114,11 +115,24 @@ const postgres = new Postgres(
     onDocker,
 );
 
+// The backup agent's image: the stack's Postgres image with the agent (agent/) and its tools.
+const backupImage = new BackupImage(
+    "backup",
+    {
+        root: projectDir,
+        postgresImage: cfg.postgresImage,
+        postgresImageId: postgres.imageId,
+        imageName: `${BACKUP_IMAGE_REPOSITORY}:${stack}`,
+        platform: cfg.platform,
+    },
+    onDocker,
+);
+
 // Scheduled backups, each proved by a restore; the agent also serves `npm run restore` and `npm run backups`.
 const backups = new Backups(
     "backups",
     {
-        image: postgres.imageId,
+        image: backupImage.imageId,
         containerName: names.backup,
         postgresContainer: names.postgres,
         networkName: network.name,

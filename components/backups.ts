@@ -1,7 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
 import { agentEnvironment, type Schedule } from "./backupSchedule";
 import {
     containerDefaults,
@@ -16,11 +14,11 @@ import {
 export const SCHEDULE_LABEL = "marvel-rivals-stats.backup-schedule";
 /** Where the backup directory is mounted in the container. */
 export const BACKUP_MOUNT = "/backups";
-/** How the container (and `docker exec`) runs the agent: the script travels in BACKUP_AGENT. */
-export const AGENT_ENTRYPOINT = ["sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"];
+/** How `docker exec` runs the agent: its command in the backup image (agent/Dockerfile), also its entrypoint. */
+export const AGENT_ENTRYPOINT = ["backup-agent"];
 
 export interface BackupsArgs {
-    /** The Postgres container's image ID: pg_dump and pg_restore of the server's own version. */
+    /** The backup image's ID (components/backupImage.ts): FROM the Postgres image, with the agent in it. */
     image: pulumi.Input<string>;
     containerName: string;
     /** The Postgres container's name, for the commands the agent suggests (`docker exec <it> dropdb ...`). */
@@ -44,8 +42,8 @@ export interface BackupsArgs {
 }
 
 /**
- * The backup service (issue 14): a small container from the Postgres image on the stack's network, running
- * components/backup-agent.sh. On its schedule it dumps the database, proves the dump by restoring it into
+ * The backup service (issues 14, 22): a small container from the backup image (the Postgres image with
+ * the agent of agent/ in it) on the stack's network. On its schedule it dumps the database, proves the dump by restoring it into
  * a scratch database and comparing row counts at the dump's snapshot, records the result beside the dump
  * and prunes old scheduled dumps; `npm run restore` and `npm run backups` drive it through `docker exec`.
  * The password reaches it in the environment (PGPASSWORD), never in an argument.
@@ -58,18 +56,15 @@ export class Backups extends pulumi.ComponentResource {
         super("marvel-rivals-stats:database:Backups", name, {}, opts);
         requireUidGid("user", args.user);
         if (!args.backupDir.startsWith("/")) throw new Error(`\`backupDir\` must be absolute, got ${args.backupDir}`);
-        const agent = readFileSync(path.join(__dirname, "backup-agent.sh"), "utf8");
 
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
                 image: args.image,
-                entrypoints: AGENT_ENTRYPOINT,
                 command: ["run"],
                 user: args.user,
                 envs: [
-                    `BACKUP_AGENT=${agent}`,
                     `BACKUP_DIR=${BACKUP_MOUNT}`,
                     `BACKUP_SCHEDULE=${args.scheduleText ?? ""}`,
                     ...Object.entries(agentEnvironment(args.schedule)).map(([k, v]) => `${k}=${v}`),

@@ -1,5 +1,5 @@
 // `npm run backups` and `npm run restore` (issue 14): the stack's backups seen and used from this machine,
-// through the docker CLI and the stack's backup container (components/backup-agent.sh). For odin the docker
+// through the docker CLI and the stack's backup container (agent/main.ts). For odin the docker
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
 //   npm run backups -- [--stack dev|odin] [--json]

@@ -15,7 +15,7 @@ const run$ = promisify(execFile);
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup"];
 const NETWORK = "marvel-rivals-network";
 const TABLES = ["players", "matches", "match_participants", "character_stats", "synergy_stats", "collection_metadata"];
-const AGENT = ["exec", "marvel-rivals-backup", "sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"];
+const AGENT = ["exec", "marvel-rivals-backup", "backup-agent"];
 const LONG = 15 * 60_000;
 const OWNER = 1000;
 

@@ -1,5 +1,6 @@
 // Scheduled backups (issue 14): the schedule parser, the config's checks, and the backup container the
 // program declares on both stacks (the odin one with its dumps on an NFS share).
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -162,11 +163,21 @@ describe("the backup container", () => {
         const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
         const backup = run.byName("backups-container");
         const postgres = run.byName("postgres-container");
-        expect(backup.inputs.image).toBe(postgres.inputs.image);
+        // Its own image, built FROM the stack's Postgres image with the agent in it (agent/Dockerfile).
+        const image = run.byName("backup-image");
+        expect(backup.inputs.image).toBe(
+            `sha256:${createHash("sha256").update(JSON.stringify(image.inputs.build)).digest("hex")}`,
+        );
+        expect(image.inputs).toMatchObject({
+            imageName: "marvel-rivals-stats-backup:odin",
+            skipPush: true,
+            build: { dockerfile: "agent/Dockerfile", args: { POSTGRES_IMAGE: "postgres:16-alpine" } },
+        });
+        expect(image.inputs.build.args.NODE_IMAGE).toMatch(/^node:\d+\.\d+\.\d+-/);
+        expect(backup.inputs.entrypoints).toBeUndefined();
         expect(backup.inputs).toMatchObject({
             name: "marvel-rivals-backup",
             user: "1000:1000",
-            entrypoints: ["sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"],
             command: ["run"],
             volumes: [{ hostPath: "/mnt/remotes/NAS_backups/marvel-rivals-stats", containerPath: "/backups" }],
             networksAdvanced: [{ name: "marvel-rivals-network" }],
@@ -186,7 +197,8 @@ describe("the backup container", () => {
             PGDATABASE: "marvel_rivals",
             PGPASSWORD: "generated-db-password-0123456789",
         });
-        expect(env.BACKUP_AGENT).toContain("backup-agent run");
+        // The agent is in the image, not in the environment.
+        expect(env.BACKUP_AGENT).toBeUndefined();
         expect(backup.secretInputs).toContain("envs");
         // Never in an argument.
         expect(JSON.stringify([backup.inputs.entrypoints, backup.inputs.command])).not.toContain("generated-db");

@@ -1,0 +1,608 @@
+// The backup agent (issues 14 and 22): runs in the stack's backup container, an image built FROM the
+// stack's Postgres image (agent/Dockerfile), so pg_dump and pg_restore are the server's own version.
+//
+//   run                     the schedule loop (BACKUP_MODE off | every | cron, lists from backupSchedule.ts)
+//   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
+//   verify FILE             check an existing dump again, rewriting its record
+//   list                    one JSON record per dump, oldest first
+//   preflight               what a restore needs to know first: result=exists:yes|no replaced:yes|no
+//   restore FILE [SAFETY]   load FILE into the database (the app must be stopped; see scripts/backups.ts);
+//                           the replaced database is dropped only when SAFETY names a dump of it that passed
+//
+// `once`, `preflight` and `restore` end with one `result=...` line on stdout: the caller trusts that line,
+// never the exit code of a `docker exec` client (a dropped SSH connection or a Ctrl-C says nothing of how
+// the agent ended).
+//
+// Credentials come from PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE), never from arguments.
+// Files: <dir>/<stamp>-<label>.dump (pg_dump custom format) and <file>.json beside it, each written under
+// a temporary name and renamed, so a reader never sees half of one; readable by the owner only. Nothing
+// here deletes anything but scheduled dumps past the retention (never the newest that passed its check),
+// its own temporary files, and its own scratch databases.
+
+import { createHash } from "node:crypto";
+import {
+    createReadStream,
+    existsSync,
+    readdirSync,
+    readFileSync,
+    renameSync,
+    rmSync,
+    statSync,
+    writeFileSync,
+} from "node:fs";
+import * as path from "node:path";
+import { acquire, type Lock } from "./lock";
+import { ident, literal, run, Session, stopChildren } from "./proc";
+import {
+    countDifferences,
+    LABEL,
+    oneLine,
+    parseCounts,
+    parseRecord,
+    stamp,
+    unrecorded,
+    type Check,
+    type DumpRecord,
+} from "./records";
+import { toPrune } from "./retention";
+import { due, minuteKey, scheduleFromEnv } from "./schedule";
+
+const DIR = process.env.BACKUP_DIR || "/backups";
+const SCRATCH_PREFIX = "backup_check_";
+/** How long a command waits for another one's lock. */
+const LOCK_WAIT_SECONDS = 3600;
+
+process.umask(0o077);
+
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+export const log = (msg: string): void => void process.stdout.write(`${now()} backup: ${msg}\n`);
+export const loud = (msg: string): void => void process.stderr.write(`${now()} backup: ERROR ${msg}\n`);
+
+// One query per table pg_dump dumps (not other sessions' temporary tables); psql's \gexec runs them, each
+// printing `schema.table|rows` and taking the table's ACCESS SHARE lock.
+const TABLES_WHERE = `c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'`;
+const COUNT_SQL = `SELECT format('SELECT %L, count(*) FROM %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE ${TABLES_WHERE}
+ORDER BY 1`;
+// One LOCK statement for every table COUNT_SQL counts (nothing when there is none).
+const LOCK_SQL = `SELECT 'LOCK TABLE ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY 1) || ' IN ACCESS SHARE MODE'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE ${TABLES_WHERE}
+HAVING count(*) > 0`;
+
+/** The flags of a real restore (`restore` below); the check restores with exactly these. */
+const RESTORE_FLAGS = ["--exit-on-error", "--single-transaction"];
+
+const admin = (...sql: string[]) =>
+    run("psql", ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", "postgres", ...sql.flatMap((s) => ["-c", s])]);
+const tail = (s: string, n: number) => oneLine(s.trim().split("\n").slice(-n).join(" "));
+
+let stopping = false;
+
+// ---- files
+
+function writeAtomic(file: string, body: string): void {
+    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+    writeFileSync(tmp, body, { mode: 0o600 });
+    renameSync(tmp, file);
+}
+
+export function sha256(file: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const h = createHash("sha256");
+        createReadStream(file)
+            .on("data", (d) => h.update(d))
+            .on("error", reject)
+            .on("end", () => resolve(h.digest("hex")));
+    });
+}
+
+function readRecord(file: string): DumpRecord | undefined {
+    try {
+        return parseRecord(readFileSync(`${file}.json`, "utf8"));
+    } catch {
+        return undefined;
+    }
+}
+
+const passed = (file: string) => readRecord(file)?.check === "passed";
+
+async function writeRecord(
+    file: string,
+    fields: {
+        check: Check;
+        reason: string;
+        createdAt: string;
+        dumpMs: number;
+        checkMs: number;
+        tables: Record<string, number>;
+    },
+): Promise<DumpRecord> {
+    const record: DumpRecord = {
+        file: path.basename(file),
+        createdAt: fields.createdAt,
+        sizeBytes: statSync(file).size,
+        check: fields.check,
+        reason: oneLine(fields.reason),
+        checkedAt: now(),
+        dumpMs: fields.dumpMs,
+        checkMs: fields.checkMs,
+        sha256: await sha256(file),
+        tables: fields.tables,
+    };
+    writeAtomic(`${file}.json`, `${JSON.stringify(record)}\n`);
+    return record;
+}
+
+export function listRecords(dir = DIR): DumpRecord[] {
+    return readdirSync(dir)
+        .filter((f) => f.endsWith(".dump") && !f.startsWith("."))
+        .sort()
+        .flatMap((f) => {
+            const full = path.join(dir, f);
+            let st;
+            try {
+                st = statSync(full);
+            } catch {
+                return [];
+            }
+            if (!st.isFile()) return [];
+            return [readRecord(full) ?? unrecorded(f, st.size)];
+        });
+}
+
+// ---- the lock, and what a killed holder left
+
+async function lock(): Promise<Lock> {
+    const held = await acquire(LOCK_WAIT_SECONDS);
+    // Whatever a killed holder left: its temporary files and its scratch database.
+    for (const f of readdirSync(DIR))
+        if (f.startsWith(".") && (f.endsWith(".partial") || f.endsWith(".tmp")))
+            rmSync(path.join(DIR, f), { force: true });
+    const dbs = await admin(`SELECT datname FROM pg_database WHERE datname ~ '^${SCRATCH_PREFIX}[0-9]+_[0-9]+$'`);
+    for (const db of dbs.stdout.split("\n").filter(Boolean)) {
+        if ((await run("dropdb", ["--if-exists", db])).code === 0)
+            log(`dropped ${db}, a scratch database left by an interrupted check`);
+    }
+    return held;
+}
+
+async function withLock<T>(f: () => Promise<T>): Promise<T> {
+    const held = await lock();
+    try {
+        return await f();
+    } finally {
+        await held.release();
+    }
+}
+
+// ---- the check
+
+interface CheckResult {
+    check: Check;
+    reason: string;
+}
+
+/**
+ * Restores a dump into a scratch database with the flags of a real restore, compares per-table rows with
+ * `expected`, drops it. `unchecked`: the check itself could not run (no scratch database).
+ */
+async function check(file: string, expected: Record<string, number>): Promise<CheckResult> {
+    const scratch = `${SCRATCH_PREFIX}${Math.floor(Date.now() / 1000)}_${process.pid}`;
+    const created = await run("createdb", ["-T", "template0", scratch]);
+    if (created.code !== 0)
+        return { check: "unchecked", reason: `could not create the scratch database: ${oneLine(created.stderr)}` };
+    let result: CheckResult;
+    try {
+        const restored = await run("pg_restore", [...RESTORE_FLAGS, "-d", scratch, file]);
+        if (restored.code !== 0) result = { check: "failed", reason: `pg_restore failed: ${tail(restored.stderr, 3)}` };
+        else {
+            const counted = await run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", scratch], {
+                input: `${COUNT_SQL}\n\\gexec\n`,
+            });
+            if (counted.code !== 0)
+                result = { check: "failed", reason: `counting the restored rows failed: ${oneLine(counted.stderr)}` };
+            else {
+                const diff = countDifferences(expected, parseCounts(counted.stdout));
+                result =
+                    diff.length === 0
+                        ? { check: "passed", reason: "" }
+                        : {
+                              check: "failed",
+                              reason: `row counts differ from the source at the dump's snapshot: ${diff.join("; ")}`,
+                          };
+            }
+        }
+    } finally {
+        const dropped = await run("dropdb", ["--if-exists", scratch]);
+        if (dropped.code !== 0) loud(`could not drop the scratch database ${scratch}: ${oneLine(dropped.stderr)}`);
+    }
+    return result;
+}
+
+// ---- one dump
+
+export interface BackupOutcome {
+    ok: boolean;
+    name?: string;
+}
+
+/**
+ * One snapshot for everything. A session exports its snapshot and at once locks every table (ACCESS
+ * SHARE, one statement), so no DROP, TRUNCATE or rewrite lands from then on; pg_dump starts right away on
+ * that snapshot, and while it dumps, the session counts every table's rows in the same snapshot. Nothing
+ * waits on pg_dump while holding a lock pg_dump needs.
+ */
+async function backup(label: string): Promise<BackupOutcome> {
+    const started = new Date();
+    const name = `${stamp(started)}-${label}.dump`;
+    const file = path.join(DIR, name);
+    const partial = path.join(DIR, `.${name}.partial`);
+    const t0 = Date.now();
+    // Never wait forever behind another session's exclusive lock (pg_dump has --lock-wait-timeout).
+    const session = new Session([], {
+        ...process.env,
+        PGOPTIONS: `${process.env.PGOPTIONS ?? ""} -c lock_timeout=60000`,
+    });
+    let expected: Record<string, number> | undefined;
+    let dumpMs = 0;
+    try {
+        session.send(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;",
+            "SELECT 'snapshot=' || pg_export_snapshot();",
+            LOCK_SQL,
+            "\\gexec",
+            "\\echo __locked__",
+        );
+        if (!(await session.waitFor("__locked__"))) {
+            loud(
+                `backup ${name} failed before any dump, previous backups untouched: the snapshot and its locks: ${oneLine(session.stderr)}`,
+            );
+            return { ok: false };
+        }
+        const snapshot = /^snapshot=(.*)$/m.exec(session.stdout)![1];
+        const dump = run("pg_dump", [
+            "--format=custom",
+            `--snapshot=${snapshot}`,
+            "--lock-wait-timeout=60000",
+            "-f",
+            partial,
+        ]);
+        session.send(COUNT_SQL, "\\gexec", "\\echo __counted__");
+        const counted = await session.waitFor("__counted__");
+        const dumped = await dump;
+        dumpMs = Date.now() - t0;
+        if (stopping) {
+            loud(`backup ${name} stopped (SIGTERM) before it ended, previous backups untouched`);
+            return { ok: false };
+        }
+        if (dumped.code !== 0) {
+            loud(`backup ${name} failed, previous backups untouched: pg_dump: ${oneLine(dumped.stderr)}`);
+            return { ok: false };
+        }
+        if (!counted) {
+            loud(
+                `backup ${name} failed, previous backups untouched: counting the rows at its snapshot: ${oneLine(session.stderr)}`,
+            );
+            return { ok: false };
+        }
+        expected = parseCounts(session.stdout);
+        writeAtomic(
+            `${file}.counts`,
+            Object.entries(expected)
+                .map(([t, n]) => `${t}|${n}\n`)
+                .join(""),
+        );
+        renameSync(partial, file);
+    } finally {
+        await session.end();
+        rmSync(partial, { force: true });
+    }
+    if (!expected) return { ok: false };
+    const t1 = Date.now();
+    let result: CheckResult;
+    try {
+        result = stopping ? { check: "unchecked", reason: "" } : await check(file, expected);
+    } catch (err) {
+        result = { check: "unchecked", reason: (err as Error).message };
+    }
+    if (stopping)
+        result = {
+            check: "unchecked",
+            reason: `the agent was stopped (SIGTERM) before the check ended; check it with \`backup-agent verify ${name}\``,
+        };
+    await writeRecord(file, {
+        ...result,
+        createdAt: started.toISOString().replace(/\.\d+Z$/, "Z"),
+        dumpMs,
+        checkMs: Date.now() - t1,
+        tables: expected,
+    });
+    if (result.check === "passed") {
+        log(`${name} written and checked: ${Object.keys(expected).length} tables restored with the same row counts`);
+        return { ok: true, name };
+    }
+    loud(`backup ${name} FAILED ITS CHECK (kept, marked ${result.check}): ${result.reason}`);
+    return { ok: false, name };
+}
+
+// ---- retention
+
+function prune(): void {
+    const keepLast = Number(process.env.BACKUP_KEEP_LAST ?? 0);
+    const keepDays = Number(process.env.BACKUP_KEEP_DAYS ?? 0);
+    for (const f of toPrune(listRecords(), { keepLast, keepDays }, new Date())) {
+        const full = path.join(DIR, f);
+        for (const x of [full, `${full}.json`, `${full}.counts`]) rmSync(x, { force: true });
+        log(`pruned ${f} (retention: last ${keepLast}, ${keepDays} days)`);
+    }
+}
+
+async function scheduled(): Promise<boolean> {
+    try {
+        return await withLock(async () => {
+            const outcome = await backup("scheduled");
+            prune();
+            return outcome.ok;
+        });
+    } catch (err) {
+        loud(`scheduled backup not taken: ${(err as Error).message}`);
+        return false;
+    }
+}
+
+// ---- the loop
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function runLoop(): Promise<never> {
+    let pass: Promise<unknown> | undefined;
+    const stop = (signal: string) => {
+        log(`stopping (${signal})`);
+        stopping = true;
+        // A pass in progress ends its children and writes what it knows; then the agent exits.
+        stopChildren();
+        void (pass ?? Promise.resolve()).finally(() => process.exit(0));
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    const schedule = scheduleFromEnv(process.env);
+    if (schedule.mode === "off") {
+        log("no schedule (backupSchedule unset): idle; dumps on demand with `npm run restore`");
+        for (;;) await sleep(3_600_000);
+    }
+    if (schedule.mode === "every") {
+        log(`schedule: every ${schedule.seconds}s (${process.env.BACKUP_SCHEDULE ?? ""}), into ${DIR}`);
+        for (;;) {
+            await sleep(schedule.seconds * 1000);
+            if (stopping) await sleep(3_600_000);
+            pass = scheduled();
+            await pass;
+            pass = undefined;
+        }
+    }
+    log(`schedule: ${process.env.BACKUP_SCHEDULE ?? ""} (UTC), into ${DIR}`);
+    let last = "";
+    for (;;) {
+        const t = new Date();
+        if (minuteKey(t) !== last && due(schedule, t) && !stopping) {
+            last = minuteKey(t);
+            pass = scheduled();
+            await pass;
+            pass = undefined;
+        }
+        await sleep(60_000 - (Date.now() % 60_000) + 50);
+    }
+}
+
+// ---- verify, list, preflight, restore
+
+function expectedCounts(file: string): Record<string, number> | undefined {
+    if (existsSync(`${file}.counts`)) return parseCounts(readFileSync(`${file}.counts`, "utf8"));
+    return readRecord(file)?.tables;
+}
+
+async function verify(name: string): Promise<number> {
+    const file = path.join(DIR, path.basename(name));
+    if (!existsSync(file)) {
+        loud(`no dump ${file}`);
+        return 2;
+    }
+    return withLock(async () => {
+        const expected = expectedCounts(file);
+        const result: CheckResult = expected
+            ? await check(file, expected)
+            : { check: "failed", reason: "no row counts of the source recorded for this dump" };
+        if (result.check === "unchecked") {
+            // The check could not run: the dump's record stays as it was.
+            loud(`${path.basename(file)} could not be checked: ${result.reason}`);
+            return 1;
+        }
+        const before = readRecord(file);
+        await writeRecord(file, {
+            ...result,
+            createdAt: before?.createdAt ?? "unknown",
+            dumpMs: 0,
+            checkMs: 0,
+            tables: expected ?? {},
+        });
+        if (result.check === "passed") {
+            log(`${path.basename(file)} checked again: passed`);
+            return 0;
+        }
+        loud(`${path.basename(file)} FAILED ITS CHECK: ${result.reason}`);
+        return 1;
+    });
+}
+
+function list(): number {
+    for (const r of listRecords()) process.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+}
+
+const database = () => process.env.PGDATABASE ?? "";
+const dropHint = () =>
+    `docker exec ${process.env.BACKUP_POSTGRES_CONTAINER || "<the Postgres container>"} dropdb -U ${process.env.PGUSER} ${database()}_replaced`;
+
+/** "yes" or "no" for a database; undefined when the server cannot say. */
+async function exists(db: string): Promise<"yes" | "no" | undefined> {
+    const r = await admin(`SELECT count(*) FROM pg_database WHERE datname = ${literal(db)}`);
+    if (r.code !== 0) return undefined;
+    return r.stdout.trim() === "1" ? "yes" : r.stdout.trim() === "0" ? "no" : undefined;
+}
+
+async function preflight(): Promise<number> {
+    const db = database();
+    const e = await exists(db);
+    const replaced = await exists(`${db}_replaced`);
+    if (!e || !replaced) {
+        loud(`the server cannot say whether ${db} exists`);
+        return 2;
+    }
+    if (replaced === "yes")
+        log(
+            `${db}_replaced, the database an earlier restore replaced, still exists; look at it, then drop it (${dropHint()}) and run again`,
+        );
+    process.stdout.write(`result=exists:${e} replaced:${replaced}\n`);
+    return 0;
+}
+
+/**
+ * Into a new database first, then swapped in by renaming, so a dump that does not load leaves the current
+ * database as it was. The replaced database is dropped only when SAFETY names a dump of it that passed its
+ * check; otherwise it stays, renamed, and the log says where.
+ */
+async function restoreLocked(file: string, safety: string): Promise<boolean> {
+    const name = path.basename(file);
+    const db = database();
+    const incoming = `${db}_restoring`;
+    const old = `${db}_replaced`;
+    const e = await exists(db);
+    if (!e) {
+        loud(`restore of ${name} refused, nothing changed: the server cannot say whether ${db} exists`);
+        return false;
+    }
+    if ((await exists(old)) !== "no") {
+        loud(
+            `restore of ${name} refused, nothing changed: ${old}, the database an earlier restore replaced, still exists; look at it, then drop it (${dropHint()}) and run again`,
+        );
+        return false;
+    }
+    const made = await admin(
+        `DROP DATABASE IF EXISTS ${ident(incoming)}`,
+        `CREATE DATABASE ${ident(incoming)} TEMPLATE template0`,
+    );
+    if (made.code !== 0) {
+        loud(`restore of ${name} failed, nothing changed: ${oneLine(made.stderr)}`);
+        return false;
+    }
+    const loaded = await run("pg_restore", [...RESTORE_FLAGS, "-d", incoming, file]);
+    if (loaded.code !== 0) {
+        loud(`restore of ${name} failed, nothing changed: pg_restore: ${tail(loaded.stderr, 5)}`);
+        await admin(`DROP DATABASE IF EXISTS ${ident(incoming)}`);
+        return false;
+    }
+    if (e === "no") {
+        const renamed = await admin(`ALTER DATABASE ${ident(incoming)} RENAME TO ${ident(db)}`);
+        if (renamed.code !== 0) {
+            loud(
+                `restore of ${name}: renaming ${incoming} to ${db} failed: ${oneLine(renamed.stderr)}; the dump is loaded in ${incoming}`,
+            );
+            return false;
+        }
+        log(`restored ${name} into ${db} (it did not exist)`);
+        return true;
+    }
+    // One -c with both renames is one transaction: the database is never missing under its name.
+    const swapped = await admin(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${literal(db)} AND pid <> pg_backend_pid()`,
+        `ALTER DATABASE ${ident(db)} RENAME TO ${ident(old)}; ALTER DATABASE ${ident(incoming)} RENAME TO ${ident(db)};`,
+    );
+    if (swapped.code !== 0) {
+        loud(
+            `restore of ${name}: swapping the databases failed, ${db} unchanged: ${oneLine(swapped.stderr)}; the dump is loaded in ${incoming}`,
+        );
+        return false;
+    }
+    log(`restored ${name} into ${db}`);
+    if (safety && passed(path.join(DIR, path.basename(safety)))) {
+        const dropped = await admin(`DROP DATABASE ${ident(old)}`);
+        if (dropped.code === 0) log(`dropped the replaced database (its checked dump: ${path.basename(safety)})`);
+        else loud(`the replaced database ${old} could not be dropped: ${oneLine(dropped.stderr)}`);
+    } else log(`the replaced database is kept as ${old} (no checked dump of it): drop it once you no longer need it`);
+    return true;
+}
+
+async function restore(name: string, safety: string): Promise<number> {
+    const file = path.join(DIR, path.basename(name));
+    if (!existsSync(file)) {
+        loud(`no dump ${file}`);
+        return 2;
+    }
+    let ok = false;
+    try {
+        ok = await withLock(() => restoreLocked(file, safety));
+    } catch (err) {
+        loud(`restore of ${path.basename(file)} refused, nothing changed: ${(err as Error).message}`);
+    }
+    process.stdout.write(ok ? "result=restored\n" : "result=unchanged\n");
+    return ok ? 0 : 1;
+}
+
+async function once(label: string): Promise<number> {
+    if (!LABEL.test(label)) {
+        loud("a label is lower-case letters, digits and -");
+        return 2;
+    }
+    // A stopped `docker exec` (SIGTERM, SIGINT) ends the dump's children; the lock goes with the session.
+    const stop = () => {
+        stopping = true;
+        stopChildren();
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    let outcome: BackupOutcome = { ok: false };
+    try {
+        outcome = await withLock(() => backup(label));
+    } catch (err) {
+        loud(`backup not taken: ${(err as Error).message}`);
+    }
+    process.stdout.write(`result=${outcome.ok ? "passed" : "failed"} ${outcome.name ?? ""}\n`);
+    return outcome.ok ? 0 : 1;
+}
+
+const USAGE = "usage: backup-agent run | once LABEL | verify FILE | list | preflight | restore FILE [SAFETY]";
+
+export async function main(argv: string[]): Promise<number> {
+    const [command, a, b] = argv;
+    switch (command) {
+        case "run":
+            return runLoop();
+        case "once":
+            return once(a ?? "manual");
+        case "verify":
+            if (!a) break;
+            return verify(a);
+        case "list":
+            return list();
+        case "preflight":
+            return preflight();
+        case "restore":
+            if (!a) break;
+            return restore(a, b ?? "");
+    }
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+}
+
+// A write to a pipe whose reader died must not kill the agent.
+process.stdout.on("error", () => undefined);
+main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+        loud(err.stack ?? err.message);
+        process.exit(1);
+    },
+);
