@@ -68,6 +68,8 @@ export interface StackConfig {
         dir: string;
         keepLast: number;
         keepDays: number;
+        /** The backup directory must be a mounted share (backupRequireMount; docs/backups.md). */
+        requireMount: boolean;
     };
     pgadmin: boolean;
     pgadminPort: number;
@@ -255,6 +257,16 @@ const optionalInt = (min: number, max: number, unset: string): Field<number | un
 const int = (min: number, max: number): Field<number> => ({
     read: (c) => wholeNumber(c, declaredValue(c), min, max) ?? Number(c.fallback),
 });
+/** An optional true/false; unset means what `unset` says. */
+const optionalBool = (unset: string): Field<boolean | undefined> => ({
+    unset,
+    read(c) {
+        if (c.raw === undefined) return undefined;
+        if (c.raw === "true" || c.raw === "false") return c.raw === "true";
+        c.bad(c.raw, "must be true or false");
+        return undefined;
+    },
+});
 const bool: Field<boolean> = {
     read(c) {
         const v = declaredValue(c);
@@ -378,6 +390,9 @@ const FIELDS = {
     backupDir: optionalText(ANY, "", "<dataDir>/backups"),
     backupKeepLast: int(0, 10_000),
     backupKeepDays: int(0, 36_500),
+    backupRequireMount: optionalBool(
+        "true on a remote dockerHost when backupDir is outside dataDir (a share), else false",
+    ),
     pgadmin: bool,
     pgadminPort: int(1, 65535),
     hostOwner: optionalText(
@@ -410,6 +425,7 @@ const FIELDS = {
     dbPassword: secret("generated once (32 characters) and kept in the stack's encrypted state"),
     redisPassword: secret("generated once, as dbPassword"),
     marvelRivalsApiKey: secret("empty"),
+    backupNotifyUrl: secret("no notification (the healthcheck and `npm run backups` still report a failed pass)"),
 };
 
 type Values = { [K in keyof typeof FIELDS]: ReturnType<(typeof FIELDS)[K]["read"]> };
@@ -483,7 +499,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         );
     if (v.pgadmin && remote)
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
-    const backup = backupRule(v, dataDir, bad);
+    const backup = backupRule(v, dataDir, remote, bad);
     const memoryLimitMb = { postgres: v.postgresMemoryMb, redis: v.redisMemoryMb, app: v.appMemoryMb };
     for (const [service, mb] of Object.entries(memoryLimitMb)) {
         // Docker refuses limits under 6 MB; 0 means no limit.
@@ -641,7 +657,7 @@ function publishRule(
 }
 
 /** The schedule, parsed (it names the wrong part), and the backup directory. */
-function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"] {
+function backupRule(v: Values, dataDir: string, remote: boolean, bad: Bad): StackConfig["backup"] {
     let schedule: Schedule | undefined;
     if (v.backupSchedule !== undefined) {
         try {
@@ -685,6 +701,8 @@ function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"]
         dir,
         keepLast: v.backupKeepLast,
         keepDays: v.backupKeepDays,
+        // A share by default on the server: an unmounted one must stop the run and the passes.
+        requireMount: v.backupRequireMount ?? (remote && dir !== `${dataDir}/backups`),
     };
 }
 
@@ -692,7 +710,7 @@ function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"]
 function secretProblems(v: Values, ctx: ParseContext): string[] {
     const problems: string[] = [];
     // Not declared in Pulumi.yaml, so the CLI does not insist on `secure:`: the program does.
-    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"] as const) {
+    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey", "backupNotifyUrl"] as const) {
         if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
             problems.push(
                 `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key} <value>\`.`,
@@ -706,6 +724,14 @@ function secretProblems(v: Values, ctx: ParseContext): string[] {
     ]) {
         if (problem) problems.push(problem);
     }
+    if (
+        v.backupNotifyUrl !== undefined &&
+        v.backupNotifyUrl !== "" &&
+        !/^https?:\/\/[^\s/]+\S*$/.test(v.backupNotifyUrl)
+    )
+        problems.push(
+            `\`${PROJECT}:backupNotifyUrl\` (value hidden) must be an http:// or https:// URL (an ntfy topic, a Gotify /message?token=..., a Discord webhook); set it with \`pulumi config set --secret backupNotifyUrl <url>\`.`,
+        );
     if (/["'\\]/.test(v.redisPassword ?? "")) {
         problems.push(
             `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`pulumi config set --secret redisPassword <value>\`.`,

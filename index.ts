@@ -45,6 +45,7 @@ const redisPassword = config.getSecret("redisPassword") ?? generated("redis-pass
 // serving keeps logging in until it is drained (components/postgres.ts, credentialsSql).
 const appLogin = loginRoles(cfg.dbUser, cfg.rotation.db);
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
+const backupNotifyUrl = config.getSecret("backupNotifyUrl");
 
 // ---- where everything runs: one explicit Docker provider for the stack
 // The host is always explicit: the containers, the image build and the `docker` CLI steps use this one value.
@@ -69,6 +70,7 @@ const dirs = new HostDirectories(
         dataDir: cfg.dataDir,
         subdirectories: ["postgres", "redis", "output", "logs", ...(backupsInDataDir ? ["backups"] : [])],
         directories: backupsInDataDir ? {} : { backups: cfg.backup.dir },
+        mountRequired: cfg.backup.requireMount ? [cfg.backup.dir] : [],
         owner: cfg.hostOwner,
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
@@ -148,6 +150,9 @@ const backups = new Backups(
         schedule: cfg.backup.schedule,
         keepLast: cfg.backup.keepLast,
         keepDays: cfg.backup.keepDays,
+        requireMount: cfg.backup.requireMount,
+        notifyUrl: backupNotifyUrl,
+        stack,
         user: cfg.hostOwner,
         labels: identity,
         waitFor: [postgres, dirs],

@@ -2,7 +2,9 @@
 // stack's Postgres image (agent/Dockerfile), so pg_dump and pg_restore are the server's own version.
 //
 //   run                     the schedule loop (BACKUP_MODE off | every | cron, lists from backupSchedule.ts)
+//   now                     one scheduled pass now (dump, check, prune, status, notification)
 //   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
+//   health                  the container's healthcheck: exit 1 after a failed or overdue scheduled pass
 //   verify FILE             check an existing dump again, rewriting its record
 //   list                    one JSON record per dump, oldest first
 //   preflight               what a restore needs to know first: result=exists:yes|no replaced:yes|no
@@ -32,6 +34,7 @@ import {
 } from "node:fs";
 import * as path from "node:path";
 import { acquire, type Lock } from "./lock";
+import { mountProblem } from "./mount";
 import { ident, literal, run, Session, stopChildren } from "./proc";
 import {
     countDifferences,
@@ -45,6 +48,7 @@ import {
     type DumpRecord,
 } from "./records";
 import { toPrune } from "./retention";
+import { afterPass, health, notification, type PassStatus } from "./status";
 import { due, minuteKey, scheduleFromEnv } from "./schedule";
 
 const DIR = process.env.BACKUP_DIR || "/backups";
@@ -80,6 +84,18 @@ const admin = (...sql: string[]) =>
 const tail = (s: string, n: number) => oneLine(s.trim().split("\n").slice(-n).join(" "));
 
 let stopping = false;
+
+/** Whether the backup directory must be a mounted share (backupRequireMount), and what is wrong if so. */
+function mountCheck(): string | undefined {
+    if (process.env.BACKUP_REQUIRE_MOUNT !== "1") return undefined;
+    let info = "";
+    try {
+        info = readFileSync("/proc/self/mountinfo", "utf8");
+    } catch (err) {
+        return `cannot read /proc/self/mountinfo to check the backup directory is mounted: ${(err as Error).message}`;
+    }
+    return mountProblem(info, DIR, process.env.BACKUP_HOST_DIR || DIR);
+}
 
 // ---- files
 
@@ -156,6 +172,8 @@ export function listRecords(dir = DIR): DumpRecord[] {
 // ---- the lock, and what a killed holder left
 
 async function lock(): Promise<Lock> {
+    const problem = mountCheck();
+    if (problem) throw new Error(problem);
     const held = await acquire(LOCK_WAIT_SECONDS);
     // Whatever a killed holder left: its temporary files and its scratch database.
     for (const f of readdirSync(DIR))
@@ -340,17 +358,72 @@ function prune(): void {
     }
 }
 
-async function scheduled(): Promise<boolean> {
+const STATUS_FILE = process.env.BACKUP_STATUS_FILE || "/tmp/backup-agent-status.json";
+
+function readStatus(): PassStatus | undefined {
     try {
-        return await withLock(async () => {
-            const outcome = await backup("scheduled");
-            prune();
-            return outcome.ok;
-        });
-    } catch (err) {
-        loud(`scheduled backup not taken: ${(err as Error).message}`);
-        return false;
+        return JSON.parse(readFileSync(STATUS_FILE, "utf8")) as PassStatus;
+    } catch {
+        return undefined;
     }
+}
+
+function writeStatus(s: PassStatus): void {
+    writeAtomic(STATUS_FILE, `${JSON.stringify(s)}\n`);
+}
+
+/** POSTs the notification to BACKUP_NOTIFY_URL (never logged: it may hold a token); never throws. */
+async function notify(event: "failure" | "recovery", status: PassStatus): Promise<void> {
+    const url = process.env.BACKUP_NOTIFY_URL;
+    if (!url) return;
+    try {
+        const res = await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(notification(event, process.env.BACKUP_STACK || "?", status)),
+            signal: AbortSignal.timeout(10_000),
+        });
+        if (res.ok) log(`notified the ${event} (backupNotifyUrl answered ${res.status})`);
+        else loud(`the ${event} notification was refused: backupNotifyUrl answered ${res.status}`);
+    } catch (err) {
+        loud(`the ${event} notification could not be sent to backupNotifyUrl: ${(err as Error).message}`);
+    }
+}
+
+/** A scheduled pass: dump, check, prune; its outcome goes to the status file and, when it changes, out. */
+async function scheduled(): Promise<BackupOutcome> {
+    const at = now();
+    let outcome: BackupOutcome = { ok: false };
+    let error = "";
+    try {
+        outcome = await withLock(async () => {
+            const o = await backup("scheduled");
+            prune();
+            return o;
+        });
+        if (!outcome.ok)
+            error = outcome.name
+                ? `${outcome.name} failed its check: ${readRecord(path.join(DIR, outcome.name))?.reason ?? "?"}`
+                : "the dump failed (see the container's log)";
+    } catch (err) {
+        error = (err as Error).message;
+        loud(`scheduled backup not taken: ${error}`);
+    }
+    const before = readStatus() ?? { startedAt: at };
+    const { status, event } = afterPass(before, { at, ok: outcome.ok, file: outcome.name, error: oneLine(error) });
+    writeStatus(status);
+    if (event) await notify(event, status);
+    return outcome;
+}
+
+/** Exit 0 when healthy, 1 when not: the container's healthcheck. */
+function healthCommand(): number {
+    const problem = mountCheck();
+    const h = problem
+        ? { healthy: false, message: problem }
+        : health(readStatus(), new Date(), Number(process.env.BACKUP_OVERDUE_SECONDS ?? 0));
+    process.stdout.write(`${h.healthy ? "healthy" : "UNHEALTHY"}: ${h.message}\n`);
+    return h.healthy ? 0 : 1;
 }
 
 // ---- the loop
@@ -369,6 +442,7 @@ async function runLoop(): Promise<never> {
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
     const schedule = scheduleFromEnv(process.env);
+    writeStatus({ startedAt: now() });
     if (schedule.mode === "off") {
         log("no schedule (backupSchedule unset): idle; dumps on demand with `npm run restore`");
         for (;;) await sleep(3_600_000);
@@ -437,8 +511,19 @@ async function verify(name: string): Promise<number> {
     });
 }
 
+/** Exit 3: listed, but the backup directory is not the mounted share it must be, or the last pass failed. */
 function list(): number {
     for (const r of listRecords()) process.stdout.write(`${JSON.stringify(r)}\n`);
+    const status = readStatus();
+    const problem =
+        mountCheck() ??
+        (status?.lastPassOk === false
+            ? `the last scheduled pass (${status.lastPassAt}) failed: ${status.lastError}`
+            : undefined);
+    if (problem) {
+        loud(problem);
+        return 3;
+    }
     return 0;
 }
 
@@ -573,7 +658,8 @@ async function once(label: string): Promise<number> {
     return outcome.ok ? 0 : 1;
 }
 
-const USAGE = "usage: backup-agent run | once LABEL | verify FILE | list | preflight | restore FILE [SAFETY]";
+const USAGE =
+    "usage: backup-agent run | now | once LABEL | verify FILE | list | health | preflight | restore FILE [SAFETY]";
 
 export async function main(argv: string[]): Promise<number> {
     const [command, a, b] = argv;
@@ -587,6 +673,13 @@ export async function main(argv: string[]): Promise<number> {
             return verify(a);
         case "list":
             return list();
+        case "now": {
+            const outcome = await scheduled();
+            process.stdout.write(`result=${outcome.ok ? "passed" : "failed"} ${outcome.name ?? ""}\n`);
+            return outcome.ok ? 0 : 1;
+        }
+        case "health":
+            return healthCommand();
         case "preflight":
             return preflight();
         case "restore":

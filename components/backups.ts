@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { agentEnvironment, type Schedule } from "./backupSchedule";
+import { agentEnvironment, longestGapSeconds, type Schedule } from "./backupSchedule";
 import {
     containerDefaults,
+    healthTiming,
     labelList,
     memoryLimit,
     requireUidGid,
@@ -33,6 +34,12 @@ export interface BackupsArgs {
     schedule?: Schedule;
     keepLast: number;
     keepDays: number;
+    /** The backup directory must be a mounted share (backupRequireMount): a pass refuses to write otherwise. */
+    requireMount?: boolean;
+    /** Webhook for a failed pass and the recovery (backupNotifyUrl, secret): POSTed JSON. */
+    notifyUrl?: pulumi.Input<string>;
+    /** The stack's name, for the notifications. */
+    stack?: string;
     /** `uid:gid` the agent runs as, so the dumps belong to the stack's owner. */
     user: string;
     labels?: Labels;
@@ -70,6 +77,11 @@ export class Backups extends pulumi.ComponentResource {
                     ...Object.entries(agentEnvironment(args.schedule)).map(([k, v]) => `${k}=${v}`),
                     `BACKUP_KEEP_LAST=${args.keepLast}`,
                     `BACKUP_KEEP_DAYS=${args.keepDays}`,
+                    `BACKUP_REQUIRE_MOUNT=${args.requireMount ? 1 : 0}`,
+                    `BACKUP_OVERDUE_SECONDS=${overdueSeconds(args.schedule)}`,
+                    `BACKUP_STACK=${args.stack ?? ""}`,
+                    ...(args.notifyUrl ? [pulumi.interpolate`BACKUP_NOTIFY_URL=${args.notifyUrl}`] : []),
+                    `BACKUP_HOST_DIR=${args.backupDir}`,
                     `BACKUP_POSTGRES_CONTAINER=${args.postgresContainer}`,
                     `PGHOST=${args.database.host}`,
                     `PGPORT=${args.database.port}`,
@@ -80,6 +92,12 @@ export class Backups extends pulumi.ComponentResource {
                 volumes: [{ hostPath: args.backupDir, containerPath: BACKUP_MOUNT }],
                 labels: labelList({ ...args.labels, [SCHEDULE_LABEL]: args.scheduleText ?? "" }),
                 networksAdvanced: [{ name: args.networkName }],
+                // Unhealthy after a failed scheduled pass or when one is overdue (agent/status.ts), so
+                // `docker ps` and whatever watches the engine see it within a minute.
+                healthcheck: {
+                    tests: ["CMD", "backup-agent", "health"],
+                    ...healthTiming({ interval: "15s", timeout: "10s", retries: 1, startPeriod: "0s" }),
+                },
                 // A dump in progress is given time to finish its file; a killed one leaves only a
                 // temporary file, removed when the agent starts again.
                 destroyGraceSeconds: 30,
@@ -96,4 +114,13 @@ export class Backups extends pulumi.ComponentResource {
         this.containerName = this.container.name;
         this.registerOutputs({ containerName: this.containerName });
     }
+}
+
+/**
+ * How long without a good scheduled pass makes the container unhealthy: twice an interval (and a minute)
+ * for `@every`, the longest gap between two runs and an hour for a cron schedule; 0 without a schedule.
+ */
+export function overdueSeconds(s: Schedule | undefined): number {
+    if (!s) return 0;
+    return s.kind === "every" ? 2 * s.seconds + 60 : longestGapSeconds(s) + 3600;
 }

@@ -2,7 +2,7 @@
 // through the docker CLI and the stack's backup container (agent/main.ts). For odin the docker
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
-//   npm run backups -- [--stack dev|odin] [--json]
+//   npm run backups -- [now] [--stack dev|odin] [--json]     (`now`: one scheduled pass first)
 //   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]
 //
 // A restore holds the stack's deploy lock (scripts/deployLock.ts) from start to end: no `up` or other
@@ -44,6 +44,8 @@ export interface DumpRecord {
 
 export interface Options {
     command: "list" | "restore";
+    /** list: run one scheduled pass first (`npm run backups -- now`). */
+    now?: boolean;
     stack: string;
     json: boolean;
     from: string;
@@ -68,6 +70,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     };
     eachArg(rest, (arg, value) => {
         if (arg === "--stack") opts.stack = value();
+        else if (arg === "now" && command === "list") opts.now = true;
         else if (arg === "--json" && command === "list") opts.json = true;
         else if (arg === "--from" && command === "restore") opts.from = value();
         else if (arg === "--force" && command === "restore") opts.force = true;
@@ -117,10 +120,20 @@ async function requireBackupContainer(t: StackTarget, stack: string): Promise<vo
 
 /** The stack's dumps as the agent lists them, once its container is known to run. */
 async function dumpsOf(t: StackTarget, stack: string): Promise<DumpRecord[]> {
+    return (await listing(t, stack)).dumps;
+}
+
+/**
+ * The dumps, and what is wrong with the backup directory: the agent lists and exits 3 when it must be a
+ * mounted share and is not (backupRequireMount).
+ */
+async function listing(t: StackTarget, stack: string): Promise<{ dumps: DumpRecord[]; problem?: string }> {
     await requireBackupContainer(t, stack);
     const listed = await agent(t, "list");
+    if (listed.code === 3)
+        return { dumps: parseList(listed.stdout), problem: listed.stderr.trim().replace(/^\S+ backup: ERROR /, "") };
     if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
-    return parseList(listed.stdout);
+    return { dumps: parseList(listed.stdout) };
 }
 
 export function parseList(stdout: string): DumpRecord[] {
@@ -244,7 +257,15 @@ export function freshness(
 
 async function list(opts: Options, out: (line: string) => void): Promise<number> {
     const t = stackTarget(opts.stack);
-    const dumps = await dumpsOf(t, opts.stack);
+    if (opts.now) {
+        await requireBackupContainer(t, opts.stack);
+        const pass = await agent(t, "now");
+        for (const line of `${pass.stdout}${pass.stderr}`.split("\n").filter((l) => l && !l.startsWith("result=")))
+            if (opts.json) process.stderr.write(`${line}\n`);
+            else out(line.replace(/^\S+ backup: /, "backup: "));
+        if (!resultOf(pass.stdout)) throw new Refusal(outcomeUnknown(t, "the pass", pass));
+    }
+    const { dumps, problem } = await listing(t, opts.stack);
     const inspected = await docker(t.host, [
         "inspect",
         "--format",
@@ -260,9 +281,10 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         startedAt ? new Date(startedAt) : undefined,
         t.names.backup,
     );
+    const failing = fresh.stale || problem !== undefined;
     if (opts.json) {
-        out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh }, null, 2));
-        return fresh.stale ? 1 : 0;
+        out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh, ...(problem ? { problem } : {}) }, null, 2));
+        return failing ? 1 : 0;
     }
     const now = new Date();
     if (dumps.length === 0) out("no backups yet");
@@ -276,7 +298,8 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         );
     }
     out(fresh.message);
-    return fresh.stale ? 1 : 0;
+    if (problem) out(`ERROR: ${problem}`);
+    return failing ? 1 : 0;
 }
 
 async function readiness(t: StackTarget, app: string): Promise<boolean> {
@@ -405,7 +428,7 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         opts = parseArgs(argv);
     } catch (err) {
         process.stderr.write(
-            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
+            `${(err as Error).message}\nusage: npm run backups -- [now] [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
         );
         return 2;
     }

@@ -11,7 +11,9 @@ import {
     stampTime,
     type DumpRecord,
 } from "../../agent/records";
+import { mountProblem, mountRoot } from "../../agent/mount";
 import { toPrune } from "../../agent/retention";
+import { afterPass, health, notification } from "../../agent/status";
 import { due, nextDue, scheduleFromEnv } from "../../agent/schedule";
 
 describe("the agent's schedule", () => {
@@ -115,5 +117,76 @@ describe("the agent's retention (keepLast, keepDays)", () => {
 
     it("keeps everything when both rules are off", () => {
         expect(toPrune([rec(1), rec(2)], { keepLast: 0, keepDays: 0 }, now)).toEqual([]);
+    });
+});
+
+describe("the agent's mount guard", () => {
+    // /proc/self/mountinfo lines as a container sees its bind mount of the backup directory.
+    const line = (root: string, fs = "nfs4") =>
+        `1419 1401 0:52 ${root} /backups rw,relatime master:1 - ${fs} nas:/export rw,vers=4.2`;
+    const other = "1401 1400 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/x";
+
+    it("passes a directory that is a mount point or whose parent is one", () => {
+        expect(mountProblem(`${other}\n${line("/")}\n`, "/backups", "/mnt/remotes/NAS/x")).toBeUndefined();
+        expect(mountProblem(`${other}\n${line("/x")}\n`, "/backups", "/mnt/remotes/NAS/x")).toBeUndefined();
+    });
+
+    it("fails one deeper in a filesystem (a share's empty mount point), naming it and the fix", () => {
+        const p = mountProblem(`${other}\n${line("/mnt/remotes/NAS/x", "rootfs")}\n`, "/backups", "/mnt/remotes/NAS/x");
+        expect(p).toContain("the backup directory /mnt/remotes/NAS/x is not on a mounted share");
+        expect(p).toContain("it is /mnt/remotes/NAS/x on a rootfs filesystem");
+        expect(p).toContain("set `backupRequireMount` to false");
+        expect(mountProblem(other, "/backups", "/h")).toContain("is not mounted into the backup container at /backups");
+    });
+
+    it("reads octal escapes and the last of stacked mounts", () => {
+        expect(mountRoot(`${line("/a\\040b/c")}\n${line("/d")}`, "/backups")).toEqual({ root: "/d", fsType: "nfs4" });
+        expect(mountRoot(line("/a\\040b/c"), "/backups")).toEqual({ root: "/a b/c", fsType: "nfs4" });
+    });
+});
+
+describe("the agent's status: health and notifications", () => {
+    const start = { startedAt: "2026-12-05T00:00:00Z" };
+    const at = (s: string) => new Date(`2026-12-05T${s}Z`);
+
+    it("is healthy until a pass fails, unhealthy after one failed pass, healthy again after a good one", () => {
+        expect(health(undefined, at("01:00:00"), 60).healthy).toBe(true);
+        const good = afterPass(start, { at: "2026-12-05T00:00:10Z", ok: true, file: "a.dump" });
+        expect(good.event).toBeUndefined();
+        expect(health(good.status, at("00:00:20"), 60)).toEqual({
+            healthy: true,
+            message: "last good pass: a.dump at 2026-12-05T00:00:10Z",
+        });
+        const bad = afterPass(good.status, { at: "2026-12-05T00:00:20Z", ok: false, error: "pg_dump: no space" });
+        expect(bad.event).toBe("failure");
+        expect(health(bad.status, at("00:00:21"), 60)).toEqual({
+            healthy: false,
+            message: "the last scheduled pass (2026-12-05T00:00:20Z) failed: pg_dump: no space",
+        });
+        // A second failure in a row does not notify again; the recovery does.
+        const again = afterPass(bad.status, { at: "2026-12-05T00:00:30Z", ok: false, error: "again" });
+        expect(again.event).toBeUndefined();
+        const back = afterPass(again.status, { at: "2026-12-05T00:00:40Z", ok: true, file: "b.dump" });
+        expect(back.event).toBe("recovery");
+        expect(back.status.lastError).toBeUndefined();
+        expect(health(back.status, at("00:00:41"), 60).healthy).toBe(true);
+    });
+
+    it("is unhealthy when a pass is overdue, from the last good one or the start; never without a schedule", () => {
+        expect(health(start, at("00:01:01"), 60).message).toBe(
+            "overdue: no good pass since the agent started at 2026-12-05T00:00:00Z, 61 s ago (allowed 60 s)",
+        );
+        expect(health(start, at("00:00:59"), 60).healthy).toBe(true);
+        expect(health(start, at("23:00:00"), 0).healthy).toBe(true);
+        const good = afterPass(start, { at: "2026-12-05T00:00:10Z", ok: true, file: "a.dump" }).status;
+        expect(health(good, at("00:01:11"), 60).message).toContain("overdue: the last good pass (a.dump)");
+    });
+
+    it("speaks ntfy's, Gotify's and Discord's fields, never the URL", () => {
+        const bad = afterPass(start, { at: "2026-12-05T00:00:20Z", ok: false, error: "disk full" }).status;
+        const body = notification("failure", "odin", bad);
+        expect(body).toMatchObject({ event: "failure", stack: "odin", title: "Backups FAILING on odin", priority: 8 });
+        expect(body.message).toContain("failed: disk full. Last good backup: none");
+        expect(body.content).toContain("**Backups FAILING on odin**");
     });
 });

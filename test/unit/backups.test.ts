@@ -155,6 +155,31 @@ describe("the backup settings", () => {
             '`marvel-rivals-stats:backupKeepLast` is "-1": must be a whole number from 0 to 10000.',
         ]);
     });
+
+    it("require a mounted share by default only on a remote engine with backupDir outside dataDir", () => {
+        const share = "/mnt/remotes/NAS_backups/marvel-rivals-stats";
+        expect(parse("odin", { backupDir: share }).backup.requireMount).toBe(true);
+        expect(parse("odin", {}).backup.requireMount).toBe(false);
+        expect(parse("odin", { backupDir: share, backupRequireMount: "false" }).backup.requireMount).toBe(false);
+        expect(parse("dev", { backupDir: "/tmp/elsewhere/backups" }).backup.requireMount).toBe(false);
+        expect(
+            parse("dev", { backupDir: "/tmp/elsewhere/backups", backupRequireMount: "true" }).backup.requireMount,
+        ).toBe(true);
+    });
+
+    it("refuse a backupNotifyUrl that is no http(s) URL, without showing it", () => {
+        const p = problems("dev", { backupNotifyUrl: "ntfy.sh/secret-topic" });
+        expect(p).toContain(
+            "`marvel-rivals-stats:backupNotifyUrl` (value hidden) must be an http:// or https:// URL (an ntfy topic, a Gotify /message?token=..., a Discord webhook); set it with `pulumi config set --secret backupNotifyUrl <url>`.",
+        );
+        expect(p.join("\n")).not.toContain("secret-topic");
+    });
+
+    it("refuse a backupRequireMount that is not true or false", () => {
+        expect(problems("dev", { backupRequireMount: "yes" })).toEqual([
+            '`marvel-rivals-stats:backupRequireMount` is "yes": must be true or false.',
+        ]);
+    });
 });
 
 describe("the backup container", () => {
@@ -210,6 +235,13 @@ describe("the backup container", () => {
         expect(run.byName("data-mkdir").inputs.environment).toMatchObject({
             SUBDIRS: "postgres redis output logs",
             EXTRA_DIRS: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
+            // The share must be mounted (backupRequireMount's default on a remote engine, outside dataDir).
+            MOUNT_REQUIRED: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
+        });
+        expect(run.byName("data-mkdir").inputs.create).toContain("is not on a mounted share");
+        expect(env).toMatchObject({
+            BACKUP_REQUIRE_MOUNT: "1",
+            BACKUP_HOST_DIR: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
         });
         expect(run.outputs.backupDir.value).toBe("/mnt/remotes/NAS_backups/marvel-rivals-stats");
         expect(run.outputs.backupSchedule.value).toBe("0 3 * * *");

@@ -1,5 +1,5 @@
 // Every stack config validation error, with its exact message (config.ts is pure: no engine needed).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
@@ -429,9 +429,14 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
     test("the README's configuration table lists exactly the keys the program reads", () => {
         const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
         const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"));
-        const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
-            m.slice(1).filter(Boolean),
-        );
+        // A topic's own keys may live in its page's configuration table (docs/<topic>.md) instead.
+        const docs = readdirSync(path.join(PROJECT_ROOT, "docs"))
+            .filter((f) => f.endsWith(".md"))
+            .map((f) => readFileSync(path.join(PROJECT_ROOT, "docs", f), "utf8"))
+            .map((d) => (d.includes("## Configuration") ? d.slice(d.indexOf("## Configuration")) : ""));
+        const listed = [
+            ...[table, ...docs].join("\n").matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm),
+        ].flatMap((m) => m.slice(1).filter(Boolean));
         expect(listed.sort()).toEqual(
             [...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort(),
         );
