@@ -68,8 +68,17 @@ export interface StackConfig {
         dir: string;
         keepLast: number;
         keepDays: number;
+        /** Tiered retention (issue 22): the newest passed dump of each of the last N days, weeks, months. */
+        keepDaily: number;
+        keepWeekly: number;
+        keepMonthly: number;
+        /** Safety, manual and pre-migration dumps: kept N days (and the newest 3 of each label). */
+        keepOtherDays: number;
         /** The backup directory must be a mounted share (backupRequireMount; docs/backups.md). */
         requireMount: boolean;
+        /** The periodic verify (backupVerifySchedule): re-hash and test-restore; undefined: none. */
+        verifyScheduleText?: string;
+        verifySchedule?: Schedule;
     };
     pgadmin: boolean;
     pgadminPort: number;
@@ -390,6 +399,19 @@ const FIELDS = {
     backupDir: optionalText(ANY, "", "<dataDir>/backups"),
     backupKeepLast: int(0, 10_000),
     backupKeepDays: int(0, 36_500),
+    backupKeepDaily: optionalInt(0, 10_000, "7: the newest passed dump of each of the last 7 days"),
+    backupKeepWeekly: optionalInt(0, 10_000, "4: the newest of each of the last 4 ISO weeks"),
+    backupKeepMonthly: optionalInt(0, 10_000, "6: the newest of each of the last 6 months"),
+    backupKeepOtherDays: optionalInt(
+        0,
+        36_500,
+        "30: safety, manual and pre-migration dumps older than 30 days go (the newest 3 of each kind stay); 0 keeps them all",
+    ),
+    backupVerifySchedule: optionalText(
+        ANY,
+        "",
+        "weekly (0 4 * * 0, Sunday 04:00 UTC) when backupSchedule is set, else none; `off` for none",
+    ),
     backupRequireMount: optionalBool(
         "true on a remote dockerHost when backupDir is outside dataDir (a share), else false",
     ),
@@ -695,12 +717,34 @@ function backupRule(v: Values, dataDir: string, remote: boolean, bad: Bad): Stac
             );
         } else dir = normal;
     }
+    // The periodic verify: weekly by default when backups are scheduled.
+    const verifyText =
+        v.backupVerifySchedule === "off" ? undefined : (v.backupVerifySchedule ?? (schedule ? "0 4 * * 0" : undefined));
+    let verifySchedule: Schedule | undefined;
+    if (verifyText !== undefined) {
+        try {
+            verifySchedule = parseSchedule(verifyText);
+        } catch (err) {
+            if (!(err instanceof ScheduleError)) throw err;
+            bad(
+                "backupVerifySchedule",
+                verifyText,
+                `${err.message}; use cron's 5 fields in UTC such as "0 4 * * 0" (Sundays 04:00), @weekly, or off`,
+            );
+        }
+    }
     return {
+        verifyScheduleText: verifySchedule ? verifyText : undefined,
+        verifySchedule,
         scheduleText: v.backupSchedule,
         schedule,
         dir,
         keepLast: v.backupKeepLast,
         keepDays: v.backupKeepDays,
+        keepDaily: v.backupKeepDaily ?? 7,
+        keepWeekly: v.backupKeepWeekly ?? 4,
+        keepMonthly: v.backupKeepMonthly ?? 6,
+        keepOtherDays: v.backupKeepOtherDays ?? 30,
         // A share by default on the server: an unmounted one must stop the run and the passes.
         requireMount: v.backupRequireMount ?? (remote && dir !== `${dataDir}/backups`),
     };

@@ -4,6 +4,8 @@
 //   run                     the schedule loop (BACKUP_MODE off | every | cron, lists from backupSchedule.ts)
 //   now                     one scheduled pass now (dump, check, prune, status, notification)
 //   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
+//   verify-all              re-hash every dump (a changed one is marked failed) and test-restore the newest
+//                           that passes into a temporary cluster (initdb in a scratch directory)
 //   health                  the container's healthcheck: exit 1 after a failed or overdue scheduled pass
 //   verify FILE             check an existing dump again, rewriting its record
 //   list                    one JSON record per dump, oldest first
@@ -25,6 +27,7 @@ import { createHash } from "node:crypto";
 import {
     createReadStream,
     existsSync,
+    mkdtempSync,
     readdirSync,
     readFileSync,
     renameSync,
@@ -32,6 +35,7 @@ import {
     statSync,
     writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { acquire, type Lock } from "./lock";
 import { mountProblem } from "./mount";
@@ -47,7 +51,7 @@ import {
     type Check,
     type DumpRecord,
 } from "./records";
-import { toPrune } from "./retention";
+import { otherToPrune, toPrune } from "./retention";
 import { afterPass, health, notification, type PassStatus } from "./status";
 import { due, minuteKey, scheduleFromEnv } from "./schedule";
 
@@ -349,13 +353,26 @@ async function backup(label: string): Promise<BackupOutcome> {
 // ---- retention
 
 function prune(): void {
-    const keepLast = Number(process.env.BACKUP_KEEP_LAST ?? 0);
-    const keepDays = Number(process.env.BACKUP_KEEP_DAYS ?? 0);
-    for (const f of toPrune(listRecords(), { keepLast, keepDays }, new Date())) {
-        const full = path.join(DIR, f);
-        for (const x of [full, `${full}.json`, `${full}.counts`]) rmSync(x, { force: true });
-        log(`pruned ${f} (retention: last ${keepLast}, ${keepDays} days)`);
-    }
+    const n = (k: string) => Number(process.env[k] ?? 0) || 0;
+    const rule = {
+        keepLast: n("BACKUP_KEEP_LAST"),
+        keepDays: n("BACKUP_KEEP_DAYS"),
+        daily: n("BACKUP_KEEP_DAILY"),
+        weekly: n("BACKUP_KEEP_WEEKLY"),
+        monthly: n("BACKUP_KEEP_MONTHLY"),
+    };
+    const records = listRecords();
+    const say = `last ${rule.keepLast}, ${rule.keepDays} days, ${rule.daily} daily, ${rule.weekly} weekly, ${rule.monthly} monthly`;
+    for (const f of toPrune(records, rule, new Date())) remove(f, `retention: ${say}`);
+    const otherDays = n("BACKUP_KEEP_OTHER_DAYS");
+    for (const f of otherToPrune(records, otherDays, new Date()))
+        remove(f, `retention of safety, manual and pre-migration dumps: ${otherDays} days, the newest 3 of each kept`);
+}
+
+function remove(f: string, why: string): void {
+    const full = path.join(DIR, f);
+    for (const x of [full, `${full}.json`, `${full}.counts`]) rmSync(x, { force: true });
+    log(`pruned ${f} (${why})`);
 }
 
 const STATUS_FILE = process.env.BACKUP_STATUS_FILE || "/tmp/backup-agent-status.json";
@@ -443,6 +460,7 @@ async function runLoop(): Promise<never> {
     process.on("SIGINT", () => stop("SIGINT"));
     const schedule = scheduleFromEnv(process.env);
     writeStatus({ startedAt: now() });
+    void verifyLoop();
     if (schedule.mode === "off") {
         log("no schedule (backupSchedule unset): idle; dumps on demand with `npm run restore`");
         for (;;) await sleep(3_600_000);
@@ -468,6 +486,190 @@ async function runLoop(): Promise<never> {
             pass = undefined;
         }
         await sleep(60_000 - (Date.now() % 60_000) + 50);
+    }
+}
+
+// ---- the periodic verify: every stored dump re-hashed, the newest test-restored in a cluster of its own
+
+/**
+ * Re-hashes every dump that has a SHA-256 in its record: one that no longer matches is marked failed (so
+ * `latest` skips it). Returns the names of the dumps found changed.
+ */
+async function rehash(): Promise<string[]> {
+    const changed: string[] = [];
+    for (const r of listRecords()) {
+        if (!r.sha256) continue;
+        const file = path.join(DIR, r.file);
+        const now_ = await sha256(file);
+        if (now_ === r.sha256) continue;
+        changed.push(r.file);
+        const reason = `SHA-256 ${now_.slice(0, 12)}... differs from the recorded ${r.sha256.slice(0, 12)}...: the file changed after it was written`;
+        writeAtomic(`${file}.json`, `${JSON.stringify({ ...r, check: "failed", reason, checkedAt: now() })}\n`);
+        loud(`${r.file} FAILED ITS VERIFY: ${reason}`);
+    }
+    return changed;
+}
+
+/**
+ * Restores a dump exactly as a real restore does (the server's roles first, without their passwords, then
+ * pg_restore with RESTORE_FLAGS into a database of the real name) into a temporary cluster made by initdb
+ * in a scratch directory of the container, counts its rows, and removes the cluster. Never the server.
+ */
+async function clusterCheck(file: string, expected: Record<string, number>): Promise<CheckResult> {
+    const scratch = mkdtempSync(path.join(process.env.BACKUP_SCRATCH_DIR || tmpdir(), "backup-verify-"));
+    const data = path.join(scratch, "data");
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    // initdb and postgres look their user up: a passwd entry for the agent's uid through nss_wrapper.
+    writeFileSync(path.join(scratch, "passwd"), `backup:x:${uid}:${gid}:backup agent:${scratch}:/bin/sh\n`);
+    writeFileSync(path.join(scratch, "group"), `backup:x:${gid}:\n`);
+    const local: NodeJS.ProcessEnv = {
+        ...process.env,
+        LD_PRELOAD: "libnss_wrapper.so",
+        NSS_WRAPPER_PASSWD: path.join(scratch, "passwd"),
+        NSS_WRAPPER_GROUP: path.join(scratch, "group"),
+        PGHOST: scratch,
+        PGPORT: "5432",
+        PGUSER: "backup_verify",
+        PGPASSWORD: "",
+        PGDATABASE: "postgres",
+    };
+    const server = { ...process.env };
+    let started = false;
+    try {
+        const init = await run("initdb", ["-D", data, "-U", "backup_verify", "-A", "trust", "--no-sync"], {
+            env: local,
+        });
+        if (init.code !== 0) return { check: "unchecked", reason: `initdb failed: ${tail(init.stderr, 3)}` };
+        const start = await run(
+            "pg_ctl",
+            [
+                "-D",
+                data,
+                "-w",
+                "-l",
+                path.join(scratch, "log"),
+                "-o",
+                `-c listen_addresses='' -k ${scratch} -c fsync=off`,
+                "start",
+            ],
+            { env: local },
+        );
+        if (start.code !== 0)
+            return {
+                check: "unchecked",
+                reason: `the temporary cluster did not start: ${tail(start.stderr + start.stdout, 3)}`,
+            };
+        started = true;
+        // The server's roles (no passwords: pg_read_all_data may not read them), as a new machine would
+        // have them before a restore.
+        const roles = await run("pg_dumpall", ["--roles-only", "--no-role-passwords", "-d", `dbname=postgres`], {
+            env: server,
+        });
+        if (roles.code !== 0)
+            return { check: "unchecked", reason: `reading the server's roles failed: ${tail(roles.stderr, 3)}` };
+        const made = await run("psql", ["-X", "-q", "-d", "postgres"], { env: local, input: roles.stdout });
+        if (made.code !== 0)
+            return { check: "unchecked", reason: `creating the roles failed: ${tail(made.stderr, 3)}` };
+        const db = database();
+        const created = await run("createdb", ["-T", "template0", db], { env: local });
+        if (created.code !== 0) return { check: "unchecked", reason: `createdb failed: ${tail(created.stderr, 3)}` };
+        const restored = await run("pg_restore", [...RESTORE_FLAGS, "-d", db, file], { env: local });
+        if (restored.code !== 0)
+            return { check: "failed", reason: `pg_restore into a new cluster failed: ${tail(restored.stderr, 3)}` };
+        const counted = await run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db], {
+            env: local,
+            input: `${COUNT_SQL}\n\\gexec\n`,
+        });
+        if (counted.code !== 0)
+            return { check: "failed", reason: `counting the restored rows failed: ${oneLine(counted.stderr)}` };
+        const diff = countDifferences(expected, parseCounts(counted.stdout));
+        return diff.length === 0
+            ? { check: "passed", reason: "" }
+            : { check: "failed", reason: `row counts in a new cluster differ from the source: ${diff.join("; ")}` };
+    } finally {
+        if (started) await run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], { env: local });
+        rmSync(scratch, { recursive: true, force: true });
+    }
+}
+
+/** The periodic verify: rehash everything, then test-restore the newest dump that still passes. */
+async function verifyAll(): Promise<{ ok: boolean; problem?: string }> {
+    return withLock(async () => {
+        const changed = await rehash();
+        const newest = [...listRecords()].reverse().find((r) => r.check === "passed");
+        if (!newest) {
+            const problem = "no dump passes to test-restore";
+            loud(`verify: ${problem}`);
+            return { ok: false, problem };
+        }
+        const file = path.join(DIR, newest.file);
+        const t0 = Date.now();
+        const result = await clusterCheck(file, expectedCounts(file) ?? {});
+        if (result.check === "unchecked") {
+            loud(`verify: ${newest.file} could not be test-restored: ${result.reason}`);
+            return { ok: false, problem: `${newest.file} could not be test-restored: ${result.reason}` };
+        }
+        if (result.check === "failed") {
+            writeAtomic(
+                `${file}.json`,
+                `${JSON.stringify({ ...newest, check: "failed", reason: oneLine(result.reason), checkedAt: now() })}\n`,
+            );
+            loud(`${newest.file} FAILED ITS VERIFY: ${result.reason}`);
+            return { ok: false, problem: `${newest.file} failed its test restore: ${oneLine(result.reason)}` };
+        }
+        log(
+            `verify: ${listRecords().length} dumps re-hashed (${changed.length} changed); ${newest.file} restored into a new cluster in ${Date.now() - t0} ms with the same row counts`,
+        );
+        return changed.length === 0
+            ? { ok: true }
+            : { ok: false, problem: `changed since written, marked failed: ${changed.join(", ")}` };
+    });
+}
+
+/** A verify with its outcome in the status file (the healthcheck) and, on a new failure, a notification. */
+async function verifyAndRecord(): Promise<boolean> {
+    const at = now();
+    let outcome: { ok: boolean; problem?: string };
+    try {
+        outcome = await verifyAll();
+    } catch (err) {
+        outcome = { ok: false, problem: (err as Error).message };
+        loud(`verify not run: ${outcome.problem}`);
+    }
+    const before = readStatus() ?? { startedAt: at };
+    const status: PassStatus = {
+        ...before,
+        lastVerifyAt: at,
+        lastVerifyOk: outcome.ok,
+        lastVerifyError: outcome.ok ? undefined : oneLine(outcome.problem ?? "?"),
+    };
+    writeStatus(status);
+    if (!outcome.ok && before.lastVerifyOk !== false)
+        await notify("failure", {
+            ...status,
+            lastPassAt: at,
+            lastError: `the verify failed: ${status.lastVerifyError}`,
+        });
+    return outcome.ok;
+}
+
+/** The verify's own loop beside the passes' (the lock keeps them apart). */
+async function verifyLoop(): Promise<void> {
+    const s = scheduleFromEnv(process.env, "BACKUP_VERIFY_");
+    if (s.mode === "off") return;
+    log(`verify schedule: ${s.mode === "every" ? `every ${s.seconds}s` : "cron"} (UTC)`);
+    let last = "";
+    for (;;) {
+        if (s.mode === "every") await sleep(s.seconds * 1000);
+        else {
+            await sleep(60_000 - (Date.now() % 60_000) + 50);
+            const t = new Date();
+            if (minuteKey(t) === last || !due(s, t)) continue;
+            last = minuteKey(t);
+        }
+        if (stopping) return;
+        await verifyAndRecord();
     }
 }
 
@@ -659,7 +861,7 @@ async function once(label: string): Promise<number> {
 }
 
 const USAGE =
-    "usage: backup-agent run | now | once LABEL | verify FILE | list | health | preflight | restore FILE [SAFETY]";
+    "usage: backup-agent run | now | once LABEL | verify FILE | verify-all | list | health | preflight | restore FILE [SAFETY]";
 
 export async function main(argv: string[]): Promise<number> {
     const [command, a, b] = argv;
@@ -680,6 +882,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         case "health":
             return healthCommand();
+        case "verify-all":
+            return (await verifyAndRecord()) ? 0 : 1;
         case "preflight":
             return preflight();
         case "restore":

@@ -23,7 +23,10 @@ const list = (v: string | undefined): number[] =>
         .map(Number);
 
 /** The schedule from the agent's environment (BACKUP_MODE and its lists); throws on a mode it does not know. */
-export function scheduleFromEnv(env: NodeJS.ProcessEnv): AgentSchedule {
+export function scheduleFromEnv(all: NodeJS.ProcessEnv, prefix = "BACKUP_"): AgentSchedule {
+    // The verify's schedule travels as BACKUP_VERIFY_MODE, BACKUP_VERIFY_MINUTES, ...
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(all)) if (k.startsWith(prefix)) env[`BACKUP_${k.slice(prefix.length)}`] = v;
     const mode = env.BACKUP_MODE ?? "off";
     if (mode === "off") return { mode };
     if (mode === "every") {

@@ -11,6 +11,10 @@ export interface PassStatus {
     lastError?: string;
     lastGoodAt?: string;
     lastGoodFile?: string;
+    /** The periodic verify (re-hash, test-restore in a temporary cluster). */
+    lastVerifyAt?: string;
+    lastVerifyOk?: boolean;
+    lastVerifyError?: string;
 }
 
 export interface Health {
@@ -26,6 +30,8 @@ export function health(s: PassStatus | undefined, now: Date, overdueSeconds: num
     if (!s) return { healthy: true, message: "no scheduled pass yet" };
     if (s.lastPassOk === false)
         return { healthy: false, message: `the last scheduled pass (${s.lastPassAt}) failed: ${s.lastError ?? "?"}` };
+    if (s.lastVerifyOk === false)
+        return { healthy: false, message: `the last verify (${s.lastVerifyAt}) failed: ${s.lastVerifyError ?? "?"}` };
     const since = s.lastGoodAt ?? s.startedAt;
     const age = (now.getTime() - new Date(since).getTime()) / 1000;
     if (overdueSeconds > 0 && age > overdueSeconds)

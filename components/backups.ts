@@ -32,8 +32,12 @@ export interface BackupsArgs {
     /** The schedule as written and parsed; undefined: the agent idles, dumps on demand only. */
     scheduleText?: string;
     schedule?: Schedule;
+    /** The periodic verify's schedule (re-hash every dump, test-restore the newest); undefined: none. */
+    verifySchedule?: Schedule;
     keepLast: number;
     keepDays: number;
+    /** Tiered retention (agent/retention.ts); 0 or unset turns a tier off. */
+    tiers?: { daily: number; weekly: number; monthly: number; otherDays: number };
     /** The backup directory must be a mounted share (backupRequireMount): a pass refuses to write otherwise. */
     requireMount?: boolean;
     /** Webhook for a failed pass and the recovery (backupNotifyUrl, secret): POSTed JSON. */
@@ -77,7 +81,14 @@ export class Backups extends pulumi.ComponentResource {
                     ...Object.entries(agentEnvironment(args.schedule)).map(([k, v]) => `${k}=${v}`),
                     `BACKUP_KEEP_LAST=${args.keepLast}`,
                     `BACKUP_KEEP_DAYS=${args.keepDays}`,
+                    `BACKUP_KEEP_DAILY=${args.tiers?.daily ?? 0}`,
+                    `BACKUP_KEEP_WEEKLY=${args.tiers?.weekly ?? 0}`,
+                    `BACKUP_KEEP_MONTHLY=${args.tiers?.monthly ?? 0}`,
+                    `BACKUP_KEEP_OTHER_DAYS=${args.tiers?.otherDays ?? 0}`,
                     `BACKUP_REQUIRE_MOUNT=${args.requireMount ? 1 : 0}`,
+                    ...Object.entries(agentEnvironment(args.verifySchedule)).map(
+                        ([k, v]) => `${k.replace(/^BACKUP_/, "BACKUP_VERIFY_")}=${v}`,
+                    ),
                     `BACKUP_OVERDUE_SECONDS=${overdueSeconds(args.schedule)}`,
                     `BACKUP_STACK=${args.stack ?? ""}`,
                     ...(args.notifyUrl ? [pulumi.interpolate`BACKUP_NOTIFY_URL=${args.notifyUrl}`] : []),

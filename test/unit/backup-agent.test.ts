@@ -12,7 +12,7 @@ import {
     type DumpRecord,
 } from "../../agent/records";
 import { mountProblem, mountRoot } from "../../agent/mount";
-import { toPrune } from "../../agent/retention";
+import { isoWeek, otherToPrune, toPrune } from "../../agent/retention";
 import { afterPass, health, notification } from "../../agent/status";
 import { due, nextDue, scheduleFromEnv } from "../../agent/schedule";
 
@@ -188,5 +188,73 @@ describe("the agent's status: health and notifications", () => {
         expect(body).toMatchObject({ event: "failure", stack: "odin", title: "Backups FAILING on odin", priority: 8 });
         expect(body.message).toContain("failed: disk full. Last good backup: none");
         expect(body.content).toContain("**Backups FAILING on odin**");
+    });
+});
+
+describe("tiered retention over 400 simulated nights", () => {
+    it("keeps 7 daily, 4 weekly and 6 monthly nightly dumps, and the other kinds by their own rule", () => {
+        const rule = { keepLast: 7, keepDays: 0, daily: 7, weekly: 4, monthly: 6 };
+        let kept: DumpRecord[] = [];
+        let t = new Date(Date.UTC(2025, 0, 1, 3, 0, 0));
+        for (let night = 1; night <= 400; night++) {
+            kept.push({ file: `${stamp(t)}-scheduled.dump`, sizeBytes: 1, check: "passed" });
+            const gone = new Set(toPrune(kept, rule, new Date(t.getTime() + 600_000)));
+            kept = kept.filter((r) => !gone.has(r.file));
+            // Never more than the tiers can hold.
+            expect(kept.length).toBeLessThanOrEqual(17);
+            t = new Date(t.getTime() + 86_400_000);
+        }
+        const days = kept.map((r) => stampTime(r.file)!.toISOString().slice(0, 10)).sort();
+        // Night 400 is 2026-02-04, a Wednesday.
+        expect(days).toEqual([
+            "2025-09-30",
+            "2025-10-31",
+            "2025-11-30",
+            "2025-12-31", // monthly: the last night of each of the 5 months before, and this month's newest
+            "2026-01-18",
+            "2026-01-25", // weekly: the Sundays ending the weeks before (Feb 1 is in the dailies)
+            "2026-01-29",
+            "2026-01-30",
+            "2026-01-31",
+            "2026-02-01",
+            "2026-02-02",
+            "2026-02-03",
+            "2026-02-04", // daily
+        ]);
+        expect(isoWeek(new Date("2026-02-04T03:00:00Z"))).toBe("2026-W06");
+        expect(isoWeek(new Date("2026-02-01T03:00:00Z"))).toBe("2026-W05");
+        expect(isoWeek(new Date("2021-01-03T03:00:00Z"))).toBe("2020-W53");
+    });
+
+    it("a failed night is not a tier's dump; the newest passed one stands for its day", () => {
+        const rule = { keepLast: 0, keepDays: 0, daily: 2, weekly: 0, monthly: 0 };
+        const r = (s: string, check: DumpRecord["check"] = "passed") => ({
+            file: `${s}-scheduled.dump`,
+            sizeBytes: 1,
+            check,
+        });
+        const records = [
+            r("20260101T030000Z"),
+            r("20260102T030000Z"),
+            r("20260102T150000Z"),
+            r("20260103T030000Z", "failed"),
+        ];
+        expect(toPrune(records, rule, new Date("2026-01-03T04:00:00Z"))).toEqual([
+            "20260103T030000Z-scheduled.dump",
+            "20260102T030000Z-scheduled.dump",
+        ]);
+    });
+
+    it("prunes safety, manual and pre-migration dumps after their days, keeping the newest 3 of each", () => {
+        const now = new Date("2026-03-01T00:00:00Z");
+        const records = [1, 2, 3, 4, 5].flatMap((d) => [
+            { file: `2026010${d}T030000Z-safety.dump`, sizeBytes: 1, check: "passed" as const },
+            { file: `2026020${d}T030000Z-pre-migration.dump`, sizeBytes: 1, check: "passed" as const },
+        ]);
+        expect(otherToPrune(records, 30, now).sort()).toEqual([
+            "20260101T030000Z-safety.dump",
+            "20260102T030000Z-safety.dump",
+        ]);
+        expect(otherToPrune(records, 0, now)).toEqual([]);
     });
 });

@@ -167,6 +167,19 @@ describe("the backup settings", () => {
         ).toBe(true);
     });
 
+    it("verify weekly by default when backups are scheduled, as configured, or never", () => {
+        expect(parse("odin", {}).backup).toMatchObject({ verifyScheduleText: "0 4 * * 0" });
+        expect(parse("dev", {}).backup.verifySchedule).toBeUndefined();
+        expect(parse("odin", { backupVerifySchedule: "off" }).backup.verifySchedule).toBeUndefined();
+        expect(parse("odin", { backupVerifySchedule: "@every 6h" }).backup.verifySchedule).toEqual({
+            kind: "every",
+            seconds: 21_600,
+        });
+        expect(problems("odin", { backupVerifySchedule: "weekly" })).toEqual([
+            '`marvel-rivals-stats:backupVerifySchedule` is "weekly": a cron schedule has 5 fields (minute hour day-of-month month day-of-week), got 1; use cron\'s 5 fields in UTC such as "0 4 * * 0" (Sundays 04:00), @weekly, or off.',
+        ]);
+    });
+
     it("refuse a backupNotifyUrl that is no http(s) URL, without showing it", () => {
         const p = problems("dev", { backupNotifyUrl: "ntfy.sh/secret-topic" });
         expect(p).toContain(
@@ -240,6 +253,11 @@ describe("the backup container", () => {
         });
         expect(run.byName("data-mkdir").inputs.create).toContain("is not on a mounted share");
         expect(env).toMatchObject({
+            BACKUP_VERIFY_MODE: "cron",
+            BACKUP_VERIFY_HOURS: "4",
+            BACKUP_VERIFY_WEEKDAYS: "0",
+            BACKUP_OVERDUE_SECONDS: String(86_400 + 3600),
+            BACKUP_STACK: "odin",
             BACKUP_REQUIRE_MOUNT: "1",
             BACKUP_HOST_DIR: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
         });
