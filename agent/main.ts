@@ -61,6 +61,9 @@ const SCRATCH_PREFIX = "backup_check_";
 const LOCK_WAIT_SECONDS = 3600;
 
 process.umask(0o077);
+// Every session of the agent says whose it is: the migration runner finds a running pass by it
+// (app/src/migrate/lock.ts, waitForBackupPass).
+process.env.PGAPPNAME = "backup-agent";
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 export const log = (msg: string): void => void process.stdout.write(`${now()} backup: ${msg}\n`);
