@@ -719,12 +719,9 @@ async function verify(name: string): Promise<number> {
 /** Exit 3: listed, but the backup directory is not the mounted share it must be, or the last pass failed. */
 function list(): number {
     for (const r of listRecords()) process.stdout.write(`${JSON.stringify(r)}\n`);
-    const status = readStatus();
-    const problem =
-        mountCheck() ??
-        (status?.lastPassOk === false
-            ? `the last scheduled pass (${status.lastPassAt}) failed: ${status.lastError}`
-            : undefined);
+    // A failed pass or verify (the staleness is for `npm run backups` to judge, from the records).
+    const h = health(readStatus(), new Date(), 0);
+    const problem = mountCheck() ?? (h.healthy ? undefined : h.message);
     if (problem) {
         loud(problem);
         return 3;

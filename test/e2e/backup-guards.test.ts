@@ -158,8 +158,12 @@ describe.skipIf(!engine)("alerts: the healthcheck, backupNotifyUrl and `npm run 
         }
     }
 
+    // The receiver is this test's own container (not the harness's): removed by name before and after.
+    const removeHook = () => spawnSync("docker", ["rm", "-f", HOOK], { encoding: "utf8" });
+
     beforeAll(async () => {
-        await clearLeftovers([...CONTAINERS, HOOK], [NETWORK]);
+        removeHook();
+        await clearLeftovers(CONTAINERS, [NETWORK]);
         work = tempDir("backup-alerts");
         run = {
             ...(await devStack(work, {
@@ -188,8 +192,9 @@ describe.skipIf(!engine)("alerts: the healthcheck, backupNotifyUrl and `npm run 
     }, LONG);
 
     afterAll(async () => {
+        removeHook();
         if (run) await pulumiDestroy(run).catch(() => undefined);
-        await clearLeftovers([...CONTAINERS, HOOK], [NETWORK]).catch(() => undefined);
+        await clearLeftovers(CONTAINERS, [NETWORK]).catch(() => undefined);
         removeTempDir(work);
     }, LONG);
 
