@@ -18,6 +18,7 @@ import { UID_GID, type Publish } from "./components/common";
 import { parseSchedule, ScheduleError, type Schedule } from "./components/backupSchedule";
 import { DEFAULT_CONTAINER_PREFIX } from "./components/names";
 import { SETTING_NAME, type PostgresSettings } from "./components/postgresChanges";
+import { dockerClientProblems } from "./preflight";
 
 export type { Publish };
 
@@ -139,6 +140,9 @@ const configIsSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: st
  */
 export function readStackConfig(projectDir: string): StackConfig {
     const namespace = `${PROJECT}:`;
+    // The image build's preflight (preflight.ts): this machine's Docker client settings, before any resource.
+    const client = dockerClientProblems(process.env, os.homedir());
+    if (client.length > 0) throw new pulumi.RunError(client.join("\n"));
     try {
         return parseStackConfig((key) => pulumi.runtime.getConfig(`${namespace}${key}`), {
             projectDir,

@@ -11,17 +11,31 @@
 //                               the pieces of the critical path, measured in the cold run
 //   critical_path_s             max(Postgres ready, app image built) + migrations + app ready
 //   cold_up_over_critical_path  how close the cold up comes to its critical path (goal <= 1.15)
-//   postgres_accepting_s, app_answering_s
+//   postgres_accepting_s, app_answering_s (Postgres answers an SSLRequest; the app /health)
 //                               the physical critical path of the same cold up, from outside, polled every
-//                               50 ms: Postgres accepts TCP on its published port, the app answers /health
+//                               50 ms: Postgres answers on its published port, the app answers /health
 //   postgres_healthy_s, app_healthy_s
 //                               the same moments as the stack sees them, gated by the health probes
 //   probe_gated_over_physical   app_healthy_s / app_answering_s: what the probes' intervals cost
+//   app_own_start_s             the app container's StartedAt to its first answer (polled every 50 ms)
+//   physical_critical_path_s    postgres_accepting_s + migrations_s + app_own_start_s: the machine's time
+//   cold_up_over_physical       cold_up_wall_s / physical_critical_path_s (goal <= 1.5)
+//   noop_rerun_s                the warm re-run (nothing changes) inside the run (goal < 1 s), and its wall
+//   idle_cpu_*, idle_probes_per_s, idle_cpu_per_probe_ms
+//                               the stack idle for 20 s after the cold up: CPU of the engine's processes and
+//                               of the containers, the probes per second their healthchecks make
 //   odin_cold_up_ssh_s, odin_warm_rerun_ssh_s, odin_cold_up_local_s, odin_warm_rerun_local_s
-//                               the odin stack (runtime image) over SSH (test/e2e/sshHost.ts) and on the
-//                               local socket, one after the other (needs root and sshd, as the e2e tier)
+//                               the odin stack (runtime image) over SSH (test/e2e/sshHost.ts, the harness
+//                               dialing `ssh ... docker system dial-stdio` per connection as the provider
+//                               does, with OpenSSH connection sharing) and on the local socket: the median
+//                               of BENCH_RUNS (5) runs each, interleaved (needs root and sshd)
 //   odin_ssh_over_local_cold, odin_ssh_over_local_warm
-//                               the SSH overhead as a ratio
+//                               the SSH overhead as a ratio of the medians (goals <= 1.15, <= 1.3)
+//   odin_*_unshared_*           the same over SSH without connection sharing
+//   ssh_peak_connections_*, ssh_peak_sessions_*, ssh_connections_*
+//                               during each cold up over SSH: the most TCP connections to sshd at once
+//                               (MaxStartups counts the unauthenticated ones), the most session commands at
+//                               once (MaxSessions counts them per shared connection), connections in all
 //   seeded_rows                 rows in the database after `seed` (what the backup figures are for)
 //   backup_s, backup_dump_s, backup_check_s
 //                               one on-demand backup of the seeded database (the agent's `once`, through
@@ -56,11 +70,11 @@ import { AGENT_ENTRYPOINT } from "../components/backups";
 import { resultOf } from "../scripts/backups";
 import { freePort } from "../app/test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
-import { clearLeftovers, removeTempDir, tempDir } from "../test/e2e/support";
+import { clearLeftovers, lockEngine, removeTempDir, tempDir } from "../test/e2e/support";
 import { hotReloadLatency, httpGet } from "../test/e2e/clients";
 import { connect } from "node:net";
 import { docker } from "../test/e2e/support";
-import { sshHostAvailable, startSshDockerHost } from "../test/e2e/sshHost";
+import { sshHostAvailable, startSshDockerHost, type SessionCount } from "../test/e2e/sshHost";
 import { caddyfileFromLabels, failures, startCaddy, startLoad } from "../test/e2e/caddy";
 import { retireLoginRole } from "../scripts/rotate";
 import { stackTarget } from "../scripts/target";
@@ -96,6 +110,10 @@ async function main(): Promise<void> {
         const cold = await pulumiUp(run);
         physical.stop();
         ensureOk("cold up", cold);
+        // The app container's own start, on the engine's clock (this machine's): the physical path's last leg
+        // runs from there to the app's first answer.
+        const appStartedAt = Date.parse((await docker().inspect("containers", "marvel-rivals-app"))?.State?.StartedAt);
+        const idle = await idleProbeCpu(IDLE_WINDOW_MS);
         const warm = await pulumiUp(run);
         ensureOk("warm re-run", warm);
         const changed = warm.operations.filter((o) => o.op !== "same");
@@ -146,7 +164,21 @@ async function main(): Promise<void> {
         const appHealthy = need("app-ready").end + offset;
         if (physical.postgres === undefined || physical.app === undefined)
             throw new Error("the poller never saw Postgres accept a connection or the app answer");
+        // The machine's own time: Postgres accepting (from the run's start), the migrations' step, the app's
+        // own start (its container's StartedAt) to its first answer.
+        const appOwnStart = physical.app - (appStartedAt - started);
+        if (!(appOwnStart > 0)) throw new Error(`the app's start (${appStartedAt}) is not before its first answer`);
+        const physicalPath = physical.postgres + migrations + appOwnStart;
         lines.push(
+            ["app_own_start_s", s(appOwnStart), "s"],
+            ["physical_critical_path_s", s(physicalPath), "s"],
+            ["cold_up_over_physical", (cold.wallMs / physicalPath).toFixed(3), "ratio (goal <= 1.5)"],
+            ["noop_rerun_s", s(warm.durationMs), "s (goal < 1)"],
+            ["noop_rerun_wall_s", s(warm.wallMs), "s (with process start and program load)"],
+            ["idle_cpu_engine_pct", idle.enginePct.toFixed(2), "% of one core (dockerd, containerd, the shims)"],
+            ["idle_cpu_containers_pct", idle.containersPct.toFixed(2), "% of one core (the containers' cgroups)"],
+            ["idle_probes_per_s", idle.probesPerSecond.toFixed(2), "probes/s"],
+            ["idle_cpu_per_probe_ms", idle.perProbeMs.toFixed(1), "ms of CPU (engine + containers) per probe"],
             ["postgres_accepting_s", s(physical.postgres), "s"],
             ["postgres_healthy_s", s(pgHealthy), "s"],
             ["app_answering_s", s(physical.app), "s"],
@@ -158,8 +190,6 @@ async function main(): Promise<void> {
         await pulumiDestroy(run).catch(() => undefined);
         removeTempDir(work);
     }
-    await odinOverSsh();
-    await odinDeploys();
 }
 
 /** An app update and a rollback on the odin stack over SSH, behind Caddy, under load (see the header). */
@@ -272,6 +302,72 @@ async function backupAndRestore(project: string, dataDir: string) {
     return { rows, backupMs, dumpMs: record.dumpMs as number, checkMs: record.checkMs as number, restoreMs };
 }
 
+const IDLE_WINDOW_MS = 20_000;
+
+/** utime + stime + cutime + cstime of a process, in ms (proc(5): fields 14-17, clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+    try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 10;
+    } catch {
+        return 0;
+    }
+}
+
+/**
+ * The idle cost of the health probes: the stack up and untouched for `ms`, the CPU time spent by the engine
+ * (dockerd, containerd and the containers' shims, which run each probe's exec through runc) and inside the
+ * containers (the probe commands themselves, and whatever else idles there). Other users of the engine on
+ * the machine add to the engine's share: an upper bound.
+ */
+async function idleProbeCpu(ms: number) {
+    const ids: string[] = [];
+    let probesPerSecond = 0;
+    for (const name of ALL_CONTAINERS) {
+        const c = await docker().inspect("containers", name);
+        if (!c) continue;
+        ids.push(c.Id);
+        const interval = c.Config?.Healthcheck?.Interval;
+        if (interval) probesPerSecond += 1e9 / interval;
+    }
+    const pids = () => {
+        const out = spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" }).stdout.split("\n");
+        return out
+            .map((l) => l.trim().split(/\s+/))
+            .filter(
+                ([, cmd, ...rest]) =>
+                    cmd !== undefined &&
+                    (/(^|\/)(dockerd|containerd)$/.test(cmd) ||
+                        (/containerd-shim/.test(cmd) && ids.some((id) => rest.includes(id)))),
+            )
+            .map(([pid]) => Number(pid));
+    };
+    const containerCpu = async () => {
+        let total = 0;
+        for (const id of ids) {
+            const st = await docker().call("GET", `/containers/${id}/stats?stream=false`);
+            total += Number(st?.cpu_stats?.cpu_usage?.total_usage ?? 0) / 1e6;
+        }
+        return total;
+    };
+    const procs = pids();
+    const e0 = procs.reduce((a, p) => a + cpuMsOf(p), 0);
+    const c0 = await containerCpu();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, ms));
+    const e1 = procs.reduce((a, p) => a + cpuMsOf(p), 0);
+    const c1 = await containerCpu();
+    const elapsed = Date.now() - t0;
+    const probes = (probesPerSecond * elapsed) / 1000;
+    return {
+        enginePct: ((e1 - e0) / elapsed) * 100,
+        containersPct: ((c1 - c0) / elapsed) * 100,
+        probesPerSecond,
+        perProbeMs: probes > 0 ? (e1 - e0 + (c1 - c0)) / probes : 0,
+    };
+}
+
 /** First moments, from outside, when Postgres accepts TCP and the app answers /health (polled every 50 ms). */
 function watchPhysical(pgPort: number, appPort: number, t0: number) {
     const seen: { postgres?: number; app?: number; stop: () => void } = { stop: () => clearInterval(timer) };
@@ -279,7 +375,7 @@ function watchPhysical(pgPort: number, appPort: number, t0: number) {
     const timer = setInterval(async () => {
         if (busy) return;
         busy = true;
-        if (seen.postgres === undefined && (await tcpAccepts(pgPort))) seen.postgres = Date.now() - t0;
+        if (seen.postgres === undefined && (await postgresAnswers(pgPort))) seen.postgres = Date.now() - t0;
         if (seen.app === undefined) {
             const res = await httpGet(`http://127.0.0.1:${appPort}/health`, 500).catch(() => undefined);
             if (res?.status === 200) seen.app = Date.now() - t0;
@@ -289,81 +385,140 @@ function watchPhysical(pgPort: number, appPort: number, t0: number) {
     return seen;
 }
 
-function tcpAccepts(port: number): Promise<boolean> {
+/**
+ * Whether PostgreSQL itself answers on the published port: an SSLRequest (protocol.html, "SSL Session
+ * Encryption": length 8, code 80877103) gets its one-byte answer, S or N. A bare TCP connect is not enough:
+ * Docker's userland proxy accepts on the host port as soon as the container starts, before the server
+ * listens (and the image's first-start server listens on its socket only).
+ */
+function postgresAnswers(port: number): Promise<boolean> {
     return new Promise((resolve) => {
+        const done = (ok: boolean) => {
+            sock.destroy();
+            resolve(ok);
+        };
         const sock = connect(port, "127.0.0.1", () => {
-            sock.destroy();
-            resolve(true);
+            const req = Buffer.alloc(8);
+            req.writeUInt32BE(8, 0);
+            req.writeUInt32BE(80877103, 4);
+            sock.write(req);
         });
-        sock.on("error", () => resolve(false));
-        sock.setTimeout(500, () => {
-            sock.destroy();
-            resolve(false);
-        });
+        sock.once("data", (b: Buffer) => done(b[0] === 0x53 || b[0] === 0x4e));
+        sock.on("error", () => done(false));
+        sock.on("close", () => done(false));
+        sock.setTimeout(500, () => done(false));
     });
 }
 
-/** The odin stack's cold up and warm re-run over SSH and on the local socket. */
+const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/**
+ * The odin stack's cold up and warm re-run over SSH (the harness dials as the provider does: one
+ * `ssh ... docker system dial-stdio` per connection) and on the local socket, RUNS times each, interleaved;
+ * over SSH with OpenSSH connection sharing (what docs/performance.md recommends) and without it.
+ */
 async function odinOverSsh(): Promise<void> {
     const problem = sshHostAvailable();
     if (problem) {
         process.stderr.write(`bench:e2e: odin over SSH not measured: ${problem}\n`);
         return;
     }
+    const runs = Number(process.env.BENCH_RUNS ?? 5);
     const work = tempDir("bench-odin");
-    const ssh = await startSshDockerHost(path.join(work, "ssh"));
+    const hosts = {
+        shared: await startSshDockerHost(path.join(work, "ssh-shared"), { share: true }),
+        unshared: await startSshDockerHost(path.join(work, "ssh-unshared"), { share: false }),
+    };
     const createdProxy = !(await docker().inspect("networks", "caddy"));
     if (createdProxy) await docker().call("POST", "/networks/create", { Name: "caddy" });
-    const figures: Record<string, number> = {};
+    const times: Record<string, number[]> = {};
+    const sessions: Record<string, SessionCount[]> = {};
+    const add = (key: string, ms: number) => (times[key] ??= []).push(ms);
     try {
-        for (const [via, dockerHost, env] of [
-            ["ssh", ssh.dockerHost, ssh.env],
-            ["local", "unix:///var/run/docker.sock", {}],
-        ] as const) {
-            await clearLeftovers(ALL_CONTAINERS, ["marvel-rivals-network"]);
-            const run = {
-                projectDir: path.join(__dirname, ".."),
-                stack: "odin",
-                workDir: path.join(work, `harness-${via}`),
-                env,
-                overrides: {
-                    dockerHost,
-                    dataDir: path.join(work, `appdata-${via}`),
-                    appPort: String(await freePort()),
-                    appBindAddress: "127.0.0.1",
-                },
-            };
-            try {
-                const cold = await pulumiUp(run);
-                ensureOk(`odin cold up (${via})`, cold);
-                const warm = await pulumiUp(run);
-                ensureOk(`odin warm re-run (${via})`, warm);
-                figures[`cold_${via}`] = cold.wallMs;
-                figures[`warm_${via}`] = warm.wallMs;
-            } finally {
-                await pulumiDestroy(run).catch(() => undefined);
+        for (let i = 0; i < runs; i++) {
+            for (const via of ["shared", "local", "unshared"] as const) {
+                const ssh = via === "local" ? undefined : hosts[via];
+                await clearLeftovers(ALL_CONTAINERS, ["marvel-rivals-network"]);
+                const run = {
+                    projectDir: path.join(__dirname, ".."),
+                    stack: "odin",
+                    workDir: path.join(work, `harness-${via}-${i}`),
+                    env: ssh?.env ?? {},
+                    overrides: {
+                        dockerHost: ssh?.dockerHost ?? "unix:///var/run/docker.sock",
+                        dataDir: path.join(work, `appdata-${via}-${i}`),
+                        appPort: String(await freePort()),
+                        appBindAddress: "127.0.0.1",
+                    },
+                };
+                try {
+                    const count = ssh?.countSessions();
+                    const cold = await pulumiUp(run);
+                    if (count) (sessions[via] ??= []).push(count());
+                    ensureOk(`odin cold up (${via})`, cold);
+                    const warm = await pulumiUp(run);
+                    ensureOk(`odin warm re-run (${via})`, warm);
+                    add(`cold_${via}`, cold.wallMs);
+                    add(`warm_${via}`, warm.wallMs);
+                } finally {
+                    await pulumiDestroy(run).catch(() => undefined);
+                }
             }
         }
-        for (const [name, value, unit] of [
-            ["odin_cold_up_ssh_s", s(figures.cold_ssh), "s"],
-            ["odin_warm_rerun_ssh_s", s(figures.warm_ssh), "s"],
-            ["odin_cold_up_local_s", s(figures.cold_local), "s"],
-            ["odin_warm_rerun_local_s", s(figures.warm_local), "s"],
-            ["odin_ssh_over_local_cold", (figures.cold_ssh / figures.cold_local).toFixed(3), "ratio"],
-            ["odin_ssh_over_local_warm", (figures.warm_ssh / figures.warm_local).toFixed(3), "ratio"],
-        ])
-            process.stdout.write(`${name}: ${value} ${unit}\n`);
+        const m = (k: string) => median(times[k]);
+        const peak = (via: string, f: keyof SessionCount) => Math.max(...sessions[via].map((c) => c[f]));
+        const lines: [string, string, string][] = [
+            ["odin_runs", String(runs), "each"],
+            ["odin_cold_up_ssh_s", s(m("cold_shared")), "s (median, connection sharing)"],
+            ["odin_warm_rerun_ssh_s", s(m("warm_shared")), "s (median, connection sharing)"],
+            ["odin_cold_up_local_s", s(m("cold_local")), "s (median)"],
+            ["odin_warm_rerun_local_s", s(m("warm_local")), "s (median)"],
+            ["odin_ssh_over_local_cold", (m("cold_shared") / m("cold_local")).toFixed(3), "ratio (goal <= 1.15)"],
+            ["odin_ssh_over_local_warm", (m("warm_shared") / m("warm_local")).toFixed(3), "ratio (goal <= 1.3)"],
+            ["odin_cold_up_ssh_unshared_s", s(m("cold_unshared")), "s (median, one connection per session)"],
+            ["odin_warm_rerun_ssh_unshared_s", s(m("warm_unshared")), "s (median, one connection per session)"],
+            ["odin_ssh_unshared_over_local_cold", (m("cold_unshared") / m("cold_local")).toFixed(3), "ratio"],
+            ["odin_ssh_unshared_over_local_warm", (m("warm_unshared") / m("warm_local")).toFixed(3), "ratio"],
+            ["ssh_peak_connections_unshared", String(peak("unshared", "peak")), "at once (cold up; MaxStartups 10)"],
+            ["ssh_peak_sessions_unshared", String(peak("unshared", "peakSessions")), "at once (cold up)"],
+            ["ssh_connections_unshared", String(peak("unshared", "total")), "per cold up (the most of the runs)"],
+            ["ssh_peak_connections_shared", String(peak("shared", "peak")), "at once (cold up)"],
+            ["ssh_peak_sessions_shared", String(peak("shared", "peakSessions")), "at once (cold up; MaxSessions 10)"],
+            ["ssh_connections_shared", String(peak("shared", "total")), "per cold up (the most of the runs)"],
+        ];
+        for (const [name, value, unit] of lines) process.stdout.write(`${name}: ${value} ${unit}\n`);
+        process.stdout.write(`odin_raw_ms: ${JSON.stringify(times)}\n`);
     } finally {
         if (createdProxy) {
             const net = await docker().inspect("networks", "caddy");
             if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
         }
-        await ssh.stop();
+        await hosts.shared.stop();
+        await hosts.unshared.stop();
         removeTempDir(work);
     }
 }
 
-main().catch((err) => {
+/**
+ * One e2e user of the engine at a time (the e2e files' lock: the stacks share container names). BENCH_ONLY
+ * picks parts: dev (the dev stack, probes, backups), odin (SSH vs local), deploys (under load).
+ */
+async function benchmark(): Promise<void> {
+    const only = new Set((process.env.BENCH_ONLY ?? "dev,odin,deploys").split(","));
+    const unlock = await lockEngine();
+    try {
+        if (only.has("dev")) await main();
+        if (only.has("odin")) await odinOverSsh();
+        if (only.has("deploys")) await odinDeploys();
+    } finally {
+        unlock();
+    }
+}
+
+benchmark().catch((err) => {
     process.stderr.write(`bench:e2e: ${(err as Error).message}\n`);
     process.exit(1);
 });

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { readMigrations } from "../app/src/migrate/files";
+import { readMigrations, type MigrationFile } from "../app/src/migrate/files";
+import { MigrateError } from "../app/src/migrate/errors";
 import { DEFAULT_HISTORY_TABLE, LEGACY_COLUMNS, LEGACY_HISTORY_TABLE } from "../app/src/migrate/historyName";
 import { dockerEnvironment } from "./common";
 
@@ -18,8 +19,15 @@ export interface PendingMigrationsArgs {
 }
 
 export interface PendingMigrations {
-    /** What was read: the history, or why not (no container yet, stopped, unreadable). */
-    database: "read" | "not created yet" | "stopped" | "unreadable";
+    /**
+     * What was read: the history, or why not (no container yet, stopped, the engine did not answer, the
+     * database did not answer).
+     */
+    database: "read" | "not created yet" | "stopped" | "unreachable" | "unreadable";
+    /** Why the history could not be read (the engine's or psql's own words), else null. */
+    reason: string | null;
+    /** A migration file that the runner refuses (a bad name, two files with one number), as one line; else null. */
+    filesError: string | null;
     /** Files the next `up` applies, with their first line. */
     pending: { file: string; firstLine: string }[];
     /** Applied files whose content changed since (the `up` refuses them). */
@@ -34,28 +42,84 @@ export interface PendingMigrations {
     summary: string[];
 }
 
+/** How long the whole read may take: the docker CLI's own SSH connect timeout is 30 s per call. */
+export const HISTORY_READ_SECONDS = 25;
+
 /**
  * Reads the database's migration history read-only, through `psql` inside the stack's own Postgres
  * container (`docker exec` over the stack's engine, so it works on odin where no port is published), and
- * only when that container exists and runs. Prints nothing but a JSON array (or why it could not), and
- * never fails: the report says what it could not read instead of stopping a preview.
+ * only when that container exists and runs. Prints one word or a JSON array on stdout, and never fails: the
+ * report says what it could not read instead of stopping a preview.
+ *
+ * - `none`: the engine answered that the container does not exist (its own "No such container"); any
+ *   other failure of `docker container inspect` is `unreachable <the CLI's error>`: an engine that cannot
+ *   be reached is not a first deploy.
+ * - psql's stderr is kept apart from its stdout: a server NOTICE or WARNING (a collation version mismatch,
+ *   say) goes to stderr and never into the JSON; stderr is read only when psql fails (`unreadable <it>`).
+ * - Every docker call is bounded by what is left of $LIMIT seconds, with a watchdog (POSIX sh: macOS has no
+ *   `timeout`): TERM at the limit, KILL 3 s later if the CLI is still there, so the read ends within
+ *   $LIMIT + 3 s (28 s) whatever the CLI does with TERM. The docker CLI adds `-o ConnectTimeout=30` to its ssh command (docker/cli, 28f75608,
+ *   cli/connhelper/connhelper.go, addSSHTimeout), more than our limit, and on Linux kills ssh with
+ *   itself (cli/connhelper/commandconn/pdeathsig_linux.go); the outputs go to files, so an ssh child that
+ *   outlives a killed docker on macOS holds no pipe of this script open.
  */
-const READ_HISTORY = [
+export const READ_HISTORY = [
     "set -u",
-    'running=$(docker container inspect --format "{{.State.Running}}" "$PG_CONTAINER" 2>/dev/null) || { echo none; exit 0; }',
-    '[ "$running" = true ] || { echo stopped; exit 0; }',
-    'q() { docker exec "$PG_CONTAINER" psql -X -A -t -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" -c "$1" 2>&1; }',
+    'start=$(date +%s); tmp=$(mktemp -d 2>/dev/null || mktemp -d -t mrs-history) || { echo "unreadable cannot create a temporary directory"; exit 0; }',
+    "trap 'rm -rf \"$tmp\"' EXIT",
+    // bounded CMD...: CMD with stdout in $tmp/out and stderr in $tmp/err; 124 when the time is up.
+    "bounded() {",
+    "    left=$((start + LIMIT - $(date +%s)))",
+    '    [ "$left" -gt 0 ] || return 124',
+    '    rm -f "$tmp/late"',
+    '    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null &',
+    "    pid=$!",
+    // At the limit: TERM, then KILL 3 s later if the CLI is still there (one that handles or ignores TERM
+    // would otherwise keep `wait` and the preview waiting for ever). A KILLed docker's ssh gets its
+    // parent-death signal on Linux all the same (pdeathsig: sent whatever killed the parent).
+    '    ( trap \'kill "$s" 2>/dev/null; exit 0\' TERM; sleep "$left" & s=$!; wait "$s" && { : >"$tmp/late"; kill "$pid"; sleep 3 & s=$!; wait "$s" && kill -9 "$pid"; } ) >/dev/null 2>&1 </dev/null &',
+    "    dog=$!",
+    '    wait "$pid"; rc=$?',
+    '    kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null',
+    '    [ -e "$tmp/late" ] && return 124',
+    '    return "$rc"',
+    "}",
+    // The CLI's own words, on one line.
+    'why() { tr "\\r\\n" "  " <"$tmp/err" | sed "s/  */ /g; s/^ //; s/ $//" | cut -c1-500; }',
+    'late() { echo "$1 no answer within $LIMIT s from $2"; exit 0; }',
+    'bounded docker container inspect --format "{{.State.Running}}" "$PG_CONTAINER"; rc=$?',
+    'if [ "$rc" = 124 ]; then late unreachable "the Docker engine at $DOCKER_HOST"; fi',
+    'if [ "$rc" != 0 ]; then',
+    '    if grep -q "No such" "$tmp/err"; then echo none; else echo "unreachable $(why)"; fi',
+    "    exit 0",
+    "fi",
+    '[ "$(cat "$tmp/out")" = true ] || { echo stopped; exit 0; }',
+    'q() { bounded docker exec "$PG_CONTAINER" psql -X -A -t -q -v ON_ERROR_STOP=1 -U "$PG_USER" -d "$PG_DB" -c "$1"; rc=$?; [ "$rc" = 124 ] && late unreadable "psql in $PG_CONTAINER"; [ "$rc" = 0 ] || { echo "unreadable $(why)"; exit 0; }; }',
     // The runner's history (migration_runner.history), or the table of earlier versions not moved yet.
     // (The names are the runner's constants, checked lower-case identifiers: safe inside the SQL text.)
-    `where=$(q "SELECT CASE WHEN to_regclass('${DEFAULT_HISTORY_TABLE}') IS NOT NULL THEN '${DEFAULT_HISTORY_TABLE}' WHEN (SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute WHERE attrelid = to_regclass('${LEGACY_HISTORY_TABLE}') AND attnum > 0 AND NOT attisdropped) = '${LEGACY_COLUMNS.join(",")}' THEN '${LEGACY_HISTORY_TABLE}' ELSE '' END") || { echo "unreadable $where"; exit 0; }`,
+    `q "SELECT CASE WHEN to_regclass('${DEFAULT_HISTORY_TABLE}') IS NOT NULL THEN '${DEFAULT_HISTORY_TABLE}' WHEN (SELECT string_agg(attname, ',' ORDER BY attname) FROM pg_attribute WHERE attrelid = to_regclass('${LEGACY_HISTORY_TABLE}') AND attnum > 0 AND NOT attisdropped) = '${LEGACY_COLUMNS.join(",")}' THEN '${LEGACY_HISTORY_TABLE}' ELSE '' END"`,
+    'where=$(cat "$tmp/out")',
     "[ -n \"$where\" ] || { echo '[]'; exit 0; }",
-    'rows=$(q "SELECT coalesce(json_agg(to_jsonb(h)), \'[]\') FROM $where h") || { echo "unreadable $rows"; exit 0; }',
-    'echo "$rows"',
+    "q \"SELECT coalesce(json_agg(to_jsonb(h)), '[]') FROM $where h\"",
+    'cat "$tmp/out"',
 ].join("\n");
+
+/** The inputs of the read (command.local.run): the script and its environment. */
+export function readHistoryInputs(args: PendingMigrationsArgs, limitSeconds = HISTORY_READ_SECONDS) {
+    return {
+        command: READ_HISTORY,
+        environment: {
+            ...dockerEnvironment(args.dockerHost),
+            PG_CONTAINER: args.containerName,
+            PG_USER: args.dbUser,
+            PG_DB: args.dbName,
+            LIMIT: String(limitSeconds),
+        },
+    };
+}
 
 /** The report of `stdout` (READ_HISTORY's) against the files in `args.migrationsDir`. */
 export function reportPending(stdout: string, args: PendingMigrationsArgs): PendingMigrations {
-    const files = readMigrations(args.migrationsDir);
     const out = stdout.trim();
     const firstLine = (sql: string) =>
         sql
@@ -64,6 +128,8 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
             ?.trim() ?? "";
     const report: PendingMigrations = {
         database: "read",
+        reason: null,
+        filesError: null,
         pending: [],
         drifted: [],
         missing: [],
@@ -71,11 +137,48 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
         backupFirst: false,
         summary: [],
     };
+    const s = report.summary;
+    let files: MigrationFile[];
+    try {
+        files = readMigrations(args.migrationsDir);
+    } catch (e) {
+        // A file the runner refuses (005-add-region.sql): its one line, which names the fix, not a stack.
+        if (!(e instanceof MigrateError)) throw e;
+        report.filesError = e.message;
+        s.push(`migrations: ${e.message}`);
+        return report;
+    }
     let history: { name: string; checksum: string; status?: string }[] = [];
+    const word = /^(\S+)\s*([\s\S]*)$/.exec(out);
     if (out === "none") report.database = "not created yet";
     else if (out === "stopped") report.database = "stopped";
-    else if (out.startsWith("unreadable")) report.database = "unreadable";
-    else history = JSON.parse(out) as typeof history;
+    else if (word && (word[1] === "unreachable" || word[1] === "unreadable")) {
+        report.database = word[1];
+        report.reason = word[2]!.trim() || "no reason given";
+    } else {
+        try {
+            history = JSON.parse(out) as typeof history;
+            if (!Array.isArray(history)) throw new Error("not an array");
+        } catch {
+            history = [];
+            report.database = "unreadable";
+            report.reason = `the history is not JSON: ${out.slice(0, 200)}`;
+        }
+    }
+
+    const where = `${args.containerName} (database ${args.dbName})`;
+    if (report.database === "unreachable") {
+        s.push(
+            `migrations: could not read the history: ${report.reason}; what the up applies is not known: check that the Docker engine at ${args.dockerHost} answers (docker -H ${args.dockerHost} info)`,
+        );
+        return report;
+    }
+    if (report.database === "unreadable") {
+        s.push(
+            `migrations: could not read the history: ${report.reason}; what the up applies to ${where} is not known`,
+        );
+        return report;
+    }
 
     const applied = new Map(history.map((h) => [h.name, h]));
     for (const f of files) {
@@ -88,16 +191,14 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
     report.missing = history.filter((h) => !names.has(h.name)).map((h) => `${h.name}.sql`);
     report.backupFirst = args.backups && report.pending.length > 0 && report.database === "read";
 
-    const where = `${args.containerName} (database ${args.dbName})`;
-    const s = report.summary;
     if (report.database === "not created yet") {
         s.push(`migrations: ${where} does not exist yet: a first deploy, every file is pending (${files.length})`);
     } else if (report.database === "stopped") {
         s.push(
             `migrations: ${where} is stopped: its history was not read; the up starts it, then applies what is pending`,
         );
-    } else if (report.database === "unreadable") {
-        s.push(`migrations: the history of ${where} could not be read (${out.slice("unreadable".length).trim()})`);
+        report.pending = [];
+        return report;
     } else {
         s.push(
             report.pending.length === 0
@@ -105,7 +206,6 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
                 : `migrations: ${report.pending.length} pending on ${where}${report.backupFirst ? ", a pg_dump into backups/ is taken first" : ""}`,
         );
     }
-    if (report.database !== "read" && report.database !== "not created yet") return report;
     for (const p of report.pending) s.push(`  pending  ${p.file}  ${p.firstLine}`);
     for (const d of report.drifted) s.push(`  DRIFTED  ${d}: changed after it was applied; the up will refuse it`);
     for (const m of report.missing) s.push(`  MISSING  ${m}: applied, but its file is gone; the up will refuse it`);
@@ -117,24 +217,28 @@ export function reportPending(stdout: string, args: PendingMigrationsArgs): Pend
 
 /**
  * What the next `up` will do to the database, known before anything changes: during `preview` and at the
- * start of `up`. An invoke (command.local.run), so it runs in a preview too; it only reads.
+ * start of `up`. An invoke (command.local.run), so it runs in a preview too; it only reads. A history that
+ * could not be read is a warning (the preview goes on: the provider's own errors say more about an engine
+ * it cannot reach); a migration file the runner would refuse is logged as an error of one line (the
+ * runner's own message, which names the rename), never a stack trace, and the `up`'s migration step refuses
+ * the same file with the same line.
  */
 export function pendingMigrations(args: PendingMigrationsArgs): pulumi.Output<PendingMigrations> {
     const read = command.local.runOutput({
-        command: READ_HISTORY,
+        ...readHistoryInputs(args),
         // The history JSON is for the report below, not for the preview's log (pulumi-command logs a run's
         // stdout and stderr unless told not to: v1.2.1, local/logging.go, ShouldLogStdout).
         logging: command.types.enums.local.Logging.None,
-        environment: {
-            ...dockerEnvironment(args.dockerHost),
-            PG_CONTAINER: args.containerName,
-            PG_USER: args.dbUser,
-            PG_DB: args.dbName,
-        },
     });
     return read.stdout.apply((stdout) => {
         const report = reportPending(stdout, args);
-        for (const line of report.summary) void pulumi.log.info(line);
+        const log =
+            report.filesError !== null
+                ? pulumi.log.error
+                : report.database === "unreachable" || report.database === "unreadable"
+                  ? pulumi.log.warn
+                  : pulumi.log.info;
+        for (const line of report.summary) void log(line);
         return report;
     });
 }

@@ -209,7 +209,13 @@ export class Postgres extends pulumi.ComponentResource {
                     // TCP on 127.0.0.1, not the socket: the image's first-start init server listens on the
                     // socket only, so a socket check reports healthy before the real server is up.
                     tests: ["CMD-SHELL", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
-                    ...healthTiming({ interval: "3s", timeout: "5s", retries: 5, startPeriod: "1m0s" }),
+                    // Probed every second (issue 26): before Docker 25 there is no start_interval (kreuzwerker
+                    // v4.2.0, resource_docker_container_funcs.go, createContainer, maps start_interval to
+                    // HealthConfig.StartInterval, which API < 1.44 refuses), and the engine runs the first probe
+                    // one interval after the start (moby v24 daemon/health.go, monitor), so the interval is what
+                    // the migration step waits on after Postgres accepts. 15 retries keep the old 15 s before a
+                    // running database is called unhealthy. Cost: one pg_isready exec a second (docs/performance.md).
+                    ...healthTiming({ interval: "1s", timeout: "5s", retries: 15, startPeriod: "1m0s" }),
                 },
                 // Dependents (the migration step) are created only once the container is healthy.
                 wait: true,

@@ -108,6 +108,9 @@ export class Redis extends pulumi.ComponentResource {
                 ports: publishedPorts(this.port, args.publish),
                 healthcheck: {
                     tests: ["CMD-SHELL", "redis-cli ping | grep -q PONG"],
+                    // Left at 3 s (issue 26): the app waits for Redis and for the migrations, which end later
+                    // than Redis' first probe, so a shorter interval would cost CPU (docs/performance.md) for
+                    // nothing on the critical path.
                     ...healthTiming({ interval: "3s", timeout: "3s", retries: 5, startPeriod: "10s" }),
                 },
                 wait: true,

@@ -5,7 +5,10 @@
 # (scripts/deployLock.ts, README "One change at a time"); `--lock-wait SECONDS` and `--lock-ttl 60m` are the
 # lock's options, taken out before Pulumi sees the arguments.
 # Stack: $PULUMI_STACK, default dev.  Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated
-# into .pulumi-state/passphrase on first use (back it up with the state: it decrypts the stack's secrets).
+# on first use into ~/.config/marvel-rivals-stats/passphrase (0600), never beside the state it decrypts: a
+# copy of the state alone must not open its secrets (back the passphrase up apart, e.g. a password manager).
+# odin's state has one home, shared by the laptop and the runner (docs/github.md): this script refuses any
+# local file:// state for odin unless MRS_ALLOW_LOCAL_STATE=1.
 set -euo pipefail
 self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,16 +25,57 @@ mkdir -p "$state"
 chmod 700 "$state"
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$state}"
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-    passphrase="$state/passphrase"
+    # Outside the state directory (issue 23): one that an earlier version generated beside the state is
+    # moved out once, never lost; two different ones are a question for a person.
+    keys="${XDG_CONFIG_HOME:-$HOME/.config}/marvel-rivals-stats"
+    passphrase="$keys/passphrase"
+    (umask 077 && mkdir -p "$keys")
+    if [ -s "$state/passphrase" ]; then
+        if [ ! -s "$passphrase" ]; then
+            (umask 077 && cp "$state/passphrase" "$passphrase.tmp" && mv "$passphrase.tmp" "$passphrase")
+            rm "$state/passphrase"
+            printf 'Moved the stack passphrase out of the state directory, to %s (0600): back it up apart from %s.\n' "$passphrase" "$state" >&2
+        elif cmp -s "$state/passphrase" "$passphrase"; then
+            rm "$state/passphrase"
+        else
+            fail "two different passphrases: $state/passphrase and $passphrase. Keep the one that decrypts your stacks in $passphrase and delete $state/passphrase (a passphrase never sits beside the state)."
+        fi
+    fi
+    # A new one only for a state without stacks: stacks there were encrypted with a passphrase that is not
+    # here (another XDG_CONFIG_HOME, a new laptop), and a new one would not open them (pulumi/pulumi
+    # pkg/backend/diy/store.go: StacksDir, .pulumi/stacks).
+    if [ ! -s "$passphrase" ] && [ "$PULUMI_BACKEND_URL" = "file://$state" ] &&
+        [ -n "$(ls -A "$state/.pulumi/stacks" 2>/dev/null)" ]; then
+        fail "the stacks in $state were encrypted with a passphrase that is not in $passphrase: put it there (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open them."
+    fi
     if [ ! -s "$passphrase" ]; then
         (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase")
-        printf 'Generated a passphrase for the stack secrets in %s: back it up with %s.\n' "$passphrase" "$state" >&2
+        printf 'Generated a passphrase for the stack secrets in %s (0600): back it up apart from the state.\n' "$passphrase" >&2
     fi
+    chmod 600 "$passphrase"
     export PULUMI_CONFIG_PASSPHRASE_FILE="$passphrase"
 fi
 
 stack="${PULUMI_STACK:-dev}"
 [ -f "Pulumi.$stack.yaml" ] || fail "no stack file Pulumi.$stack.yaml: PULUMI_STACK must be dev or odin (or add a stack file)."
+# One home for odin's state (docs/github.md, "Where odin's state lives"): a file backend is this machine's
+# alone (inside the repository, ~/.pulumi with file://~, anywhere: a path check could be walked round with
+# a relative path, a symlink or ~), and two states of one stack replace each other's containers.
+if [ "$stack" = odin ] && [ -z "${MRS_ALLOW_LOCAL_STATE:-}" ]; then
+    case "$PULUMI_BACKEND_URL" in
+        file://*)
+            fail "odin's state would be $PULUMI_BACKEND_URL, a local file backend on this machine: odin has one state, shared with the GitHub deploy. Set PULUMI_BACKEND_URL to it (docs/github.md, \"Where odin's state lives\"), or set MRS_ALLOW_LOCAL_STATE=1 to use this local state anyway."
+            ;;
+    esac
+fi
+# The passphrase file, as pulumi (run from here) opens it: relative to this directory, symlinks resolved.
+passfile="${PULUMI_CONFIG_PASSPHRASE_FILE:-}"
+case "$passfile" in "" | /*) ;; *) passfile="$PWD/$passfile" ;; esac
+[ -z "$passfile" ] || [ ! -d "$(dirname "$passfile")" ] ||
+    passfile="$(cd "$(dirname "$passfile")" && pwd -P)/$(basename "$passfile")"
+case "$passfile" in
+    "$state"/* | "$(cd "$state" && pwd -P)"/*) fail "PULUMI_CONFIG_PASSPHRASE_FILE is $PULUMI_CONFIG_PASSPHRASE_FILE, inside the state directory $state: a copy of the state would open its secrets. Move the file out (e.g. to ~/.config/marvel-rivals-stats/passphrase, 0600) and point PULUMI_CONFIG_PASSPHRASE_FILE at it." ;;
+esac
 if ! pulumi stack select "$stack" >/dev/null 2>&1; then
     pulumi stack init "$stack" --secrets-provider passphrase
 fi

@@ -1,8 +1,9 @@
 // The odin stack end to end (issue 9), over a real SSH connection: Pulumi.odin.yaml as committed, with only
 // the Docker host (an SSH server on 127.0.0.1 with a deploy user in the docker group, test/e2e/sshHost.ts),
-// the data directory and the app's published port overridden. The harness reaches the engine through an
-// ssh socket forward, the program's docker CLI steps through the CLI's ssh transport: nothing of the stack
-// bypasses SSH. Runtime image, 1000:1000 owner, backups before migrations, the existing caddy network, no
+// the data directory and the app's published port overridden. The harness reaches the engine as the
+// provider does (one `ssh -T ... docker system dial-stdio` per connection, in parallel), the program's docker
+// CLI steps through the CLI's ssh transport, over OpenSSH connection sharing as docs/performance.md
+// recommends: nothing of the stack bypasses SSH. Runtime image, 1000:1000 owner, backups before migrations, the existing caddy network, no
 // database port, restarts of Postgres and of the engine, a new migration, destroy and up again.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";

@@ -82,9 +82,9 @@ describe("dev stack", () => {
             tests: ["CMD-SHELL", 'pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER" -d "$POSTGRES_DB"'],
             // As the provider reads them back (Go's Duration.String()), and no startInterval: Docker < 25
             // refuses to create a container with one.
-            interval: "3s",
+            interval: "1s",
             timeout: "5s",
-            retries: 5,
+            retries: 15,
             startPeriod: "1m0s",
         });
         expect(pg.wait).toBe(true);

@@ -88,9 +88,27 @@ export function compareMigrationNames(a: string, b: string): number {
     return byNumberThenName({ number: num(a), name: a }, { number: num(b), name: b });
 }
 
+/**
+ * The name a near miss was meant to have (`005-add-region.sql` -> `005_add_region.sql`, `3_AddRegion.Sql`
+ * -> `003_add_region.sql`), or null when there is no single answer (`004_add.sql.bak`, `add.sql`).
+ */
+export function renameOf(f: string): string | null {
+    const m = /^(\d+)[_\-. ]+(.*?)(\.down)?\.sql$/i.exec(f);
+    if (!m) return null;
+    const rest = m[2]!
+        .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, "_")
+        .replace(/^_+|_+$/g, "");
+    if (rest === "") return null;
+    const name = `${m[1]!.padStart(3, "0")}_${rest}${m[3] ? ".down" : ""}.sql`;
+    return name === f ? null : name;
+}
+
 function badName(dir: string, f: string): MigrateError {
+    const to = renameOf(f);
     return new MigrateError(
-        `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`,
+        `${f} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; ${to ? `rename it to ${to}` : "rename it"}, or move it out of the migrations directory`,
         { file: f },
     );
 }

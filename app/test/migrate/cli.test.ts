@@ -110,6 +110,24 @@ describe("migrate CLI", () => {
         expect(r.stderr).toContain(`migrate up: ${report.error.message}\n`);
     });
 
+    it("a badly named file (005-add-region.sql): one line naming the file and its rename, exit 1, the file in the JSON error", async () => {
+        const url = await pg.createDatabase("cli_badname");
+        const dir = migrationsDir({
+            "001_ok.sql": "CREATE TABLE ok (id INTEGER);\n",
+            "005-add-region.sql": "ALTER TABLE ok ADD COLUMN region TEXT;\n",
+        });
+        for (const command of ["up", "status"]) {
+            const r = await migrate([command, "--migrations-dir", dir], { DATABASE_URL: url });
+            expect(r.code, command).toBe(1);
+            expect(r.stdout, command).toBe("");
+            expect(r.stderr, command).toBe(
+                `migrate ${command}: 005-add-region.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it to 005_add_region.sql, or move it out of the migrations directory\n`,
+            );
+        }
+        const after = await migrate(["status", "--json", "--migrations-dir", dir], { DATABASE_URL: url });
+        expect(JSON.parse(after.stdout).error.file).toBe("005-add-region.sql");
+    });
+
     it("two processes at once: one applies, the other reports nothing pending", async () => {
         const url = await pg.createDatabase("cli_race");
         const dir = migrationsDir({ "001_slow.sql": "CREATE TABLE t (id INTEGER);\nSELECT pg_sleep(0.5);\n" });

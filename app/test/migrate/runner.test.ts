@@ -266,7 +266,7 @@ describe("order", () => {
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"], "2-create-b.sql": "SELECT 1;\n" });
         const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
         expect(err.message).toBe(
-            `2-create-b.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`,
+            `2-create-b.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it to 002_create_b.sql, or move it out of the migrations directory`,
         );
     });
 });
@@ -277,7 +277,7 @@ describe("listPending (the app's readiness)", () => {
         const dir = migrationsDir({ "001_create_a.sql": THREE["001_create_a.sql"] });
         await up({ databaseUrl: url, migrationsDir: dir });
         writeFileSync(join(dir, "003_AddRegion.sql"), "ALTER TABLE a ADD COLUMN region TEXT;\n");
-        const expected = `003_AddRegion.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`;
+        const expected = `003_AddRegion.sql in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it to 003_add_region.sql, or move it out of the migrations directory`;
         const err = await withClient(url, (c) => rejection(listPending(c, dir)));
         expect(err).toBeInstanceOf(MigrateError);
         expect(err.message).toBe(expected);

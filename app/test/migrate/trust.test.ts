@@ -235,7 +235,14 @@ describe("a no-transaction file that fails half-way", () => {
 });
 
 describe("names and the history table", () => {
-    for (const name of ["003_add.SQL", "003-add.sql", "003_add.sql.bak", "3_add.Sql"]) {
+    // The rename each error names (none for a backup copy: moving it out is the fix).
+    const RENAME: Record<string, string> = {
+        "003_add.SQL": "rename it to 003_add.sql",
+        "003-add.sql": "rename it to 003_add.sql",
+        "003_add.sql.bak": "rename it",
+        "3_add.Sql": "rename it to 003_add.sql",
+    };
+    for (const name of Object.keys(RENAME)) {
         it(`refuses ${name} by name instead of skipping it`, async () => {
             const url = await pg.createDatabase("names");
             const dir = migrationsDir({
@@ -244,7 +251,7 @@ describe("names and the history table", () => {
             });
             const err = await rejection(up({ databaseUrl: url, migrationsDir: dir }));
             expect(err.message).toBe(
-                `${name} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; rename it, or move it out of the migrations directory`,
+                `${name} in ${dir} is not named NNN_name.sql or NNN_name.down.sql (three or more digits, _, then lower-case letters, digits and _, ending in lower-case .sql), so it would never run; ${RENAME[name]}, or move it out of the migrations directory`,
             );
             expect(await historyNames(url)).toEqual([]);
         });

@@ -1,10 +1,10 @@
 // TEST HARNESS (issue 5): a minimal client of the Docker Engine API over its Unix socket. Requests carry
 // their payload in the body, so that environment values (passwords) never appear on a command line.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
+import { Agent, request } from "node:http";
 import * as nodePath from "node:path";
+import { Duplex } from "node:stream";
 
 export class DockerApiError extends Error {
     constructor(
@@ -32,60 +32,201 @@ export function socketPathOf(host: string | undefined): string {
  */
 export const CLIENT_API_VERSION = "1.51";
 
-const forwards = new Map<string, { socket: Promise<string>; child?: ChildProcess; dir: string }>();
-// However the process ends, its forwards end with it.
+/**
+ * A socket-like stream over one `ssh -T [-p port] [user@]host docker system dial-stdio` process: one SSH
+ * session per HTTP connection, as the provider's client dials an ssh:// host. pulumi-docker v5.0.0,
+ * provider/image.go, configureDockerClientInner, and kreuzwerker v4.2.0 (its `upstream` submodule),
+ * internal/provider/config.go, MakeClient, both take connhelper.GetConnectionHelperWithSSHOpts; docker/cli
+ * cli/connhelper/connhelper.go, getConnectionHelper: its Dialer runs commandconn.New(ctx, "ssh", "-o
+ * ConnectTimeout=30", "-T", [-l user] [-p port], "--", host, "docker", "system", "dial-stdio") for EVERY
+ * dial. Closing sends SIGTERM, then SIGKILL after 10 s (cli/connhelper/commandconn/commandconn.go, kill).
+ */
+class CommandConn extends Duplex {
+    private readonly child: ChildProcess;
+    private idle?: NodeJS.Timeout;
+    private idleMs = 0;
+    private stderr = "";
+
+    constructor(sshArgs: string[], onExit: () => void) {
+        super({ allowHalfOpen: false });
+        this.child = spawn("ssh", sshArgs, { stdio: ["pipe", "pipe", "pipe"] });
+        this.child.stdout!.on("data", (c: Buffer) => {
+            this.touch();
+            if (!this.push(c)) this.child.stdout!.pause();
+        });
+        this.child.stdout!.on("end", () => this.push(null));
+        this.child.stderr!.on("data", (c: Buffer) => (this.stderr += c.toString("utf8")));
+        this.child.stdin!.on("error", () => {});
+        this.child.on("error", (err) => this.destroy(err));
+        this.child.on("exit", (code) => {
+            onExit();
+            if (code !== 0 && code !== null && !this.destroyed)
+                this.destroy(new Error(`ssh ${sshArgs.join(" ")} exited ${code}: ${this.stderr.trim()}`));
+        });
+    }
+
+    override _read(): void {
+        this.child.stdout!.resume();
+    }
+
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+        this.touch();
+        this.child.stdin!.write(chunk, cb);
+    }
+
+    override _final(cb: (err?: Error | null) => void): void {
+        this.child.stdin!.end(cb);
+    }
+
+    override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+        clearTimeout(this.idle);
+        this.child.stdin!.destroy();
+        if (this.child.exitCode === null && this.child.signalCode === null) {
+            this.child.kill("SIGTERM");
+            const hard = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+            hard.unref();
+            this.child.once("exit", () => clearTimeout(hard));
+        }
+        cb(err);
+    }
+
+    private touch(): void {
+        if (this.idleMs > 0) this.idle?.refresh();
+    }
+
+    // What http.Agent calls on the sockets it pools (net.Socket's API).
+    setTimeout(ms: number, cb?: () => void): this {
+        clearTimeout(this.idle);
+        this.idleMs = ms;
+        if (cb) this.once("timeout", cb);
+        if (ms > 0) {
+            this.idle = setTimeout(() => this.emit("timeout"), ms);
+            this.idle.unref();
+        }
+        return this;
+    }
+    setKeepAlive(): this {
+        return this;
+    }
+    setNoDelay(): this {
+        return this;
+    }
+    ref(): this {
+        this.child.ref();
+        for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as any)?.ref?.();
+        return this;
+    }
+    unref(): this {
+        this.child.unref();
+        for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as any)?.unref?.();
+        return this;
+    }
+}
+
+/**
+ * ssh's arguments for an ssh:// Docker host, in the order docker/cli builds them (cli/connhelper/ssh/ssh.go,
+ * Spec.args and Spec.Command; connhelper.go, addSSHTimeout and disablePseudoTerminalAllocation): `-l user`,
+ * `-p port`, the flags (`-o ConnectTimeout=30` as one argument, `-T`), `--`, the host, then the remote
+ * command as one string.
+ */
+export function dialStdioArgs(host: string): string[] {
+    const url = new URL(host);
+    if (url.protocol !== "ssh:") throw new Error(`not an ssh:// Docker host: ${host}`);
+    const args: string[] = [];
+    if (url.username) args.push("-l", decodeURIComponent(url.username));
+    if (url.port) args.push("-p", url.port);
+    args.push("-o ConnectTimeout=30", "-T", "--", url.hostname);
+    // connhelper.go: a path in the URL names the remote socket (`docker --host=unix://PATH system dial-stdio`).
+    const socket = url.pathname.replace(/^\/+|\/+$/g, "");
+    args.push(socket !== "" ? `docker --host=unix:///${socket} system dial-stdio` : "docker system dial-stdio");
+    return args;
+}
+
+/** The SSH sessions this process has open to the engine (and the most it had at once), for bench:e2e. */
+export const sshSessions = { open: 0, peak: 0 };
+
+/**
+ * An http.Agent whose every new connection is a fresh `ssh ... docker system dial-stdio` session. The pool
+ * behaves like the provider's: the docker client's default transport (github.com/docker/docker v28
+ * client/client.go, defaultHTTPClient: `&http.Transport{}` with MaxIdleConns 6 and IdleConnTimeout 30 s)
+ * leaves MaxIdleConnsPerHost at Go's DefaultMaxIdleConnsPerHost (2) and MaxConnsPerHost unlimited: requests
+ * in parallel open sessions in parallel, at most 2 idle ones are kept for reuse, for 30 s.
+ */
+function dialStdioAgent(host: string): Agent {
+    const args = dialStdioArgs(host);
+    const agent = new Agent({ keepAlive: true, maxFreeSockets: 2, timeout: 30_000 });
+    (agent as any).createConnection = () => {
+        sshSessions.open++;
+        sshSessions.peak = Math.max(sshSessions.peak, sshSessions.open);
+        return new CommandConn(args, () => sshSessions.open--);
+    };
+    return agent;
+}
+
+/**
+ * What the provider's client takes from the environment before it dials (pulumi-docker v5.0.0,
+ * provider/image.go, configureDockerClientInner: client.FromEnv; github.com/docker/docker v28.5.2,
+ * client/options.go, WithTLSClientConfigFromEnv): with DOCKER_CERT_PATH set, ca.pem, cert.pem and key.pem
+ * must load from it, or the client (and every resource of the provider) fails. The harness speaks plain
+ * HTTP to unix:// and ssh:// hosts, so it only refuses what the real client would refuse.
+ */
+function clientFromEnv(env: NodeJS.ProcessEnv): void {
+    const dir = env.DOCKER_CERT_PATH;
+    if (!dir) return;
+    for (const f of ["ca.pem", "cert.pem", "key.pem"])
+        if (!existsSync(nodePath.join(dir, f)))
+            throw new Error(
+                `Could not read ${f === "ca.pem" ? "CA certificate" : "certificate"} "${nodePath.join(dir, f)}": no such file`,
+            );
+}
+
+const agents = new Map<string, Agent>();
+// However the process ends, its sessions end with it.
 process.on("exit", () => closeForwards());
 
 /**
- * A local socket for a Docker host: a unix:// host's own; for an ssh:// host, OpenSSH's forward of the remote
- * engine's socket (`ssh -L local.sock:/var/run/docker.sock`), through the user's ssh and its ~/.ssh/config,
- * as the provider's connection helper also goes through `ssh` (kreuzwerker v4.2.0, internal/provider/
- * config.go, MakeClient: connhelper.GetConnectionHelperWithSSHOpts). One forward per host and process.
+ * The endpoint of a Docker host: a unix:// host's socket; an ssh:// host's per-connection dial-stdio agent.
  */
-export function engineSocket(host: string | undefined): Promise<string> {
+export function engineEndpoint(host: string | undefined): DockerEndpoint {
+    clientFromEnv(process.env);
     const h = host && host !== "" ? host : (process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock");
-    if (h.startsWith("unix://")) return Promise.resolve(h.slice("unix://".length));
+    if (h.startsWith("unix://")) return { dockerHost: h, socketPath: h.slice("unix://".length) };
     if (!h.startsWith("ssh://")) throw new Error(`the e2e harness drives unix:// and ssh:// Docker hosts, not ${h}`);
-    let entry = forwards.get(h);
-    if (!entry) {
-        const url = new URL(h);
-        const dir = mkdtempSync(nodePath.join(tmpdir(), "mrs-ssh-fwd-"));
-        const local = nodePath.join(dir, "docker.sock");
-        const args = ["-nNT", "-o", "ExitOnForwardFailure=yes", "-L", `${local}:/var/run/docker.sock`];
-        if (url.port) args.push("-p", url.port);
-        args.push(url.username ? `${url.username}@${url.hostname}` : url.hostname);
-        const child = spawn("ssh", args, { stdio: ["ignore", "ignore", "pipe"] });
-        let stderr = "";
-        child.stderr?.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        const socket = new Promise<string>((resolve, reject) => {
-            const deadline = Date.now() + 15_000;
-            const poll = () => {
-                if (existsSync(local)) return resolve(local);
-                if (child.exitCode !== null || Date.now() > deadline)
-                    return reject(new Error(`ssh could not forward the engine's socket of ${h}: ${stderr.trim()}`));
-                setTimeout(poll, 50);
-            };
-            poll();
-        });
-        entry = { socket, child, dir };
-        forwards.set(h, entry);
+    let agent = agents.get(h);
+    if (!agent) {
+        agent = dialStdioAgent(h);
+        agents.set(h, agent);
     }
-    return entry.socket;
+    return { dockerHost: h, agent };
 }
 
-/** Ends the ssh forwards this process opened. */
+/** Ends the SSH sessions this process opened (idle pooled connections). */
 export function closeForwards(): void {
-    for (const { child, dir } of forwards.values()) {
-        child?.kill();
-        rmSync(dir, { recursive: true, force: true });
-    }
-    forwards.clear();
+    for (const agent of agents.values()) agent.destroy();
+    agents.clear();
+}
+
+export interface DockerEndpoint {
+    /** The Docker host as the provider and the CLI get it (unix:// or ssh://). */
+    dockerHost: string;
+    socketPath?: string;
+    agent?: Agent;
+    /** The negotiated API version. */
+    version?: Promise<string>;
 }
 
 export class DockerApi {
-    private version?: Promise<string>;
+    readonly endpoint: DockerEndpoint;
 
-    constructor(readonly socketPath: string) {}
+    /** A unix socket path, or an endpoint from engineEndpoint. */
+    constructor(target: string | DockerEndpoint) {
+        this.endpoint = typeof target === "string" ? { dockerHost: `unix://${target}`, socketPath: target } : target;
+    }
+
+    /** The Docker host for a docker CLI run against the same engine (DOCKER_HOST). */
+    get dockerHost(): string {
+        return this.endpoint.dockerHost;
+    }
 
     /**
      * The API version requests use, negotiated as the provider's client does (it is built with
@@ -93,7 +234,12 @@ export class DockerApi {
      * daemon's version from an unversioned /_ping (header API-Version), capped at the client's own.
      */
     apiVersion(): Promise<string> {
-        this.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
+        // DOCKER_API_VERSION pins the version and turns negotiation off (client.FromEnv: WithVersionFromEnv).
+        const pinned = process.env.DOCKER_API_VERSION;
+        if (pinned) return Promise.resolve(pinned);
+        // Once per client, as the Go client negotiates once (client/client.go, checkVersion): the endpoint is
+        // the provider's client.
+        this.endpoint.version ??= this.request("GET", "/_ping", undefined, 10_000).then((res) => {
             const server = String(res.headers["api-version"] ?? "");
             if (!/^\d+\.\d+$/.test(server))
                 throw new Error(`the Docker engine did not say its API version: ${JSON.stringify(server)}`);
@@ -101,7 +247,7 @@ export class DockerApi {
             const [c, d] = CLIENT_API_VERSION.split(".").map(Number);
             return a < c || (a === c && b < d) ? server : CLIENT_API_VERSION;
         });
-        return this.version;
+        return this.endpoint.version;
     }
 
     async raw(
@@ -124,7 +270,9 @@ export class DockerApi {
         return new Promise((resolve, reject) => {
             const req = request(
                 {
-                    socketPath: this.socketPath,
+                    ...(this.endpoint.agent
+                        ? { agent: this.endpoint.agent, host: "docker.example.com" }
+                        : { socketPath: this.endpoint.socketPath }),
                     method,
                     path,
                     headers: payload

@@ -12,6 +12,7 @@ import dockerignore from "@balena/dockerignore";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { homedir } from "node:os";
 import * as path from "node:path";
 import type { DockerApi } from "./dockerApi";
 import { canonicalJson, secret } from "../../../support/secrets";
@@ -929,8 +930,39 @@ function buildCli(wantBuildkit: boolean, log: (m: string) => void): Promise<{ pa
     return chosenCli;
 }
 
+/**
+ * What the provider's build does with this machine's Docker config before it sends anything (pulumi-docker
+ * v5.0.0, provider/image.go, dockerBuild: getDefaultDockerConfig, i.e. config.Load(config.Dir()), then
+ * cfg.GetAllCredentials(), whose error aborts the build). GetAllCredentials (docker/cli cli/config/
+ * configfile/file.go) lists the credsStore's credentials with its helper (`docker-credential-<store> list`,
+ * cli/config/credentials/native_store.go, GetAll) and fails when that fails; the CLI the harness builds
+ * with may not, so the harness does it first. A config.json that is not JSON fails config.Load.
+ */
+async function readAllCredentials(env: NodeJS.ProcessEnv): Promise<void> {
+    const dir = env.DOCKER_CONFIG || path.join(env.HOME || homedir(), ".docker");
+    const file = path.join(dir, "config.json");
+    if (!existsSync(file)) return;
+    let config: any;
+    try {
+        config = JSON.parse(readFileSync(file, "utf8") || "{}");
+    } catch (err) {
+        throw new Error(`loading config file ${file}: ${(err as Error).message}`);
+    }
+    const store = typeof config?.credsStore === "string" ? config.credsStore : "";
+    if (store === "") return;
+    const helper = `docker-credential-${store}`;
+    const res = await run(helper, ["list"], { env }).catch((err: Error) => ({
+        code: -1,
+        stdout: "",
+        stderr: `exec: "${helper}": ${err.message}`,
+    }));
+    if (res.code !== 0)
+        throw new Error(`error getting credentials - err: ${res.stderr.trim()}, out: \`${res.stdout.trim()}\``);
+}
+
 async function buildImage(news: Record<string, any>, ctx: ModelContext): Promise<Record<string, any>> {
     const build = news.build;
+    await readAllCredentials(process.env);
     const argv = [
         "build",
         "--quiet",
@@ -944,7 +976,7 @@ async function buildImage(news: Record<string, any>, ctx: ModelContext): Promise
     if (build.network) argv.push("--network", build.network);
     for (const h of build.addHosts ?? []) argv.push("--add-host", h);
     // Build args by name only: the CLI reads their values from its environment, never from argv.
-    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${ctx.api.socketPath}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: ctx.api.dockerHost };
     for (const [k, v] of Object.entries(build.args ?? {})) {
         argv.push("--build-arg", k);
         env[k] = String(v);

@@ -25,7 +25,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Registration } from "../../../support/registrations";
-import { DockerApi, engineSocket } from "./dockerApi";
+import { DockerApi, engineEndpoint } from "./dockerApi";
 import { MODELS, PartialCreateError, containsUnknown, runFunction, type Model, type ModelContext } from "./models";
 import { containsSecret, isSecretWrapper, secret, unwrapSecrets } from "../../../support/secrets";
 
@@ -194,7 +194,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
     // ---- the engine's steps
 
     private async context(host: string | undefined): Promise<ModelContext> {
-        return { api: new DockerApi(await engineSocket(host)), projectDir: this.opts.projectDir, log };
+        return { api: new DockerApi(engineEndpoint(host)), projectDir: this.opts.projectDir, log };
     }
 
     private async api(provider: string | undefined): Promise<DockerApi> {
@@ -221,7 +221,7 @@ export class RealEngineMocks implements pulumi.runtime.Mocks {
             const id = `${args.name}_id`;
             // The provider reference the SDK passes to resources is `<urn>::<id>`; keep the host by id.
             this.providerHosts.set(id, inputs.host);
-            await engineSocket(inputs.host); // fails now for a host the harness cannot drive
+            engineEndpoint(inputs.host); // fails now for a host the harness cannot drive
             return { id, state: args.inputs };
         }
         if (args.type.startsWith("pulumi:providers:")) return { id: `${args.name}_id`, state: args.inputs };
