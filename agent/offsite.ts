@@ -368,3 +368,45 @@ export async function pruneOffsite(
 export async function verifyOffsite(target: OffsiteTarget): Promise<void> {
     await restic(target, "check", ["check", "--read-data"]);
 }
+
+/**
+ * How the backup container is told about its target (components/offsite.ts writes them): the repository and
+ * the retention as values, every secret as the path of a file. None of these variables holds a secret.
+ */
+export const OFFSITE_ENV = {
+    repository: "BACKUP_OFFSITE_REPOSITORY",
+    keep: "BACKUP_OFFSITE_KEEP",
+    passwordFile: "BACKUP_OFFSITE_PASSWORD_FILE",
+    sshKeyFile: "BACKUP_OFFSITE_SSH_KEY_FILE",
+    knownHostsFile: "BACKUP_OFFSITE_KNOWN_HOSTS_FILE",
+    s3CredentialsFile: "BACKUP_OFFSITE_S3_CREDENTIALS_FILE",
+} as const;
+
+/** The agent's target and retention from its environment; undefined when no off-site copy is configured. */
+export function offsiteFromEnv(
+    env: Record<string, string | undefined>,
+): { target: OffsiteTarget; policy: OffsitePolicy } | undefined {
+    const repository = env[OFFSITE_ENV.repository];
+    if (!repository) return undefined;
+    const passwordFile = env[OFFSITE_ENV.passwordFile];
+    if (!passwordFile)
+        throw new OffsiteError(
+            `off-site target ${repository}: ${OFFSITE_ENV.passwordFile} is unset; run \`npm run up\` so the container gets backupOffsitePassword`,
+        );
+    const keep = env[OFFSITE_ENV.keep] ?? "7/4/6";
+    const m = /^(\d+)\/(\d+)\/(\d+)$/.exec(keep);
+    if (!m)
+        throw new OffsiteError(
+            `off-site target ${repository}: ${OFFSITE_ENV.keep} is ${JSON.stringify(keep)}, not daily/weekly/monthly counts such as 7/4/6; set backupOffsiteKeep and run \`npm run up\``,
+        );
+    return {
+        target: {
+            repository,
+            passwordFile,
+            sshKeyFile: env[OFFSITE_ENV.sshKeyFile] || undefined,
+            knownHostsFile: env[OFFSITE_ENV.knownHostsFile] || undefined,
+            s3CredentialsFile: env[OFFSITE_ENV.s3CredentialsFile] || undefined,
+        },
+        policy: { daily: Number(m[1]), weekly: Number(m[2]), monthly: Number(m[3]) },
+    };
+}
