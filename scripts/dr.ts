@@ -254,6 +254,8 @@ export async function main(argv: string[]): Promise<number> {
                     );
                     let err = "";
                     child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+                    // An early exit closes stdin: the close handler reports it, not an EPIPE.
+                    child.stdin.on("error", () => undefined);
                     createReadStream(dumpFile).pipe(child.stdin);
                     child.on("error", reject);
                     child.on("close", (code) =>
