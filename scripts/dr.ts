@@ -11,11 +11,12 @@
 // no row outside the migration history: this script never removes data.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { OffsiteError, restoreOffsite, type OffsiteTarget } from "../agent/offsite";
 import {
+    PROJECT_DIR,
     Refusal,
     UsageError,
     docker,
@@ -133,10 +134,31 @@ export async function disasterRestore(opts: DrOptions): Promise<DrResult> {
 
 const USAGE = "usage: npm run dr -- --stack <dev|odin> [--dump <file name>|latest]";
 
-/** A stack's config value as the Pulumi CLI decrypts it (stdout captured, never printed); undefined when unset. */
+/**
+ * The environment the Pulumi CLI gets: the project's defaults as scripts/pulumi.sh sets them (state in
+ * ./.pulumi-state, secrets under its passphrase file) unless the user's environment says otherwise; unlike
+ * pulumi.sh, nothing is created: a machine without the state must be given it, not a new empty one.
+ */
+function pulumiEnv(): NodeJS.ProcessEnv {
+    const state = path.join(PROJECT_DIR, ".pulumi-state");
+    const env = { ...process.env };
+    env.PULUMI_BACKEND_URL ??= `file://${state}`;
+    const passphrase = path.join(state, "passphrase");
+    if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE && existsSync(passphrase))
+        env.PULUMI_CONFIG_PASSPHRASE_FILE = passphrase;
+    return env;
+}
+
+/**
+ * A stack's config value as the Pulumi CLI decrypts it, undefined when unset. `pulumi config get` prints a
+ * secret's plain value and a newline on stdout (pulumi/pulumi pkg/cmd/pulumi/config/config.go, getConfig:
+ * `v.Value(decrypter)`, `fmt.Fprintf(out, "%v\n", raw)`), captured here and never printed; an unset key is
+ * its error "configuration key '...' not found".
+ */
 function pulumiConfigGet(stack: string, key: string): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
         const child = spawn("pulumi", ["config", "get", `marvel-rivals-stats:${key}`, "--stack", stack], {
+            env: pulumiEnv(),
             stdio: ["ignore", "pipe", "pipe"],
         });
         let out = "";
@@ -146,14 +168,19 @@ function pulumiConfigGet(stack: string, key: string): Promise<string | undefined
         child.on("error", (e) =>
             reject(
                 new Refusal(
-                    `cannot run the Pulumi CLI (${e.message}): install it and log in to the stack's state backend`,
+                    `cannot run the Pulumi CLI (${e.message}): install it, and put the stack's state (.pulumi-state with its passphrase, or your backend's login) on this machine`,
                 ),
             ),
         );
         child.on("close", (code) => {
             if (code === 0) resolve(out.replace(/\n$/, ""));
             else if (/configuration key .* not found/.test(err)) resolve(undefined);
-            else reject(new Refusal(`pulumi config get ${key} --stack ${stack} failed: ${err.trim().split("\n")[0]}`));
+            else
+                reject(
+                    new Refusal(
+                        `pulumi config get ${key} --stack ${stack} failed (${err.trim().split("\n")[0]}): the drill needs the stack's Pulumi state and its passphrase on this machine (docs/offsite-backups.md)`,
+                    ),
+                );
         });
     });
 }
