@@ -410,3 +410,23 @@ export function offsiteFromEnv(
         policy: { daily: Number(m[1]), weekly: Number(m[2]), monthly: Number(m[3]) },
     };
 }
+
+/**
+ * What the agent runs after a dump passed its check: push the dump and its record, then apply the
+ * retention. One call, one line to log: the snapshot and how many copies the target keeps.
+ */
+export async function syncOffsite(
+    target: OffsiteTarget,
+    policy: OffsitePolicy,
+    files: string[],
+    tags: string[] = [],
+): Promise<{ snapshot: string; kept: number; removed: number; line: string }> {
+    const snapshot = await pushOffsite(target, files, tags);
+    const { kept, removed } = await pruneOffsite(target, policy);
+    return {
+        snapshot,
+        kept: kept.length,
+        removed: removed.length,
+        line: `off-site: ${path.basename(files[0])} pushed to ${target.repository} (snapshot ${snapshot.slice(0, 8)}); ${kept.length} kept there, ${removed.length} pruned (keep ${policy.daily}/${policy.weekly}/${policy.monthly})`,
+    };
+}

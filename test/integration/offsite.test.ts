@@ -8,10 +8,13 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
     listOffsite,
+    OFFSITE_ENV,
+    offsiteFromEnv,
     OffsiteError,
     pruneOffsite,
     pushOffsite,
     restoreOffsite,
+    syncOffsite,
     verifyOffsite,
     type OffsiteTarget,
 } from "../../agent/offsite";
@@ -146,6 +149,28 @@ describe("an SFTP target", () => {
         expect(filesUnder(`${sftp.repoDir}-d`).length).toBeLessThan(sizeBefore);
         await verifyOffsite(t);
     }, 300_000);
+
+    test("the agent's environment (paths only) drives a push and the retention in one call", async () => {
+        writeFileSync(path.join(work, "ssh_key"), sftp.keyText, { mode: 0o444 });
+        writeFileSync(path.join(work, "known_hosts"), sftp.knownHostsText, { mode: 0o444 });
+        const env = {
+            [OFFSITE_ENV.repository]: `${sftp.repository}-f`,
+            [OFFSITE_ENV.keep]: "1/0/0",
+            [OFFSITE_ENV.passwordFile]: path.join(work, "password"),
+            [OFFSITE_ENV.sshKeyFile]: path.join(work, "ssh_key"),
+            [OFFSITE_ENV.knownHostsFile]: path.join(work, "known_hosts"),
+        };
+        const off = offsiteFromEnv(env)!;
+        const first = makeDump("mrs-20260109T030000Z.dump");
+        await pushOffsite(off.target, [first.dump, first.record], [], { time: new Date("2026-01-09T03:00:00Z") });
+        const second = makeDump("mrs-20260110T030000Z.dump");
+        const result = await syncOffsite(off.target, off.policy, [second.dump, second.record], ["kind=scheduled"]);
+        expect(result).toMatchObject({ kept: 1, removed: 1 });
+        expect(result.line).toMatch(
+            /^off-site: mrs-20260110T030000Z\.dump pushed to .+-f \(snapshot [0-9a-f]{8}\); 1 kept there, 1 pruned \(keep 1\/0\/0\)$/,
+        );
+        expect((await listOffsite(off.target)).map((s) => s.files[0])).toEqual(["mrs-20260110T030000Z.dump"]);
+    }, 120_000);
 
     test("a flipped byte in a pack file on the target is caught by verify", async () => {
         const t = target(`${sftp.repository}-e`);
