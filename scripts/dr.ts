@@ -130,6 +130,80 @@ export async function disasterRestore(opts: DrOptions): Promise<DrResult> {
     }
 }
 
+/**
+ * The drill's view of a stack's Postgres container: psql and pg_restore of the server's own version run in
+ * it through its local socket as `user` (the image's superuser, dbUser), no password, no port.
+ */
+export function containerDatabase(host: string | undefined, pg: string, user: string): DrDatabase {
+    const where = host ?? "the local engine";
+    return {
+        async query(sql, database = "postgres") {
+            const r = await docker(host, [
+                "exec",
+                pg,
+                "psql",
+                "-X",
+                "-tA",
+                "-F",
+                "\t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                user,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ]);
+            if (r.code !== 0)
+                throw new Refusal(
+                    `psql in ${pg} on ${where} failed: ${r.stderr.trim().split("\n")[0]}; is the stack up (npm run up)?`,
+                );
+            return r.stdout
+                .split("\n")
+                .filter((l) => l !== "")
+                .map((l) => l.split("\t"));
+        },
+        restoreCreate: (dumpFile) =>
+            new Promise((resolve, reject) => {
+                const child = spawn(
+                    "docker",
+                    // PGUSER as well as -U: the offline stand-in's pg_restore (.ci/images/postgres/pg_restore) hands
+                    // its script to psql without -U; the official image's pg_restore takes either.
+                    [
+                        "exec",
+                        "-i",
+                        "-e",
+                        `PGUSER=${user}`,
+                        pg,
+                        "pg_restore",
+                        "--create",
+                        "--exit-on-error",
+                        "-U",
+                        user,
+                        "-d",
+                        "postgres",
+                    ],
+                    {
+                        env: { ...process.env, ...(host ? { DOCKER_HOST: host } : {}) },
+                        stdio: ["pipe", "ignore", "pipe"],
+                    },
+                );
+                let err = "";
+                child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+                // An early exit closes stdin: the close handler reports it, not an EPIPE.
+                child.stdin.on("error", () => undefined);
+                createReadStream(dumpFile).pipe(child.stdin);
+                child.on("error", reject);
+                child.on("close", (code) =>
+                    code === 0
+                        ? resolve()
+                        : reject(new Refusal(`pg_restore in ${pg} failed: ${err.trim().split("\n")[0]}`)),
+                );
+            }),
+    };
+}
+
 // ---- the command line
 
 const USAGE = "usage: npm run dr -- --stack <dev|odin> [--dump <file name>|latest]";
@@ -227,71 +301,7 @@ export async function main(argv: string[]): Promise<number> {
             knownHostsFile: await file("backupOffsiteKnownHosts", "known_hosts"),
             s3CredentialsFile: await file("backupOffsiteS3Credentials", "s3_credentials"),
         };
-        const pg = t.names.postgres;
-        // Through the Postgres container's local socket, as its own superuser (dbUser): pg_restore of the
-        // server's own version, no password, no port.
-        const db: DrDatabase = {
-            async query(sql, database = "postgres") {
-                const r = await docker(t.host, [
-                    "exec",
-                    pg,
-                    "psql",
-                    "-X",
-                    "-tA",
-                    "-F",
-                    "\t",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-U",
-                    t.dbUser,
-                    "-d",
-                    database,
-                    "-c",
-                    sql,
-                ]);
-                if (r.code !== 0)
-                    throw new Refusal(
-                        `psql in ${pg} on ${engineName(t)} failed: ${r.stderr.trim().split("\n")[0]}; is the stack up (npm run up)?`,
-                    );
-                return r.stdout
-                    .split("\n")
-                    .filter((l) => l !== "")
-                    .map((l) => l.split("\t"));
-            },
-            restoreCreate: (dumpFile) =>
-                new Promise((resolve, reject) => {
-                    const child = spawn(
-                        "docker",
-                        [
-                            "exec",
-                            "-i",
-                            pg,
-                            "pg_restore",
-                            "--create",
-                            "--exit-on-error",
-                            "-U",
-                            t.dbUser,
-                            "-d",
-                            "postgres",
-                        ],
-                        {
-                            env: { ...process.env, ...(t.host ? { DOCKER_HOST: t.host } : {}) },
-                            stdio: ["pipe", "ignore", "pipe"],
-                        },
-                    );
-                    let err = "";
-                    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-                    // An early exit closes stdin: the close handler reports it, not an EPIPE.
-                    child.stdin.on("error", () => undefined);
-                    createReadStream(dumpFile).pipe(child.stdin);
-                    child.on("error", reject);
-                    child.on("close", (code) =>
-                        code === 0
-                            ? resolve()
-                            : reject(new Refusal(`pg_restore in ${pg} failed: ${err.trim().split("\n")[0]}`)),
-                    );
-                }),
-        };
+        const db = containerDatabase(t.host, t.names.postgres, t.dbUser);
         const result = await disasterRestore({
             target,
             dump,
