@@ -19,6 +19,7 @@ import { parseSchedule, ScheduleError, type Schedule } from "./components/backup
 import { DEFAULT_CONTAINER_PREFIX } from "./components/names";
 import { SETTING_NAME, type PostgresSettings } from "./components/postgresChanges";
 import { dockerClientProblems } from "./preflight";
+import { parseSftp, repositoryProblem, type OffsitePolicy } from "./agent/offsite";
 
 export type { Publish };
 
@@ -81,6 +82,8 @@ export interface StackConfig {
         verifyScheduleText?: string;
         verifySchedule?: Schedule;
     };
+    /** The off-site copy (issue 22): a restic repository on another machine; undefined: none. */
+    offsite?: { repository: string; kind: "sftp" | "s3"; keep: OffsitePolicy };
     pgadmin: boolean;
     pgadminPort: number;
     /** `uid:gid` that owns the host directories (and that the app and migration containers run as). */
@@ -355,6 +358,9 @@ const bindAllowed =
     "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port";
 const MB = 1_048_576;
 
+/** Retention of the off-site copies when backupOffsiteKeep is unset (the issue's defaults). */
+export const OFFSITE_KEEP_DEFAULT = "7/4/6";
+
 /** Every key of the project, in the order problems are reported. */
 const FIELDS = {
     dockerHost: optionalText(
@@ -452,6 +458,17 @@ const FIELDS = {
     redisPassword: secret("generated once, as dbPassword"),
     marvelRivalsApiKey: secret("empty"),
     backupNotifyUrl: secret("no notification (the healthcheck and `npm run backups` still report a failed pass)"),
+    // The off-site copy (issue 22, docs/offsite-backups.md); checked together by the offsite rule.
+    backupOffsite: optionalText(ANY, "", "no off-site copy: the dumps stay on the server only"),
+    backupOffsitePassword: secret("none; required with backupOffsite (set by you and kept in your password manager)"),
+    backupOffsiteSshKey: secret("none; required with an sftp: backupOffsite"),
+    backupOffsiteKnownHosts: optionalText(ANY, "", "none; required with an sftp: backupOffsite"),
+    backupOffsiteS3Credentials: secret("none; required with an s3: backupOffsite"),
+    backupOffsiteKeep: optionalText(
+        /^\d{1,4}\/\d{1,4}\/\d{1,4}$/,
+        "must be daily/weekly/monthly counts such as 7/4/6",
+        `${OFFSITE_KEEP_DEFAULT}: the newest copy of each of the last 7 days, 4 weeks and 6 months`,
+    ),
 };
 
 type Values = { [K in keyof typeof FIELDS]: ReturnType<(typeof FIELDS)[K]["read"]> };
@@ -532,6 +549,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         if (mb > 0 && mb < 6) bad(`${service}MemoryMb`, String(mb), "must be 0 (no limit) or at least 6");
     }
     problems.push(...secretProblems(v, ctx));
+    const offsite = offsiteRule(v, ctx, bad, problems);
 
     if (problems.length > 0) throw new ConfigError(problems);
     return {
@@ -554,6 +572,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         redisPersistence: v.redisPersistence,
         backups: v.backups,
         backup,
+        offsite,
         pgadmin: v.pgadmin,
         pgadminPort: v.pgadminPort,
         hostOwner: v.hostOwner ?? ctx.defaultOwner,
@@ -752,6 +771,129 @@ function backupRule(v: Values, dataDir: string, remote: boolean, bad: Bad): Stac
         // A share by default on the server: an unmounted one must stop the run and the passes.
         requireMount: v.backupRequireMount ?? (remote && dir !== `${dataDir}/backups`),
     };
+}
+
+/**
+ * The off-site target (issue 22, item 1): a restic repository URL of another machine, with what opens it.
+ * The password is yours to set (no generated one): a key that exists only in the state would die with the
+ * state, and the off-site copy with it; set by you, it is in your password manager before the first push.
+ */
+function offsiteRule(v: Values, ctx: ParseContext, bad: Bad, problems: string[]): StackConfig["offsite"] {
+    const related = [
+        "backupOffsitePassword",
+        "backupOffsiteSshKey",
+        "backupOffsiteKnownHosts",
+        "backupOffsiteS3Credentials",
+        "backupOffsiteKeep",
+    ] as const;
+    const secrets = ["backupOffsitePassword", "backupOffsiteSshKey", "backupOffsiteS3Credentials"] as const;
+    const hidden = (key: string, what: string) => problems.push(`\`${PROJECT}:${key}\` (value hidden) ${what}.`);
+    for (const key of secrets) {
+        if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key))
+            hidden(
+                key,
+                `is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key}\` (it asks for the value)`,
+            );
+    }
+    const repository = v.backupOffsite;
+    if (repository === undefined) {
+        for (const key of related) {
+            if (v[key] !== undefined)
+                problems.push(
+                    `\`${PROJECT}:${key}\` is set but backupOffsite is not: set backupOffsite to the target (e.g. sftp:backup@nas:/srv/restic/marvel-rivals-stats), or remove it with \`pulumi config rm ${key}\`.`,
+                );
+        }
+        return undefined;
+    }
+    const wrong = repositoryProblem(repository);
+    if (wrong) {
+        bad("backupOffsite", repository, wrong);
+        return undefined;
+    }
+    const kind = repository.startsWith("sftp:") ? "sftp" : "s3";
+    const password = v.backupOffsitePassword;
+    if (password === undefined)
+        hidden(
+            "backupOffsitePassword",
+            "is unset, and backupOffsite needs it: make one (e.g. `openssl rand -base64 32`), keep it in your password manager off this server, and set it with `pulumi config set --secret backupOffsitePassword` (it asks for the value)",
+        );
+    else if (password.length < 20 || /[\r\n]/.test(password))
+        hidden(
+            "backupOffsitePassword",
+            "must be at least 20 characters on one line (it is the only key to the off-site copies); set another with `pulumi config set --secret backupOffsitePassword` before the first push",
+        );
+    if (kind === "sftp") {
+        const key = v.backupOffsiteSshKey;
+        if (key === undefined)
+            hidden(
+                "backupOffsiteSshKey",
+                "is unset, and an sftp: backupOffsite needs it: make a key for the backups alone (`ssh-keygen -t ed25519 -N '' -f offsite_key`), add offsite_key.pub to the target user's authorized_keys, and set it with `pulumi config set --secret backupOffsiteSshKey < offsite_key`",
+            );
+        else if (
+            !/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END \1 PRIVATE KEY-----\s*$/.test(key.trim())
+        )
+            hidden(
+                "backupOffsiteSshKey",
+                "is not an SSH private key (-----BEGIN OPENSSH PRIVATE KEY----- ... -----END ...); set the private half, not the .pub, with `pulumi config set --secret backupOffsiteSshKey < offsite_key`",
+            );
+        else if (sshKeyHasPassphrase(key))
+            hidden(
+                "backupOffsiteSshKey",
+                "is protected by a passphrase, which the agent cannot type; make a key without one for the backups alone (`ssh-keygen -t ed25519 -N '' -f offsite_key`)",
+            );
+        const sftp = parseSftp(repository);
+        const known = v.backupOffsiteKnownHosts;
+        const hostName = sftp && sftp.port && sftp.port !== 22 ? `[${sftp.host}]:${sftp.port}` : sftp?.host;
+        if (known === undefined)
+            problems.push(
+                `\`${PROJECT}:backupOffsiteKnownHosts\` is unset, and an sftp: backupOffsite needs the target's host key: \`ssh-keyscan${sftp?.port ? ` -p ${sftp.port}` : ""} ${sftp?.host} > known_hosts\`, compare it with the target's own /etc/ssh/ssh_host_*.pub, then \`pulumi config set backupOffsiteKnownHosts < known_hosts\`.`,
+            );
+        else if (
+            !known.split("\n").some(
+                (line) =>
+                    line
+                        .trim()
+                        .split(/\s+/)[0]
+                        ?.split(",")
+                        .includes(hostName ?? "") && /\s(ssh-|ecdsa-)/.test(line),
+            )
+        )
+            bad(
+                "backupOffsiteKnownHosts",
+                known.length > 80 ? `${known.slice(0, 77)}...` : known,
+                `has no key for ${hostName}, the host of backupOffsite; add the line \`ssh-keyscan${sftp?.port ? ` -p ${sftp.port}` : ""} ${sftp?.host}\` prints (unhashed), checked against the target's /etc/ssh/ssh_host_*.pub`,
+            );
+    } else if (v.backupOffsiteS3Credentials === undefined) {
+        hidden(
+            "backupOffsiteS3Credentials",
+            "is unset, and an s3: backupOffsite needs it: an AWS credentials file's text ([default], aws_access_key_id = ..., aws_secret_access_key = ...), set with `pulumi config set --secret backupOffsiteS3Credentials < credentials`",
+        );
+    } else if (
+        !/aws_access_key_id\s*=/.test(v.backupOffsiteS3Credentials) ||
+        !/aws_secret_access_key\s*=/.test(v.backupOffsiteS3Credentials)
+    ) {
+        hidden(
+            "backupOffsiteS3Credentials",
+            "must be an AWS credentials file's text with aws_access_key_id and aws_secret_access_key under [default]",
+        );
+    }
+    const [daily, weekly, monthly] = (v.backupOffsiteKeep ?? OFFSITE_KEEP_DEFAULT).split("/").map(Number);
+    if (v.backupOffsiteKeep !== undefined && daily < 1)
+        bad("backupOffsiteKeep", v.backupOffsiteKeep, "must keep at least 1 daily copy (the newest is always kept)");
+    return { repository, kind, keep: { daily, weekly, monthly } };
+}
+
+/**
+ * Whether a private key needs a passphrase: PEM keys say `Proc-Type: 4,ENCRYPTED`; OpenSSH's own format
+ * names its cipher and KDF right after the magic (openssh-portable PROTOCOL.key: "openssh-key-v1\0",
+ * ciphername, kdfname; "none" for both when unprotected).
+ */
+function sshKeyHasPassphrase(key: string): boolean {
+    if (/Proc-Type: 4,ENCRYPTED/.test(key)) return true;
+    const head = Buffer.from(key.replace(/-----[^-]+-----|\s/g, ""), "base64")
+        .subarray(0, 64)
+        .toString("latin1");
+    return head.startsWith("openssh-key-v1") && /aes|chacha|bcrypt/.test(head);
 }
 
 /** Secrets: set with --secret, long enough, and Redis-safe; their values never appear in a message. */

@@ -1,5 +1,5 @@
 // Every stack config validation error, with its exact message (config.ts is pure: no engine needed).
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
@@ -426,17 +426,24 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
         expect(Object.keys(projectDefaults(PROJECT_ROOT)).sort()).toEqual([...declared].sort());
     });
 
-    test("the README's configuration table lists exactly the keys the program reads", () => {
+    test("the README's configuration table (with the feature pages' own tables) lists exactly the keys the program reads", () => {
         const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
-        const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"));
-        // A topic's own keys may live in its page's configuration table (docs/<topic>.md) instead.
-        const docs = readdirSync(path.join(PROJECT_ROOT, "docs"))
-            .filter((f) => f.endsWith(".md"))
-            .map((f) => readFileSync(path.join(PROJECT_ROOT, "docs", f), "utf8"))
-            .map((d) => (d.includes("## Configuration") ? d.slice(d.indexOf("## Configuration")) : ""));
-        const listed = [
-            ...[table, ...docs].join("\n").matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm),
-        ].flatMap((m) => m.slice(1).filter(Boolean));
+        const tables = [readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Stack outputs"))];
+        // A feature's page in docs/ may carry the keys of that feature in a "## Configuration" section of its
+        // own (docs/offsite-backups.md), which the README links.
+        const docs = path.join(PROJECT_ROOT, "docs");
+        for (const page of existsSync(docs) ? readdirSync(docs).filter((f) => f.endsWith(".md")) : []) {
+            const text = readFileSync(path.join(docs, page), "utf8");
+            const at = text.indexOf("\n## Configuration");
+            if (at < 0) continue;
+            const end = text.indexOf("\n## ", at + 1);
+            tables.push(text.slice(at, end < 0 ? undefined : end));
+        }
+        const listed = tables.flatMap((table) =>
+            [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
+                m.slice(1).filter(Boolean),
+            ),
+        );
         expect(listed.sort()).toEqual(
             [...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort(),
         );
