@@ -15,6 +15,7 @@ import { App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
 import { BACKUP_IMAGE_REPOSITORY, BackupImage } from "./components/backupImage";
+import { stackOffsiteInputs } from "./components/offsite";
 import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 
@@ -159,6 +160,7 @@ const backups = new Backups(
         },
         requireMount: cfg.backup.requireMount,
         notifyUrl: backupNotifyUrl,
+        offsite: stackOffsiteInputs(cfg.offsite, config),
         stack,
         user: cfg.hostOwner,
         labels: identity,
@@ -218,13 +220,14 @@ const migrations = new Migrations(
         networkName: network.name,
         databaseUrl: internalDatabaseUrl,
         user: cfg.hostOwner,
-        backupDir: cfg.backups ? dirs.paths.backups : undefined,
+        // The dump before pending migrations is the backup agent's, like every other (issue 22, item 7).
+        backupContainer: cfg.backups ? backups.containerName : undefined,
         sourcePath: appSource,
         dockerHost: cfg.dockerHost,
         // A component in dependsOn waits for all of its children (the healthy container, the role's password):
         // the SDK sends their URNs as dependencies (pulumi/pulumi v3.270.0, sdk/nodejs/runtime/dependsOn.ts,
         // getAllTransitivelyReferencedResourceURNs).
-        waitFor: [postgres, dirs],
+        waitFor: [postgres, dirs, ...(cfg.backups ? [backups] : [])],
     },
     onDocker,
 );

@@ -6,9 +6,11 @@
 //   once LABEL              one dump now, checked, named <UTC stamp>-LABEL.dump (restore's safety dump: `safety`)
 //   verify-all              re-hash every dump (a changed one is marked failed) and test-restore the newest
 //                           that passes into a temporary cluster (initdb in a scratch directory)
+//   fetch-offsite NAME      bring a dump (or `latest`) and its record back from the off-site target
 //   health                  the container's healthcheck: exit 1 after a failed or overdue scheduled pass
 //   verify FILE             check an existing dump again, rewriting its record
 //   list                    one JSON record per dump, oldest first
+//   list-offsite            `repository=URL`, then one JSON line per snapshot there (none configured: nothing)
 //   preflight               what a restore needs to know first: result=exists:yes|no replaced:yes|no
 //   restore FILE [SAFETY]   load FILE into the database (the app must be stopped; see scripts/backups.ts);
 //                           the replaced database is dropped only when SAFETY names a dump of it that passed
@@ -17,7 +19,9 @@
 // never the exit code of a `docker exec` client (a dropped SSH connection or a Ctrl-C says nothing of how
 // the agent ended).
 //
-// Credentials come from PG* variables (PGHOST, PGUSER, PGPASSWORD, PGDATABASE), never from arguments.
+// Credentials come from PG* variables (PGHOST, PGUSER, PGDATABASE) and the password from the file named by
+// BACKUP_PGPASSWORD_FILE (or PGPASSWORD), never from arguments. A scheduled pass that passed is copied
+// off-site (agent/offsite.ts) when BACKUP_OFFSITE_REPOSITORY is set.
 // Files: <dir>/<stamp>-<label>.dump (pg_dump custom format) and <file>.json beside it, each written under
 // a temporary name and renamed, so a reader never sees half of one; readable by the owner only. Nothing
 // here deletes anything but scheduled dumps past the retention (never the newest that passed its check),
@@ -38,6 +42,14 @@ import {
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { acquire, type Lock } from "./lock";
+import {
+    listOffsite,
+    offsiteFromEnv,
+    restoreOffsite,
+    syncOffsite,
+    verifyOffsite,
+    type OffsiteSnapshot,
+} from "./offsite";
 import { mountProblem } from "./mount";
 import { ident, literal, run, Session, stopChildren } from "./proc";
 import {
@@ -64,6 +76,29 @@ process.umask(0o077);
 // Every session of the agent says whose it is: the migration runner finds a running pass by it
 // (app/src/migrate/lock.ts, waitForBackupPass).
 process.env.PGAPPNAME = "backup-agent";
+
+/**
+ * The database identity: PGUSER from the environment, the password from a file (BACKUP_PGPASSWORD_FILE, an
+ * upload in the container: components/backups.ts), read into this process only, so `docker inspect` shows
+ * no password. libpq's own PGPASSFILE is not used: it ignores a file others may read, and the provider
+ * writes uploads as root's (the agent runs as the stack's owner).
+ */
+function passwordFromFile(env: NodeJS.ProcessEnv): string | undefined {
+    const file = env.BACKUP_PGPASSWORD_FILE;
+    if (!file) return undefined;
+    let text: string;
+    try {
+        text = readFileSync(file, "utf8");
+    } catch (err) {
+        throw new Error(
+            `cannot read the database password file ${file} (BACKUP_PGPASSWORD_FILE): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; run \`npm run up\` so the backup container gets it`,
+        );
+    }
+    const password = text.split("\n")[0];
+    if (!password)
+        throw new Error(`the database password file ${file} (BACKUP_PGPASSWORD_FILE) is empty; run \`npm run up\``);
+    return password;
+}
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 export const log = (msg: string): void => void process.stdout.write(`${now()} backup: ${msg}\n`);
@@ -211,40 +246,14 @@ interface CheckResult {
 }
 
 /**
- * Restores a dump into a scratch database with the flags of a real restore, compares per-table rows with
- * `expected`, drops it. `unchecked`: the check itself could not run (no scratch database).
+ * The check of every new dump: restored with the flags of a real restore into a temporary cluster inside
+ * this container (clusterCheck, as the periodic verify does), its per-table rows compared with `expected`.
+ * Never a database on the server: the agent needs no CREATE DATABASE there, only pg_read_all_data, and
+ * the check costs the server neither a second copy's disk nor its WAL (issue 22, item 4).
+ * `unchecked`: the check itself could not run.
  */
-async function check(file: string, expected: Record<string, number>): Promise<CheckResult> {
-    const scratch = `${SCRATCH_PREFIX}${Math.floor(Date.now() / 1000)}_${process.pid}`;
-    const created = await run("createdb", ["-T", "template0", scratch]);
-    if (created.code !== 0)
-        return { check: "unchecked", reason: `could not create the scratch database: ${oneLine(created.stderr)}` };
-    let result: CheckResult;
-    try {
-        const restored = await run("pg_restore", [...RESTORE_FLAGS, "-d", scratch, file]);
-        if (restored.code !== 0) result = { check: "failed", reason: `pg_restore failed: ${tail(restored.stderr, 3)}` };
-        else {
-            const counted = await run("psql", ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", scratch], {
-                input: `${COUNT_SQL}\n\\gexec\n`,
-            });
-            if (counted.code !== 0)
-                result = { check: "failed", reason: `counting the restored rows failed: ${oneLine(counted.stderr)}` };
-            else {
-                const diff = countDifferences(expected, parseCounts(counted.stdout));
-                result =
-                    diff.length === 0
-                        ? { check: "passed", reason: "" }
-                        : {
-                              check: "failed",
-                              reason: `row counts differ from the source at the dump's snapshot: ${diff.join("; ")}`,
-                          };
-            }
-        }
-    } finally {
-        const dropped = await run("dropdb", ["--if-exists", scratch]);
-        if (dropped.code !== 0) loud(`could not drop the scratch database ${scratch}: ${oneLine(dropped.stderr)}`);
-    }
-    return result;
+function check(file: string, expected: Record<string, number>): Promise<CheckResult> {
+    return clusterCheck(file, expected);
 }
 
 // ---- one dump
@@ -410,18 +419,108 @@ async function notify(event: "failure" | "recovery", status: PassStatus): Promis
     }
 }
 
+// ---- the off-site copy (agent/offsite.ts: restic, encrypted, content-addressed)
+
+/** The stack's off-site target from the environment (components/offsite.ts), or undefined: none set. */
+const offsite = () => offsiteFromEnv(process.env);
+
+/**
+ * Pushes a passed dump and its record off-site and applies the target's retention; "" when done or when no
+ * target is configured, else the one-line reason it failed (the local dump stays, marked passed).
+ */
+async function pushPassed(name: string, kind: string): Promise<string> {
+    try {
+        const o = offsite();
+        if (!o) return "";
+        const file = path.join(DIR, name);
+        const { line } = await syncOffsite(o.target, o.policy, [file, `${file}.json`], [`kind=${kind}`]);
+        log(line);
+        return "";
+    } catch (err) {
+        const reason = oneLine((err as Error).message);
+        loud(`off-site copy of ${name} FAILED: ${reason}`);
+        return reason;
+    }
+}
+
+/** `list-offsite`: one JSON line per snapshot on the target, oldest first; nothing when none is configured. */
+async function listOffsiteCommand(): Promise<number> {
+    let o;
+    try {
+        o = offsite();
+    } catch (err) {
+        loud((err as Error).message);
+        return 1;
+    }
+    if (!o) return 0;
+    let snapshots: OffsiteSnapshot[];
+    try {
+        snapshots = await listOffsite(o.target);
+    } catch (err) {
+        loud(oneLine((err as Error).message));
+        return 1;
+    }
+    process.stdout.write(`repository=${o.target.repository}\n`);
+    for (const s of snapshots) process.stdout.write(`${JSON.stringify(s)}\n`);
+    return 0;
+}
+
+/**
+ * `fetch-offsite NAME|latest`: brings a dump and its record back from the off-site target into the backup
+ * directory (a new disk, a lost share), so `npm run restore -- --from NAME` can load it. Its SHA-256 must
+ * match its record's; it never replaces a file already there.
+ */
+async function fetchOffsite(name: string): Promise<number> {
+    let fetched = "";
+    try {
+        const o = offsite();
+        if (!o) throw new Error("no off-site target is configured (backupOffsite)");
+        fetched = await withLock(async () => {
+            const tmp = mkdtempSync(path.join(DIR, ".offsite-fetch-"));
+            try {
+                const files = await restoreOffsite(o.target, path.basename(name), tmp);
+                const dump = files.find((f) => f.endsWith(".dump"));
+                if (!dump) throw new Error(`the off-site copy of ${name} holds no .dump file`);
+                const base = path.basename(dump);
+                const record = parseRecord(readFileSync(`${dump}.json`, "utf8"));
+                const hash = await sha256(dump);
+                if (!record?.sha256 || record.sha256 !== hash)
+                    throw new Error(
+                        `the off-site copy of ${base} does not match its record's SHA-256; run \`backup-agent verify-all\` and fetch another`,
+                    );
+                for (const f of [base, `${base}.json`])
+                    if (existsSync(path.join(DIR, f)))
+                        throw new Error(`${f} is already in the backup directory: nothing fetched, nothing replaced`);
+                for (const f of [`${base}.json`, base]) renameSync(path.join(tmp, f), path.join(DIR, f));
+                return base;
+            } finally {
+                rmSync(tmp, { recursive: true, force: true });
+            }
+        });
+        log(`fetched ${fetched} from the off-site copy (SHA-256 matches its record)`);
+    } catch (err) {
+        loud(`fetch from the off-site copy failed: ${oneLine((err as Error).message)}`);
+    }
+    process.stdout.write(fetched ? `result=fetched ${fetched}\n` : "result=failed\n");
+    return fetched ? 0 : 1;
+}
+
 /** A scheduled pass: dump, check, prune; its outcome goes to the status file and, when it changes, out. */
 async function scheduled(): Promise<BackupOutcome> {
     const at = now();
     let outcome: BackupOutcome = { ok: false };
     let error = "";
     try {
+        let offsiteError = "";
         outcome = await withLock(async () => {
             const o = await backup("scheduled");
             prune();
-            return o;
+            // The off-site copy of a passed dump (issue 22, item 1): a push that fails fails the pass.
+            if (o.ok && o.name) offsiteError = await pushPassed(o.name, "scheduled");
+            return offsiteError ? { ...o, ok: false } : o;
         });
-        if (!outcome.ok)
+        if (offsiteError) error = `${outcome.name} passed its check but its off-site copy failed: ${offsiteError}`;
+        else if (!outcome.ok)
             error = outcome.name
                 ? `${outcome.name} failed its check: ${readRecord(path.join(DIR, outcome.name))?.reason ?? "?"}`
                 : "the dump failed (see the container's log)";
@@ -624,6 +723,18 @@ async function verifyAll(): Promise<{ ok: boolean; problem?: string }> {
         log(
             `verify: ${listRecords().length} dumps re-hashed (${changed.length} changed); ${newest.file} restored into a new cluster in ${Date.now() - t0} ms with the same row counts`,
         );
+        // The off-site copies: every byte on the target re-read and checked against its hash.
+        const o = offsite();
+        if (o) {
+            try {
+                await verifyOffsite(o.target);
+                log(`verify: off-site ${o.target.repository}: restic check --read-data passed`);
+            } catch (err) {
+                const problem = `off-site: ${oneLine((err as Error).message)}`;
+                loud(`verify: ${problem}`);
+                return { ok: false, problem };
+            }
+        }
         return changed.length === 0
             ? { ok: true }
             : { ok: false, problem: `changed since written, marked failed: ${changed.join(", ")}` };
@@ -838,6 +949,21 @@ async function restore(name: string, safety: string): Promise<number> {
     return ok ? 0 : 1;
 }
 
+/** The label of a dump before pending migrations: `before-<first pending file>` (components/migrations.ts). */
+const PENDING_SET = /^before-\d/;
+
+/**
+ * One dump per pending set (issue 20, as the runner's own dumps were): once a dump before the same first
+ * pending migration has passed, the older ones of that label go. That migration is pending again, so each
+ * of them was taken before an attempt that did not stay applied; the new one holds the same schema with
+ * newer data. Dumps of other labels are never touched here.
+ */
+function supersede(kept: string, label: string): void {
+    for (const r of listRecords())
+        if (r.file !== kept && r.file.endsWith(`-${label}.dump`) && /^\d{8}T\d{6}Z-/.test(r.file))
+            remove(r.file, `superseded by ${kept}, a newer checked dump before the same pending migration`);
+}
+
 async function once(label: string): Promise<number> {
     if (!LABEL.test(label)) {
         loud("a label is lower-case letters, digits and -");
@@ -852,7 +978,11 @@ async function once(label: string): Promise<number> {
     process.on("SIGINT", stop);
     let outcome: BackupOutcome = { ok: false };
     try {
-        outcome = await withLock(() => backup(label));
+        outcome = await withLock(async () => {
+            const o = await backup(label);
+            if (o.ok && o.name && PENDING_SET.test(label)) supersede(o.name, label);
+            return o;
+        });
     } catch (err) {
         loud(`backup not taken: ${(err as Error).message}`);
     }
@@ -861,11 +991,25 @@ async function once(label: string): Promise<number> {
 }
 
 const USAGE =
-    "usage: backup-agent run | now | once LABEL | verify FILE | verify-all | list | health | preflight | restore FILE [SAFETY]";
+    "usage: backup-agent run | now | once LABEL | verify FILE | verify-all | list | list-offsite | fetch-offsite NAME|latest | health | preflight | restore FILE [SAFETY]";
 
 export async function main(argv: string[]): Promise<number> {
     const [command, a, b] = argv;
+    if (command !== "health") {
+        try {
+            const password = passwordFromFile(process.env);
+            if (password !== undefined) process.env.PGPASSWORD = password;
+        } catch (err) {
+            loud((err as Error).message);
+            if (command === "once" || command === "now") process.stdout.write("result=failed \n");
+            return 1;
+        }
+    }
     switch (command) {
+        case "list-offsite":
+            return listOffsiteCommand();
+        case "fetch-offsite":
+            return fetchOffsite(a ?? "latest");
         case "run":
             return runLoop();
         case "once":

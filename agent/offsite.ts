@@ -15,7 +15,7 @@
 // one line naming the target and the fix.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import * as path from "node:path";
 
 /** The restic `--host` of every snapshot: a container's hostname changes with each container. */
@@ -182,6 +182,19 @@ async function restic(
                     `${describe(target)}: an SFTP target needs backupOffsiteSshKey and backupOffsiteKnownHosts; set both`,
                 );
             scratch = mkdtempSync(path.join(tmpdir(), "mrs-offsite-"));
+            // OpenSSH's client looks its user up and stops ("No user exists for uid ...") when the uid has
+            // no passwd entry, as the backup container's stack owner has not: one through nss_wrapper (the
+            // backup image's libnss-wrapper), as the verify's temporary cluster does.
+            if (!hasPasswdEntry()) {
+                const uid = process.getuid?.() ?? 0;
+                const gid = process.getgid?.() ?? 0;
+                writeFileSync(path.join(scratch, "passwd"), `backup:x:${uid}:${gid}:backup agent:${scratch}:/bin/sh\n`);
+                writeFileSync(path.join(scratch, "group"), `backup:x:${gid}:\n`);
+                env.LD_PRELOAD = "libnss_wrapper.so";
+                env.NSS_WRAPPER_PASSWD = path.join(scratch, "passwd");
+                env.NSS_WRAPPER_GROUP = path.join(scratch, "group");
+                env.HOME = scratch;
+            }
             const key = path.join(scratch, "key");
             writeFileSync(key, readFileSync(target.sshKeyFile), { mode: 0o600 });
             const config = path.join(scratch, "ssh_config");
@@ -244,6 +257,16 @@ async function restic(
         });
     } finally {
         if (scratch) rmSync(scratch, { recursive: true, force: true });
+    }
+}
+
+/** Whether this process's uid has a passwd entry (os.userInfo throws when it has none). */
+function hasPasswdEntry(): boolean {
+    try {
+        userInfo();
+        return true;
+    } catch {
+        return false;
     }
 }
 

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { agentEnvironment, longestGapSeconds, type Schedule } from "./backupSchedule";
+import type { OffsiteContainerInputs } from "./offsite";
 import {
     containerDefaults,
     healthTiming,
@@ -17,6 +18,8 @@ export const SCHEDULE_LABEL = "marvel-rivals-stats.backup-schedule";
 export const BACKUP_MOUNT = "/backups";
 /** How `docker exec` runs the agent: its command in the backup image (agent/Dockerfile), also its entrypoint. */
 export const AGENT_ENTRYPOINT = ["backup-agent"];
+/** The agent's database password, a file in the container (an upload), named by BACKUP_PGPASSWORD_FILE. */
+export const DB_PASSWORD_FILE = "/run/secrets/backup/pgpassword";
 
 export interface BackupsArgs {
     /** The backup image's ID (components/backupImage.ts): FROM the Postgres image, with the agent in it. */
@@ -42,6 +45,8 @@ export interface BackupsArgs {
     requireMount?: boolean;
     /** Webhook for a failed pass and the recovery (backupNotifyUrl, secret): POSTed JSON. */
     notifyUrl?: pulumi.Input<string>;
+    /** The off-site copy (components/offsite.ts, stackOffsiteInputs): its envs and secret files. */
+    offsite?: OffsiteContainerInputs;
     /** The stack's name, for the notifications. */
     stack?: string;
     /** `uid:gid` the agent runs as, so the dumps belong to the stack's owner. */
@@ -57,7 +62,9 @@ export interface BackupsArgs {
  * the agent of agent/ in it) on the stack's network. On its schedule it dumps the database, proves the dump by restoring it into
  * a scratch database and comparing row counts at the dump's snapshot, records the result beside the dump
  * and prunes old scheduled dumps; `npm run restore` and `npm run backups` drive it through `docker exec`.
- * The password reaches it in the environment (PGPASSWORD), never in an argument.
+ * The database password reaches it as a file (an upload, BACKUP_PGPASSWORD_FILE), never in its environment
+ * or an argument; the user name in PGUSER. Today that is the owner's identity; the agent itself needs only
+ * pg_read_all_data (its check restores into a temporary cluster of its own).
  */
 export class Backups extends pulumi.ComponentResource {
     public readonly container: docker.Container;
@@ -98,7 +105,14 @@ export class Backups extends pulumi.ComponentResource {
                     `PGPORT=${args.database.port}`,
                     `PGDATABASE=${args.database.name}`,
                     `PGUSER=${args.database.user}`,
-                    pulumi.interpolate`PGPASSWORD=${args.database.password}`,
+                    `BACKUP_PGPASSWORD_FILE=${DB_PASSWORD_FILE}`,
+                    ...(args.offsite?.envs ?? []),
+                ],
+                // Root's files in the container (0444: the agent runs as the stack's owner), copied in before
+                // it starts: not in `docker inspect`, not on any bind mount (components/offsite.ts).
+                uploads: [
+                    { file: DB_PASSWORD_FILE, content: pulumi.secret(args.database.password), permissions: "0444" },
+                    ...(args.offsite?.uploads ?? []),
                 ],
                 volumes: [{ hostPath: args.backupDir, containerPath: BACKUP_MOUNT }],
                 labels: labelList({ ...args.labels, [SCHEDULE_LABEL]: args.scheduleText ?? "" }),
@@ -119,7 +133,7 @@ export class Backups extends pulumi.ComponentResource {
                 parent: this,
                 ...statefulContainerOptions(args.memoryLimitMb),
                 dependsOn: args.waitFor,
-                additionalSecretOutputs: ["envs"],
+                additionalSecretOutputs: ["envs", "uploads"],
             },
         );
         this.containerName = this.container.name;

@@ -281,9 +281,23 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         startedAt ? new Date(startedAt) : undefined,
         t.names.backup,
     );
-    const failing = fresh.stale || problem !== undefined;
+    const off = await offsiteListing(t);
+    const failing = fresh.stale || problem !== undefined || off.problem !== undefined;
     if (opts.json) {
-        out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh, ...(problem ? { problem } : {}) }, null, 2));
+        out(
+            JSON.stringify(
+                {
+                    stack: opts.stack,
+                    backups: dumps,
+                    ...fresh,
+                    ...(problem ? { problem } : {}),
+                    ...(off.snapshots ? { offsite: off.snapshots } : {}),
+                    ...(off.problem ? { offsiteProblem: off.problem } : {}),
+                },
+                null,
+                2,
+            ),
+        );
         return failing ? 1 : 0;
     }
     const now = new Date();
@@ -298,8 +312,49 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         );
     }
     out(fresh.message);
+    if (off.snapshots) {
+        const n = off.snapshots.length;
+        out(`off-site: ${n === 0 ? "no copy yet" : `${n} ${n === 1 ? "copy" : "copies"}`} at ${off.repository}`);
+        for (const s of off.snapshots)
+            out(
+                `  ${s.id.slice(0, 8)}  ${age(s.time, now).padStart(5)} ago  ${s.files.filter((f) => f.endsWith(".dump")).join(" ")}`,
+            );
+    }
     if (problem) out(`ERROR: ${problem}`);
+    if (off.problem) out(`ERROR: ${off.problem}`);
     return failing ? 1 : 0;
+}
+
+/** One snapshot on the off-site target as the agent lists it (`backup-agent list-offsite`). */
+export interface OffsiteListed {
+    id: string;
+    time: string;
+    tags: string[];
+    files: string[];
+}
+
+/**
+ * The off-site copies: undefined snapshots when the stack has no target (the agent prints nothing), a
+ * problem when the target cannot be listed (unreachable, wrong password): `npm run backups` then fails.
+ */
+async function offsiteListing(
+    t: StackTarget,
+): Promise<{ repository?: string; snapshots?: OffsiteListed[]; problem?: string }> {
+    const listed = await agent(t, "list-offsite");
+    if (listed.code !== 0)
+        return {
+            problem:
+                listed.stderr.trim().replace(/^\S+ backup: ERROR /, "") ||
+                `listing the off-site copies failed (exit ${listed.code})`,
+        };
+    // `repository=<url>` first when the stack has a target, then one JSON line per snapshot.
+    const lines = listed.stdout.split("\n");
+    const repository = lines.find((l) => l.startsWith("repository="))?.slice("repository=".length);
+    if (repository === undefined) return {};
+    return {
+        repository,
+        snapshots: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as OffsiteListed),
+    };
 }
 
 async function readiness(t: StackTarget, app: string): Promise<boolean> {

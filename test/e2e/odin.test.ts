@@ -160,7 +160,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             }
             const dumps = readdirSync(backupDir);
             expect(
-                dumps.some((f) => /-before-001_initial_schema\.sql\.gz$/.test(f)),
+                dumps.some((f) => /-before-001-initial-schema\.dump$/.test(f)),
                 dumps.join(", "),
             ).toBe(true);
             expect(statSync(path.join(backupDir, dumps[0])).uid).toBe(OWNER.uid);
@@ -368,8 +368,12 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expect(opsByName(up)["migrations-up"].op).toBe("replace");
             // The app's image carries the migrations (its readiness checks them): a new image, a new container.
             expect(opsByName(up)["app-container"].op).toBe("replace");
-            const dumps = readdirSync(backupDir).filter((f) => !dumpsBefore.includes(f));
-            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900_e2e_region.sql.gz"]);
+            const dumps = readdirSync(backupDir).filter((f) => !dumpsBefore.includes(f) && f.endsWith(".dump"));
+            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900-e2e-region.dump"]);
+            // The agent's dump, checked and listed like the scheduled ones (issue 22, item 7).
+            expect(JSON.parse(readFileSync(path.join(backupDir, `${dumps[0]}.json`), "utf8"))).toMatchObject({
+                check: "passed",
+            });
             expect(psql("SELECT name FROM migration_runner.history ORDER BY name")).toBe(
                 [...REPO_MIGRATIONS, "900_e2e_region"].join("\n"),
             );

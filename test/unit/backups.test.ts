@@ -196,7 +196,7 @@ describe("the backup settings", () => {
 });
 
 describe("the backup container", () => {
-    it("runs the agent from the Postgres image as the owner, its password in the environment only", async () => {
+    it("runs the agent from the Postgres image as the owner, its password in a secret file only", async () => {
         const { runProgram } = await import("../../support/mockProgram");
         const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
         const backup = run.byName("backups-container");
@@ -233,11 +233,21 @@ describe("the backup container", () => {
             PGHOST: "postgres",
             PGUSER: "marvel_stats",
             PGDATABASE: "marvel_rivals",
-            PGPASSWORD: "generated-db-password-0123456789",
+            BACKUP_PGPASSWORD_FILE: "/run/secrets/backup/pgpassword",
         });
+        // The password is a file copied into the container (a secret in the state), not in its environment.
+        expect(env.PGPASSWORD).toBeUndefined();
+        expect(JSON.stringify(backup.inputs.envs)).not.toContain("generated-db-password");
+        expect(backup.inputs.uploads).toEqual([
+            {
+                file: "/run/secrets/backup/pgpassword",
+                content: "generated-db-password-0123456789",
+                permissions: "0444",
+            },
+        ]);
+        expect(backup.secretInputs).toContain("uploads");
         // The agent is in the image, not in the environment.
         expect(env.BACKUP_AGENT).toBeUndefined();
-        expect(backup.secretInputs).toContain("envs");
         // Never in an argument.
         expect(JSON.stringify([backup.inputs.entrypoints, backup.inputs.command])).not.toContain("generated-db");
         // It starts once the database is healthy and the directory exists.
