@@ -433,8 +433,9 @@ async function pushPassed(name: string, kind: string): Promise<string> {
         const o = offsite();
         if (!o) return "";
         const file = path.join(DIR, name);
+        const t0 = Date.now();
         const { line } = await syncOffsite(o.target, o.policy, [file, `${file}.json`], [`kind=${kind}`]);
-        log(line);
+        log(`${line}; ${Date.now() - t0} ms`);
         return "";
     } catch (err) {
         const reason = oneLine((err as Error).message);

@@ -250,7 +250,9 @@ describe.skipIf(!engine)("alerts: the healthcheck, backupNotifyUrl and `npm run 
             const dir = path.join(run.dataDir, "backups");
             const record = (f: string) => JSON.parse(readFileSync(path.join(dir, `${f}.json`), "utf8"));
             const good = readdirSync(dir)
-                .filter((f) => f.endsWith("-scheduled.dump") && record(f).check === "passed")
+                // A pass the schedule change stopped may have left a dump without its record yet: not one of these.
+                .filter((f) => f.endsWith("-scheduled.dump") && existsSync(path.join(dir, `${f}.json`)))
+                .filter((f) => record(f).check === "passed")
                 .sort();
             expect(good.length).toBeGreaterThanOrEqual(2);
             const [previous, newest] = good.slice(-2);

@@ -6,26 +6,22 @@
 // Fails on main: there the backup container gets no off-site target (no BACKUP_OFFSITE_* variables, no
 // secret files), a pass pushes nothing, and the agent has no list-offsite or fetch-offsite command.
 import { execFile, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { nodeImage } from "../../components/backupImage";
 import { withDb } from "./clients";
-import { HARNESS_LABEL } from "./harness/models";
+import { offsiteTarget, SFTP_CONTAINER, type OffsiteTarget } from "./offsiteTarget";
 import { pulumiDestroy, pulumiUp, type StackRun } from "./harness/run";
 import { clearLeftovers, devStack, removeTempDir, requireEngine, tempDir } from "./support";
 import { expectOk, takeTurnsOnEngine } from "./hooks";
 
 const run$ = promisify(execFile);
-const SFTP = "mrs-e2e-offsite-sftp";
-const SFTP_IMAGE = "marvel-rivals-stats-e2e/sftp:1";
+const SFTP = SFTP_CONTAINER;
 const CONTAINERS = ["marvel-rivals-postgres", "marvel-rivals-redis", "marvel-rivals-app", "marvel-rivals-backup", SFTP];
 const NETWORK = "marvel-rivals-network";
 const LONG = 15 * 60_000;
 const OWNER = 1000;
-/** The target's user, and its uid (owns the repository directory on the "other machine"). */
-const SFTP_UID = 2345;
 const CANARY = "offsite-canary-7f3e9b21c4d8";
 const PASSWORD = "e2e-offsite-repository-password-0123456789";
 
@@ -46,33 +42,17 @@ async function sh(cmd: string, args: string[], cwd?: string, env?: NodeJS.Proces
     }
 }
 
-function must(cmd: string, args: string[], input?: string): string {
-    const r = spawnSync(cmd, args, { encoding: "utf8", input, timeout: 15 * 60_000 });
+function must(cmd: string, args: string[]): string {
+    const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 60_000 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")} failed (${r.status}): ${r.stderr}`);
     return r.stdout;
-}
-
-/**
- * An OpenSSH server image for the test's target: the stack's Node base (a Debian image, present offline)
- * with Debian's openssh-server, built once and kept by the engine's cache. The keys come in as files.
- */
-function buildSftpImage(): void {
-    const dockerfile = [
-        `FROM ${nodeImage()}`,
-        "RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssh-server && rm -rf /var/lib/apt/lists/*",
-        `RUN useradd --uid ${SFTP_UID} --no-create-home --home-dir /srv --shell /bin/sh offsite && usermod -p '*' offsite && mkdir -p /run/sshd`,
-        `RUN printf '%s\\n' 'Port 22' 'HostKey /keys/host_ed25519' 'AuthorizedKeysFile /keys/authorized_keys' 'StrictModes no' 'AllowUsers offsite' 'PasswordAuthentication no' 'KbdInteractiveAuthentication no' 'UsePAM no' 'Subsystem sftp internal-sftp' 'PidFile /run/sshd.pid' > /etc/ssh/sshd_config`,
-        `ENTRYPOINT ["/usr/sbin/sshd", "-D", "-e"]`,
-        "",
-    ].join("\n");
-    must("docker", ["build", "-q", "--label", `${HARNESS_LABEL}=1`, "-t", SFTP_IMAGE, "-"], dockerfile);
 }
 
 takeTurnsOnEngine(engine);
 
 describe.skipIf(!engine)("the off-site copy on the dev stack", () => {
     let work: string;
-    let keys: string;
+    let target: OffsiteTarget;
     let repo: string;
     let run: StackRun & { dataDir: string };
     let project: string;
@@ -87,46 +67,17 @@ describe.skipIf(!engine)("the off-site copy on the dev stack", () => {
 
     beforeAll(async () => {
         await clearLeftovers(CONTAINERS, [NETWORK]);
-        buildSftpImage();
         work = tempDir("offsite");
-        keys = path.join(work, "keys");
-        repo = path.join(work, "target");
-        mkdirSync(keys);
-        mkdirSync(repo);
-        chownSync(repo, SFTP_UID, SFTP_UID);
-        must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(keys, "host_ed25519")]);
-        must("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(keys, "client_ed25519")]);
-        must("cp", [path.join(keys, "client_ed25519.pub"), path.join(keys, "authorized_keys")]);
-        chmodSync(path.join(keys, "authorized_keys"), 0o644);
-        const hostPub = readFileSync(path.join(keys, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
-        run = await devStack(work, {
-            hostOwner: `${OWNER}:${OWNER}`,
-            backupOffsite: `sftp:offsite@${SFTP}:/srv/repo`,
-            backupOffsitePassword: PASSWORD,
-            backupOffsiteSshKey: readFileSync(path.join(keys, "client_ed25519"), "utf8"),
-            backupOffsiteKnownHosts: `${SFTP} ${hostPub[0]} ${hostPub[1]}`,
-        });
-        run.secrets = ["backupOffsitePassword", "backupOffsiteSshKey"];
+        target = offsiteTarget(work, PASSWORD);
+        repo = target.repoDir;
+        run = await devStack(work, { hostOwner: `${OWNER}:${OWNER}`, ...target.overrides });
+        run.secrets = target.secrets;
         project = run.projectDir;
         const up = await pulumiUp(run);
         expectOk(up);
         databaseUrl = up.outputs.databaseUrl;
         // The second machine, on the stack's network (the agent reaches it by name, as it would a NAS).
-        must("docker", [
-            "run",
-            "-d",
-            "--name",
-            SFTP,
-            "--label",
-            `${HARNESS_LABEL}=1`,
-            "--network",
-            NETWORK,
-            "-v",
-            `${keys}:/keys:ro`,
-            "-v",
-            `${repo}:/srv`,
-            SFTP_IMAGE,
-        ]);
+        target.start(NETWORK);
         expect((await sh("docker", ["exec", "marvel-rivals-app", "seed"])).code).toBe(0);
         await withDb(databaseUrl, (db) => db.query("INSERT INTO players (username) VALUES ($1)", [CANARY]));
     }, LONG);
@@ -145,7 +96,7 @@ describe.skipIf(!engine)("the off-site copy on the dev stack", () => {
             expect(inspect.stdout).toContain("BACKUP_OFFSITE_REPOSITORY=sftp:offsite@");
             expect(inspect.stdout).not.toContain(PASSWORD);
             expect(inspect.stdout).not.toContain(new URL(databaseUrl).password);
-            expect(inspect.stdout).not.toContain("PGPASSWORD");
+            expect(inspect.stdout).not.toContain('"PGPASSWORD=');
 
             const pass = await npm("backups", "--", "now");
             expect(pass.code, pass.stdout + pass.stderr).toBe(0);
