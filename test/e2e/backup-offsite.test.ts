@@ -146,4 +146,24 @@ describe.skipIf(!engine)("the off-site copy on the dev stack", () => {
         },
         LONG,
     );
+
+    it(
+        "a push that fails fails the pass: `now` exits 1, the container turns unhealthy, `npm run backups` fails",
+        async () => {
+            expect((await sh("docker", ["exec", "marvel-rivals-backup", "backup-agent", "health"])).code).toBe(0);
+            // The second machine goes away.
+            expect((await sh("docker", ["stop", "-t", "1", SFTP])).code).toBe(0);
+            const pass = await npm("backups", "--", "now");
+            expect(pass.code).toBe(1);
+            expect(pass.stdout + pass.stderr).toMatch(
+                /off-site copy of \S+-scheduled\.dump FAILED: off-site target sftp:/,
+            );
+            const health = await sh("docker", ["exec", "marvel-rivals-backup", "backup-agent", "health"]);
+            expect(health.code).toBe(1);
+            expect(health.stdout).toContain("passed its check but its off-site copy failed");
+            const listed = await npm("backups");
+            expect(listed.code).toBe(1);
+        },
+        LONG,
+    );
 });
