@@ -289,14 +289,17 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                     encoding: "utf8",
                     timeout: 600_000,
                 });
-            // Freshly deployed: no backup yet, and not late for the first one.
+            // Freshly deployed: no scheduled backup yet, and not late for the first one; the dump the first
+            // deploy took before its migrations is listed, checked, like any other (issue 22, item 7).
             const listed = npm("backups", "--", "--stack", "odin", "--json");
             expect(listed.status, listed.stderr).toBe(0);
             expect(JSON.parse(listed.stdout)).toMatchObject({
                 stack: "odin",
                 schedule: "0 3 * * *",
                 stale: false,
-                backups: [],
+                backups: [
+                    { file: expect.stringMatching(/^\d{8}T\d{6}Z-before-001-initial-schema\.dump$/), check: "passed" },
+                ],
             });
             // An on-demand dump, then a restore of it over SSH: the rows come back, the app is ready.
             const once = spawnSync("docker", ["exec", "marvel-rivals-backup", "backup-agent", "once", "manual"], {
