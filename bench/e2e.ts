@@ -541,7 +541,11 @@ async function offsiteFigures(): Promise<void> {
         const url = up.outputs.databaseUrl as string;
         const total = async () =>
             withDb(url, async (db) => {
-                const tables = (await db.query("SELECT quote_ident(relname) AS t FROM pg_stat_user_tables")).rows;
+                const tables = (
+                    await db.query(
+                        "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS t FROM pg_stat_user_tables",
+                    )
+                ).rows;
                 let n = 0;
                 for (const { t } of tables) n += Number((await db.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
                 return n;
