@@ -19,6 +19,7 @@ import { parseSchedule, ScheduleError, type Schedule } from "./components/backup
 import { DEFAULT_CONTAINER_PREFIX } from "./components/names";
 import { SETTING_NAME, type PostgresSettings } from "./components/postgresChanges";
 import { dockerClientProblems } from "./preflight";
+import { parseSftp, repositoryProblem, type OffsitePolicy } from "./agent/offsite";
 
 export type { Publish };
 
@@ -77,7 +78,20 @@ export interface StackConfig {
         dir: string;
         keepLast: number;
         keepDays: number;
+        /** Tiered retention (issue 22): the newest passed dump of each of the last N days, weeks, months. */
+        keepDaily: number;
+        keepWeekly: number;
+        keepMonthly: number;
+        /** Safety, manual and pre-migration dumps: kept N days (and the newest 3 of each label). */
+        keepOtherDays: number;
+        /** The backup directory must be a mounted share (backupRequireMount; docs/backups.md). */
+        requireMount: boolean;
+        /** The periodic verify (backupVerifySchedule): re-hash and test-restore; undefined: none. */
+        verifyScheduleText?: string;
+        verifySchedule?: Schedule;
     };
+    /** The off-site copy (issue 22): a restic repository on another machine; undefined: none. */
+    offsite?: { repository: string; kind: "sftp" | "s3"; keep: OffsitePolicy };
     pgadmin: boolean;
     pgadminPort: number;
     /** `uid:gid` that owns the host directories (and that the app and migration containers run as). */
@@ -282,6 +296,16 @@ const optionalInt = (min: number, max: number, unset: string): Field<number | un
 const int = (min: number, max: number): Field<number> => ({
     read: (c) => wholeNumber(c, declaredValue(c), min, max) ?? Number(c.fallback),
 });
+/** An optional true/false; unset means what `unset` says. */
+const optionalBool = (unset: string): Field<boolean | undefined> => ({
+    unset,
+    read(c) {
+        if (c.raw === undefined) return undefined;
+        if (c.raw === "true" || c.raw === "false") return c.raw === "true";
+        c.bad(c.raw, "must be true or false");
+        return undefined;
+    },
+});
 const bool: Field<boolean> = {
     read(c) {
         const v = declaredValue(c);
@@ -357,6 +381,9 @@ const bindAllowed =
     "must be an IPv4 address such as 127.0.0.1 (this host only) or 0.0.0.0 (every interface), without a port";
 const MB = 1_048_576;
 
+/** Retention of the off-site copies when backupOffsiteKeep is unset (the issue's defaults). */
+export const OFFSITE_KEEP_DEFAULT = "7/4/6";
+
 /** Every key of the project, in the order problems are reported. */
 const FIELDS = {
     dockerHost: optionalText(
@@ -405,6 +432,22 @@ const FIELDS = {
     backupDir: optionalText(ANY, "", "<dataDir>/backups"),
     backupKeepLast: int(0, 10_000),
     backupKeepDays: int(0, 36_500),
+    backupKeepDaily: optionalInt(0, 10_000, "7: the newest passed dump of each of the last 7 days"),
+    backupKeepWeekly: optionalInt(0, 10_000, "4: the newest of each of the last 4 ISO weeks"),
+    backupKeepMonthly: optionalInt(0, 10_000, "6: the newest of each of the last 6 months"),
+    backupKeepOtherDays: optionalInt(
+        0,
+        36_500,
+        "30: safety, manual and pre-migration dumps older than 30 days go (the newest 3 of each kind stay); 0 keeps them all",
+    ),
+    backupVerifySchedule: optionalText(
+        ANY,
+        "",
+        "weekly (0 4 * * 0, Sunday 04:00 UTC) when backupSchedule is set, else none; `off` for none",
+    ),
+    backupRequireMount: optionalBool(
+        "true on a remote dockerHost when backupDir is outside dataDir (a share), else false",
+    ),
     pgadmin: bool,
     pgadminPort: int(1, 65535),
     hostOwner: optionalText(
@@ -437,6 +480,18 @@ const FIELDS = {
     dbPassword: secret("generated once (32 characters) and kept in the stack's encrypted state"),
     redisPassword: secret("generated once, as dbPassword"),
     marvelRivalsApiKey: secret("empty"),
+    backupNotifyUrl: secret("no notification (the healthcheck and `npm run backups` still report a failed pass)"),
+    // The off-site copy (issue 22, docs/offsite-backups.md); checked together by the offsite rule.
+    backupOffsite: optionalText(ANY, "", "no off-site copy: the dumps stay on the server only"),
+    backupOffsitePassword: secret("none; required with backupOffsite (set by you and kept in your password manager)"),
+    backupOffsiteSshKey: secret("none; required with an sftp: backupOffsite"),
+    backupOffsiteKnownHosts: optionalText(ANY, "", "none; required with an sftp: backupOffsite"),
+    backupOffsiteS3Credentials: secret("none; required with an s3: backupOffsite"),
+    backupOffsiteKeep: optionalText(
+        /^\d{1,4}\/\d{1,4}\/\d{1,4}$/,
+        "must be daily/weekly/monthly counts such as 7/4/6",
+        `${OFFSITE_KEEP_DEFAULT}: the newest copy of each of the last 7 days, 4 weeks and 6 months`,
+    ),
 };
 
 type Values = { [K in keyof typeof FIELDS]: ReturnType<(typeof FIELDS)[K]["read"]> };
@@ -510,7 +565,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         );
     if (v.pgadmin && remote)
         bad("pgadmin", "true", "is a development tool for a local Docker engine; leave it off on a remote dockerHost");
-    const backup = backupRule(v, dataDir, bad);
+    const backup = backupRule(v, dataDir, remote, bad);
     const memoryLimitMb = { postgres: v.postgresMemoryMb, redis: v.redisMemoryMb, app: v.appMemoryMb };
     for (const [service, mb] of Object.entries(memoryLimitMb)) {
         // Docker refuses limits under 6 MB; 0 means no limit.
@@ -523,6 +578,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
             "must not be root (uid 0): the app, the migration step and the backup agent run as it; use your own uid:gid, e.g. 1000:1000",
         );
     problems.push(...secretProblems(v, ctx));
+    const offsite = offsiteRule(v, ctx, bad, problems);
 
     if (problems.length > 0) throw new ConfigError(problems, ctx.stack);
     return {
@@ -545,6 +601,7 @@ export function parseStackConfig(get: (key: string) => string | undefined, ctx: 
         redisPersistence: v.redisPersistence,
         backups: v.backups,
         backup,
+        offsite,
         pgadmin: v.pgadmin,
         pgadminPort: v.pgadminPort,
         hostOwner: v.hostOwner ?? ctx.defaultOwner,
@@ -705,7 +762,7 @@ function publishRule(
 }
 
 /** The schedule, parsed (it names the wrong part), and the backup directory. */
-function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"] {
+function backupRule(v: Values, dataDir: string, remote: boolean, bad: Bad): StackConfig["backup"] {
     let schedule: Schedule | undefined;
     if (v.backupSchedule !== undefined) {
         try {
@@ -743,20 +800,167 @@ function backupRule(v: Values, dataDir: string, bad: Bad): StackConfig["backup"]
             );
         } else dir = normal;
     }
+    // The periodic verify: weekly by default when backups are scheduled.
+    const verifyText =
+        v.backupVerifySchedule === "off" ? undefined : (v.backupVerifySchedule ?? (schedule ? "0 4 * * 0" : undefined));
+    let verifySchedule: Schedule | undefined;
+    if (verifyText !== undefined) {
+        try {
+            verifySchedule = parseSchedule(verifyText);
+        } catch (err) {
+            if (!(err instanceof ScheduleError)) throw err;
+            bad(
+                "backupVerifySchedule",
+                verifyText,
+                `${err.message}; use cron's 5 fields in UTC such as "0 4 * * 0" (Sundays 04:00), @weekly, or off`,
+            );
+        }
+    }
     return {
+        verifyScheduleText: verifySchedule ? verifyText : undefined,
+        verifySchedule,
         scheduleText: v.backupSchedule,
         schedule,
         dir,
         keepLast: v.backupKeepLast,
         keepDays: v.backupKeepDays,
+        keepDaily: v.backupKeepDaily ?? 7,
+        keepWeekly: v.backupKeepWeekly ?? 4,
+        keepMonthly: v.backupKeepMonthly ?? 6,
+        keepOtherDays: v.backupKeepOtherDays ?? 30,
+        // A share by default on the server: an unmounted one must stop the run and the passes.
+        requireMount: v.backupRequireMount ?? (remote && dir !== `${dataDir}/backups`),
     };
+}
+
+/**
+ * The off-site target (issue 22, item 1): a restic repository URL of another machine, with what opens it.
+ * The password is yours to set (no generated one): a key that exists only in the state would die with the
+ * state, and the off-site copy with it; set by you, it is in your password manager before the first push.
+ */
+function offsiteRule(v: Values, ctx: ParseContext, bad: Bad, problems: string[]): StackConfig["offsite"] {
+    const related = [
+        "backupOffsitePassword",
+        "backupOffsiteSshKey",
+        "backupOffsiteKnownHosts",
+        "backupOffsiteS3Credentials",
+        "backupOffsiteKeep",
+    ] as const;
+    const secrets = ["backupOffsitePassword", "backupOffsiteSshKey", "backupOffsiteS3Credentials"] as const;
+    const hidden = (key: string, what: string) => problems.push(`\`${PROJECT}:${key}\` (value hidden) ${what}.`);
+    for (const key of secrets) {
+        if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key))
+            hidden(
+                key,
+                `is stored in plain text in the stack file: remove it with \`pulumi config rm ${key}\` and set it again with \`pulumi config set --secret ${key}\` (it asks for the value)`,
+            );
+    }
+    const repository = v.backupOffsite;
+    if (repository === undefined) {
+        for (const key of related) {
+            if (v[key] !== undefined)
+                problems.push(
+                    `\`${PROJECT}:${key}\` is set but backupOffsite is not: set backupOffsite to the target (e.g. sftp:backup@nas:/srv/restic/marvel-rivals-stats), or remove it with \`pulumi config rm ${key}\`.`,
+                );
+        }
+        return undefined;
+    }
+    const wrong = repositoryProblem(repository);
+    if (wrong) {
+        bad("backupOffsite", repository, wrong);
+        return undefined;
+    }
+    const kind = repository.startsWith("sftp:") ? "sftp" : "s3";
+    const password = v.backupOffsitePassword;
+    if (password === undefined)
+        hidden(
+            "backupOffsitePassword",
+            "is unset, and backupOffsite needs it: make one (e.g. `openssl rand -base64 32`), keep it in your password manager off this server, and set it with `pulumi config set --secret backupOffsitePassword` (it asks for the value)",
+        );
+    else if (password.length < 20 || /[\r\n]/.test(password))
+        hidden(
+            "backupOffsitePassword",
+            "must be at least 20 characters on one line (it is the only key to the off-site copies); set another with `pulumi config set --secret backupOffsitePassword` before the first push",
+        );
+    if (kind === "sftp") {
+        const key = v.backupOffsiteSshKey;
+        if (key === undefined)
+            hidden(
+                "backupOffsiteSshKey",
+                "is unset, and an sftp: backupOffsite needs it: make a key for the backups alone (`ssh-keygen -t ed25519 -N '' -f offsite_key`), add offsite_key.pub to the target user's authorized_keys, and set it with `pulumi config set --secret backupOffsiteSshKey < offsite_key`",
+            );
+        else if (
+            !/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END \1 PRIVATE KEY-----\s*$/.test(key.trim())
+        )
+            hidden(
+                "backupOffsiteSshKey",
+                "is not an SSH private key (-----BEGIN OPENSSH PRIVATE KEY----- ... -----END ...); set the private half, not the .pub, with `pulumi config set --secret backupOffsiteSshKey < offsite_key`",
+            );
+        else if (sshKeyHasPassphrase(key))
+            hidden(
+                "backupOffsiteSshKey",
+                "is protected by a passphrase, which the agent cannot type; make a key without one for the backups alone (`ssh-keygen -t ed25519 -N '' -f offsite_key`)",
+            );
+        const sftp = parseSftp(repository);
+        const known = v.backupOffsiteKnownHosts;
+        const hostName = sftp && sftp.port && sftp.port !== 22 ? `[${sftp.host}]:${sftp.port}` : sftp?.host;
+        if (known === undefined)
+            problems.push(
+                `\`${PROJECT}:backupOffsiteKnownHosts\` is unset, and an sftp: backupOffsite needs the target's host key: \`ssh-keyscan${sftp?.port ? ` -p ${sftp.port}` : ""} ${sftp?.host} > known_hosts\`, compare it with the target's own /etc/ssh/ssh_host_*.pub, then \`pulumi config set backupOffsiteKnownHosts < known_hosts\`.`,
+            );
+        else if (
+            !known.split("\n").some(
+                (line) =>
+                    line
+                        .trim()
+                        .split(/\s+/)[0]
+                        ?.split(",")
+                        .includes(hostName ?? "") && /\s(ssh-|ecdsa-)/.test(line),
+            )
+        )
+            bad(
+                "backupOffsiteKnownHosts",
+                known.length > 80 ? `${known.slice(0, 77)}...` : known,
+                `has no key for ${hostName}, the host of backupOffsite; add the line \`ssh-keyscan${sftp?.port ? ` -p ${sftp.port}` : ""} ${sftp?.host}\` prints (unhashed), checked against the target's /etc/ssh/ssh_host_*.pub`,
+            );
+    } else if (v.backupOffsiteS3Credentials === undefined) {
+        hidden(
+            "backupOffsiteS3Credentials",
+            "is unset, and an s3: backupOffsite needs it: an AWS credentials file's text ([default], aws_access_key_id = ..., aws_secret_access_key = ...), set with `pulumi config set --secret backupOffsiteS3Credentials < credentials`",
+        );
+    } else if (
+        !/aws_access_key_id\s*=/.test(v.backupOffsiteS3Credentials) ||
+        !/aws_secret_access_key\s*=/.test(v.backupOffsiteS3Credentials)
+    ) {
+        hidden(
+            "backupOffsiteS3Credentials",
+            "must be an AWS credentials file's text with aws_access_key_id and aws_secret_access_key under [default]",
+        );
+    }
+    const [daily, weekly, monthly] = (v.backupOffsiteKeep ?? OFFSITE_KEEP_DEFAULT).split("/").map(Number);
+    if (v.backupOffsiteKeep !== undefined && daily < 1)
+        bad("backupOffsiteKeep", v.backupOffsiteKeep, "must keep at least 1 daily copy (the newest is always kept)");
+    return { repository, kind, keep: { daily, weekly, monthly } };
+}
+
+/**
+ * Whether a private key needs a passphrase: PEM keys say `Proc-Type: 4,ENCRYPTED`; OpenSSH's own format
+ * names its cipher and KDF right after the magic (openssh-portable PROTOCOL.key: "openssh-key-v1\0",
+ * ciphername, kdfname; "none" for both when unprotected).
+ */
+function sshKeyHasPassphrase(key: string): boolean {
+    if (/Proc-Type: 4,ENCRYPTED/.test(key)) return true;
+    const head = Buffer.from(key.replace(/-----[^-]+-----|\s/g, ""), "base64")
+        .subarray(0, 64)
+        .toString("latin1");
+    return head.startsWith("openssh-key-v1") && /aes|chacha|bcrypt/.test(head);
 }
 
 /** Secrets: set with --secret, long enough, and Redis-safe; their values never appear in a message. */
 function secretProblems(v: Values, ctx: ParseContext): string[] {
     const problems: string[] = [];
     // Not declared in Pulumi.yaml, so the CLI does not insist on `secure:`: the program does.
-    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey"] as const) {
+    for (const key of ["dbPassword", "redisPassword", "marvelRivalsApiKey", "backupNotifyUrl"] as const) {
         if (v[key] !== undefined && ctx.isSecret && !ctx.isSecret(key)) {
             problems.push(
                 `\`${PROJECT}:${key}\` (value hidden) is stored in plain text in the stack file: remove it with \`${configCommand(`rm ${key}`, ctx.stack)}\` and set it again with \`${configCommand(`set --secret ${key} <value>`, ctx.stack)}\`.`,
@@ -770,6 +974,14 @@ function secretProblems(v: Values, ctx: ParseContext): string[] {
     ]) {
         if (problem) problems.push(problem);
     }
+    if (
+        v.backupNotifyUrl !== undefined &&
+        v.backupNotifyUrl !== "" &&
+        !/^https?:\/\/[^\s/]+\S*$/.test(v.backupNotifyUrl)
+    )
+        problems.push(
+            `\`${PROJECT}:backupNotifyUrl\` (value hidden) must be an http:// or https:// URL (an ntfy topic, a Gotify /message?token=..., a Discord webhook); set it with \`pulumi config set --secret backupNotifyUrl <url>\`.`,
+        );
     if (/["'\\]/.test(v.redisPassword ?? "")) {
         problems.push(
             `\`${PROJECT}:redisPassword\` (value hidden) must not contain quotes or backslashes (Redis' config syntax); set another with \`${configCommand("set --secret redisPassword <value>", ctx.stack)}\`.`,

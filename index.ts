@@ -15,6 +15,8 @@ import { Migrations } from "./components/migrations";
 import { App } from "./components/app";
 import { PgAdmin } from "./components/pgadmin";
 import { Backups } from "./components/backups";
+import { BACKUP_IMAGE_REPOSITORY, BackupImage } from "./components/backupImage";
+import { stackOffsiteInputs } from "./components/offsite";
 import { APP_IMAGE_REPOSITORY, caddyLabels, containerNames, releaseTagPrefix } from "./components/names";
 import { pendingMigrations as readPendingMigrations } from "./components/pendingMigrations";
 import { TUNNEL_LOCAL_PORT, tunnelCommand } from "./components/databaseTunnel";
@@ -56,6 +58,7 @@ const appLogin = loginRoles(cfg.dbUser, cfg.rotation.db);
 // The SCRAM salt of the database passwords: random, made once and kept in the state (not secret: a salt).
 const scramSalt = new random.RandomId("scram-salt", { byteLength: 16 }).hex;
 const apiKey = config.getSecret("marvelRivalsApiKey") ?? pulumi.secret("");
+const backupNotifyUrl = config.getSecret("backupNotifyUrl");
 
 // ---- where everything runs: one explicit Docker provider for the stack
 // The host is always explicit: the containers, the image build and the `docker` CLI steps use this one value.
@@ -80,6 +83,7 @@ const dirs = new HostDirectories(
         dataDir: cfg.dataDir,
         subdirectories: ["postgres", "redis", "output", "logs", ...(backupsInDataDir ? ["backups"] : [])],
         directories: backupsInDataDir ? {} : { backups: cfg.backup.dir },
+        mountRequired: cfg.backup.requireMount ? [cfg.backup.dir] : [],
         owner: cfg.hostOwner,
         toolImage: cfg.postgresImage,
         platform: cfg.platform,
@@ -130,11 +134,24 @@ const postgres = new Postgres(
     onDocker,
 );
 
+// The backup agent's image: the stack's Postgres image with the agent (agent/) and its tools.
+const backupImage = new BackupImage(
+    "backup",
+    {
+        root: projectDir,
+        postgresImage: cfg.postgresImage,
+        postgresImageId: postgres.imageId,
+        imageName: `${BACKUP_IMAGE_REPOSITORY}:${stack}`,
+        platform: cfg.platform,
+    },
+    onDocker,
+);
+
 // Scheduled backups, each proved by a restore; the agent also serves `npm run restore` and `npm run backups`.
 const backups = new Backups(
     "backups",
     {
-        image: postgres.imageId,
+        image: backupImage.imageId,
         containerName: names.backup,
         postgresContainer: names.postgres,
         networkName: network.name,
@@ -148,10 +165,21 @@ const backups = new Backups(
         backupDir: dirs.paths.backups,
         scheduleText: cfg.backup.scheduleText,
         schedule: cfg.backup.schedule,
+        verifySchedule: cfg.backup.verifySchedule,
         keepLast: cfg.backup.keepLast,
         keepDays: cfg.backup.keepDays,
         // Issue 24: every container has a memory limit (pg_dump and the restore proof's client).
         memoryLimitMb: BACKUP_AGENT_MEMORY_MB,
+        tiers: {
+            daily: cfg.backup.keepDaily,
+            weekly: cfg.backup.keepWeekly,
+            monthly: cfg.backup.keepMonthly,
+            otherDays: cfg.backup.keepOtherDays,
+        },
+        requireMount: cfg.backup.requireMount,
+        notifyUrl: backupNotifyUrl,
+        offsite: stackOffsiteInputs(cfg.offsite, config),
+        stack,
         user: cfg.hostOwner,
         labels: identity,
         waitFor: [postgres, dirs],
@@ -241,13 +269,14 @@ const migrations = new Migrations(
         databaseUrlFile: secretFiles.paths.owner_database_url!,
         secretsVersion: secretFiles.version,
         user: cfg.hostOwner,
-        backupDir: cfg.backups ? dirs.paths.backups : undefined,
+        // The dump before pending migrations is the backup agent's, like every other (issue 22, item 7).
+        backupContainer: cfg.backups ? backups.containerName : undefined,
         sourcePath: appSource,
         dockerHost: cfg.dockerHost,
         // A component in dependsOn waits for all of its children (the healthy container, the role's password):
         // the SDK sends their URNs as dependencies (pulumi/pulumi v3.270.0, sdk/nodejs/runtime/dependsOn.ts,
         // getAllTransitivelyReferencedResourceURNs).
-        waitFor: [postgres, dirs, secretFiles],
+        waitFor: [postgres, dirs, secretFiles, ...(cfg.backups ? [backups] : [])],
     },
     onDocker,
 );

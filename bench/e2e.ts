@@ -60,18 +60,27 @@
 //                               then a Postgres memory limit set (none -> 512 MB) under the same load: the up,
 //                               and the span from the first to the last failed database request (0: none
 //                               failed; the container is updated in place)
+//   backup_offsite_s, offsite_pass_s, dr_restore_s, offsite_rows
+//                               the dev stack with an off-site SFTP target on its network (test/e2e/offsiteTarget.ts),
+//                               seeded: the push of one scheduled dump and its record to the target (restic
+//                               backup and the retention, as the agent logs it), the whole pass (`backup-agent
+//                               now`: dump, check in a temporary cluster, push); then with every local dump
+//                               deleted, the restore from the off-site copy alone (`backup-agent fetch-offsite
+//                               latest` + `npm run restore -- --from` it: app stopped, safety dump, restore,
+//                               migrations, app ready); counted only when every row came back
 //
 // Needs what the e2e tests need: a Docker engine and the images (.ci/provision.sh). Not a test: it fails
 // only when a run fails.
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT } from "../components/backups";
 import { resultOf } from "../scripts/backups";
 import { freePort } from "../app/test/support/ports";
 import { copyProject, opsByName, pulumiDestroy, pulumiUp, type HarnessResult } from "../test/e2e/harness/run";
 import { clearLeftovers, lockEngine, removeTempDir, tempDir } from "../test/e2e/support";
-import { hotReloadLatency, httpGet } from "../test/e2e/clients";
+import { hotReloadLatency, httpGet, withDb } from "../test/e2e/clients";
+import { offsiteTarget, SFTP_CONTAINER } from "../test/e2e/offsiteTarget";
 import { connect } from "node:net";
 import { docker } from "../test/e2e/support";
 import { sshHostAvailable, startSshDockerHost, type SessionCount } from "../test/e2e/sshHost";
@@ -502,17 +511,102 @@ async function odinOverSsh(): Promise<void> {
     }
 }
 
+/** The off-site copy's figures on the dev stack (see the header): backup_offsite_s and dr_restore_s. */
+async function offsiteFigures(): Promise<void> {
+    const work = tempDir("bench-offsite");
+    const target = offsiteTarget(work, "bench-offsite-repository-password-0123456789");
+    const project = copyProject(path.join(work, "project"));
+    const dataDir = path.join(work, "data");
+    const run = {
+        projectDir: project,
+        stack: "dev",
+        workDir: path.join(work, "harness"),
+        secrets: target.secrets,
+        overrides: {
+            dataDir,
+            postgresPort: String(await freePort()),
+            redisPort: String(await freePort()),
+            appPort: String(await freePort()),
+            hostOwner: "1000:1000",
+            ...target.overrides,
+        },
+    };
+    await clearLeftovers([...ALL_CONTAINERS, SFTP_CONTAINER], ["marvel-rivals-network"]);
+    try {
+        const up = await pulumiUp(run);
+        ensureOk("the dev stack with an off-site target", up);
+        target.start("marvel-rivals-network");
+        const seeded = spawnSync("docker", ["exec", "marvel-rivals-app", "seed"], { encoding: "utf8" });
+        if (seeded.status !== 0) throw new Error(`seed failed: ${seeded.stderr}`);
+        const url = up.outputs.databaseUrl as string;
+        const total = async () =>
+            withDb(url, async (db) => {
+                const tables = (
+                    await db.query(
+                        "SELECT quote_ident(schemaname) || '.' || quote_ident(relname) AS t FROM pg_stat_user_tables",
+                    )
+                ).rows;
+                let n = 0;
+                for (const { t } of tables) n += Number((await db.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
+                return n;
+            });
+        const rows = await total();
+        const t0 = performance.now();
+        const pass = spawnSync("docker", ["exec", "marvel-rivals-backup", ...AGENT_ENTRYPOINT, "now"], {
+            encoding: "utf8",
+        });
+        const passMs = performance.now() - t0;
+        const pushed = / off-site: .* pushed to .*; (\d+) ms$/m.exec(pass.stdout);
+        if (pass.status !== 0 || !pushed)
+            throw new Error(`the pass did not push off-site:\n${pass.stdout}${pass.stderr}`);
+        const backups = path.join(dataDir, "backups");
+        for (const f of readdirSync(backups)) rmSync(path.join(backups, f), { force: true });
+        await withDb(url, (db) => db.query("DELETE FROM match_participants"));
+        const t1 = performance.now();
+        const fetched = spawnSync(
+            "docker",
+            ["exec", "marvel-rivals-backup", ...AGENT_ENTRYPOINT, "fetch-offsite", "latest"],
+            {
+                encoding: "utf8",
+            },
+        );
+        const name = /^result=fetched (\S+)$/m.exec(fetched.stdout)?.[1];
+        if (!name) throw new Error(`fetch-offsite failed: ${fetched.stderr}`);
+        const restored = spawnSync("npm", ["run", "-s", "restore", "--", "--from", name], {
+            cwd: project,
+            encoding: "utf8",
+        });
+        const drMs = performance.now() - t1;
+        if (restored.status !== 0) throw new Error(`the restore failed: ${restored.stdout}${restored.stderr}`);
+        const after = await total();
+        if (after !== rows) throw new Error(`the restore from the off-site copy gave ${after} rows, not ${rows}`);
+        for (const [k, v, unit] of [
+            ["offsite_rows", String(rows), "rows"],
+            ["backup_offsite_s", s(Number(pushed[1])), "s"],
+            ["offsite_pass_s", s(passMs), "s"],
+            ["dr_restore_s", s(drMs), "s"],
+        ])
+            process.stdout.write(`${k}: ${v} ${unit}\n`);
+    } finally {
+        await pulumiDestroy(run).catch(() => undefined);
+        await clearLeftovers([SFTP_CONTAINER]).catch(() => undefined);
+        removeTempDir(work);
+    }
+}
+
 /**
  * One e2e user of the engine at a time (the e2e files' lock: the stacks share container names). BENCH_ONLY
- * picks parts: dev (the dev stack, probes, backups), odin (SSH vs local), deploys (under load).
+ * picks parts: dev (the dev stack, probes, backups), odin (SSH vs local), deploys (under load), offsite (the
+ * off-site copy and the restore from it).
  */
 async function benchmark(): Promise<void> {
-    const only = new Set((process.env.BENCH_ONLY ?? "dev,odin,deploys").split(","));
+    const only = new Set((process.env.BENCH_ONLY ?? "dev,odin,deploys,offsite").split(","));
     const unlock = await lockEngine();
     try {
         if (only.has("dev")) await main();
         if (only.has("odin")) await odinOverSsh();
         if (only.has("deploys")) await odinDeploys();
+        if (only.has("offsite")) await offsiteFigures();
     } finally {
         unlock();
     }

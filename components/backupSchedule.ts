@@ -1,5 +1,5 @@
 // The backup schedule (issue 14): parsed here, once, in TypeScript; the agent in the container only looks
-// values up in the lists this module expands (components/backup-agent.sh, `due`), so cron syntax has one
+// values up in the lists this module expands (agent/schedule.ts, `due`), so cron syntax has one
 // parser. Times are UTC: the container's clock.
 //
 // Accepted: five cron fields (minute hour day-of-month month day-of-week; `*`, numbers, `a-b`, `*/n`,

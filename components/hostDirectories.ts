@@ -23,6 +23,11 @@ export interface HostDirectoriesArgs {
      * NFS share), created the same way inside their parent directory, which must exist.
      */
     directories?: Record<string, string>;
+    /**
+     * Directories (absolute paths on the host) that must be on a mounted share: the step stops,
+     * naming one, when neither it nor its parent is a mount point (backupRequireMount).
+     */
+    mountRequired?: string[];
     /** `uid:gid` given to directories this step creates. */
     owner: string;
     /** An image with /bin/sh, mkdir and chown (the stack's Postgres image: no extra download). */
@@ -78,6 +83,10 @@ export class HostDirectories extends pulumi.ComponentResource {
                 throw new Error(`\`directories\` entry ${key} must be an absolute path without spaces, got ${dir}`);
         }
 
+        for (const dir of args.mountRequired ?? [])
+            if (!/^\/[^\s:,]*[^/\s:,]$/.test(dir))
+                throw new Error(`\`mountRequired\` entry must be an absolute path without spaces, got ${dir}`);
+
         const tool = new docker.RemoteImage(
             `${name}-tool-image`,
             { name: args.toolImage, keepLocally: true, platform: args.platform },
@@ -90,6 +99,12 @@ export class HostDirectories extends pulumi.ComponentResource {
         // missing source where -v would create it (as root, on the server's own disk: an NFS share that is
         // not mounted must stop the run, not quietly take the backups).
         const mkdirOutside = `for d in $EXTRA_DIRS; do docker run --rm --network none --user 0:0 $TOOL_HARDENING -e OWNER -e BASE="$(basename "$d")" --entrypoint /bin/sh --mount "type=bind,source=$(dirname "$d"),target=/target" "$TOOL_IMAGE" -c 'set -eu; if [ -d "/target/$BASE" ]; then echo "kept $BASE"; else mkdir -p "/target/$BASE" && chown "$OWNER" "/target/$BASE" && echo "created $BASE"; fi'; done`;
+        // The mount guard, before anything is created: a share that is not mounted is an empty directory on
+        // the server's own disk. The parent is bind-mounted (recursively, Docker's default for binds, so a
+        // mount at the directory itself shows as its own entry): in the container's mountinfo, the parent's
+        // entry has root "/" when the parent is a mount point, and the directory has an entry of its own when
+        // it is one (the same rule as agent/mount.ts).
+        const mountGuard = `for d in $MOUNT_REQUIRED; do docker run --rm --network none --user 0:0 $TOOL_HARDENING -e BASE="$(basename "$d")" --entrypoint /bin/sh --mount "type=bind,source=$(dirname "$d"),target=/target,readonly" "$TOOL_IMAGE" -c 'awk -v b="/target/$BASE" '"'"'($5 == "/target" && $4 == "/") || $5 == b { ok = 1 } END { exit !ok }'"'"' /proc/self/mountinfo' || { echo "backupDir $d is not on a mounted share: neither it nor $(dirname "$d") is a mount point on the Docker host (is the share mounted?). Mount it and run again, or set backupRequireMount to false if the backups are meant to be on this disk" >&2; exit 1; }; done`;
         // The stack's names (fixed: people type them) can be taken by its own containers that no state
         // tracks any more: after a lost state, the provider would fail on "name already in use". Every
         // container and the network of the stack carry two labels: the stack's name, and an ID kept in the
@@ -134,8 +149,8 @@ fi`;
                 // Both run before anything of the stack is created or changed (containers and the network
                 // wait for this component); only `triggers` would replace the step, and it has none
                 // (pulumi-command v1.2.1, provider/pkg/provider/common/inputs.go).
-                create: `set -eu\n${free}\n${mkdir}\n${mkdirOutside}`,
-                update: `set -eu\n${free}\n${mkdir}\n${mkdirOutside}`,
+                create: `set -eu\n${mountGuard}\n${free}\n${mkdir}\n${mkdirOutside}`,
+                update: `set -eu\n${mountGuard}\n${free}\n${mkdir}\n${mkdirOutside}`,
                 environment: {
                     ...dockerEnvironment(args.dockerHost),
                     DATA_DIR: args.dataDir,
@@ -145,6 +160,7 @@ fi`;
                     SUBDIRS: args.subdirectories.join(" "),
                     // Also where the policy pack finds the directories data may live in (policy/rules.ts).
                     EXTRA_DIRS: Object.values(outside).join(" "),
+                    MOUNT_REQUIRED: (args.mountRequired ?? []).join(" "),
                     OWNER: args.owner,
                     STACK_CONTAINERS: args.identity.containers.join(" "),
                     // The app's versions (`<app>-<version>`, components/app.ts) are found by label and name.

@@ -20,8 +20,14 @@ export interface MigrationsArgs {
     secretsVersion: pulumi.Input<string>;
     /** `uid:gid` the runner runs as (it writes backups into backupDir). */
     user: string;
-    /** Host directory for a pg_dump taken before pending migrations are applied; omit for no backups. */
+    /** Host directory for the runner's own pg_dump before pending migrations (plain SQL); omit for none. */
     backupDir?: string;
+    /**
+     * The backup container: when set, the dump before pending migrations is the agent's (`backup-agent once
+     * before-<first pending file>`: custom format, the server's own pg_dump, checked, listed, restorable by
+     * `npm run restore`), and a dump that does not pass stops the step before anything is migrated.
+     */
+    backupContainer?: pulumi.Input<string>;
     /** The app's source on this machine, mounted read-only for an image that runs it (the dev image). */
     sourcePath?: string;
     /** Docker endpoint for the `docker` CLI: the stack's provider's. */
@@ -50,6 +56,29 @@ export function hashMigrations(dir: string): string {
 }
 
 /**
+ * The dump before pending migrations, made by the backup agent like every other (issue 22, item 7): the
+ * runner's `status --json` says what is pending (node, which runs this program, reads it); nothing pending,
+ * no dump; a status that cannot be read, a dump all the same. The agent's own `result=` line decides, never
+ * the exit code of `docker exec`. Its output goes to stderr (Pulumi's log of the step): no secret is in it.
+ */
+const PRE_MIGRATION_DUMP = [
+    'if [ -n "${MIGRATE_BACKUP_CONTAINER:-}" ]; then',
+    '    first=$("$@" "$MIGRATE_IMAGE" migrate status --json 2>/dev/null | node -e \'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { let p; try { p = JSON.parse(s.trim().split("\\n").pop()).pending; } catch {} process.stdout.write(Array.isArray(p) ? (p[0] ?? "") : "?"); });\' || echo "?")',
+    '    if [ -n "$first" ]; then',
+    '        if [ "$first" = "?" ]; then label=before-migrations',
+    "        else label=before-$(printf '%s' \"$first\" | tr 'A-Z_.' 'a-z--' | tr -cd 'a-z0-9-' | cut -c1-60); fi",
+    '        echo "migrations: a checked dump by $MIGRATE_BACKUP_CONTAINER before applying $first ($label)" >&2',
+    '        out=$(docker exec "$MIGRATE_BACKUP_CONTAINER" backup-agent once "$label" 2>&1) || true',
+    "        printf '%s\\n' \"$out\" >&2",
+    '        case "$out" in',
+    '            *"result=passed "*) ;;',
+    '            *) echo "migrations: the dump before migrating did not pass its check (the agent\'s lines above say why); nothing was migrated: fix the backups (npm run backups), then run up again" >&2; exit 1 ;;',
+    "        esac",
+    "    fi",
+    "fi",
+];
+
+/**
  * Runs the migration runner once Postgres is healthy, in a throwaway container on the stack's network,
  * so it works against a remote engine without publishing the database. It runs again whenever a file in
  * migrations/ (or the image carrying the runner) changes. The database URL reaches the container through
@@ -76,6 +105,7 @@ export class Migrations extends pulumi.ComponentResource {
             MIGRATE_HARDENING: hardeningFlags(),
         };
         if (args.backupDir) environment.HOST_BACKUP_DIR = args.backupDir;
+        if (args.backupContainer) environment.MIGRATE_BACKUP_CONTAINER = args.backupContainer;
         if (args.sourcePath) environment.HOST_APP_SRC = args.sourcePath;
 
         this.step = new command.local.Command(
@@ -86,6 +116,7 @@ export class Migrations extends pulumi.ComponentResource {
                     'set -- docker run --rm --network "$MIGRATE_NETWORK" --user "$MIGRATE_USER" $MIGRATE_HARDENING -v "$HOST_DATABASE_URL_FILE:/run/secrets/database_url:ro" -e DATABASE_URL_FILE=/run/secrets/database_url',
                     'if [ -n "${HOST_BACKUP_DIR:-}" ]; then set -- "$@" -v "$HOST_BACKUP_DIR:/backups" -e MIGRATE_BACKUP_DIR=/backups; fi',
                     'if [ -n "${HOST_APP_SRC:-}" ]; then set -- "$@" -v "$HOST_APP_SRC:/app/src:ro"; fi',
+                    ...PRE_MIGRATION_DUMP,
                     'exec "$@" "$MIGRATE_IMAGE" migrate up --json',
                 ].join("\n"),
                 environment,

@@ -1,8 +1,8 @@
 // `npm run backups` and `npm run restore` (issue 14): the stack's backups seen and used from this machine,
-// through the docker CLI and the stack's backup container (components/backup-agent.sh). For odin the docker
+// through the docker CLI and the stack's backup container (agent/main.ts). For odin the docker
 // CLI reaches the server the way the stack does: the stack file's dockerHost (ssh://...), your ssh config.
 //
-//   npm run backups -- [--stack dev|odin] [--json]
+//   npm run backups -- [now] [--stack dev|odin] [--json]     (`now`: one scheduled pass first)
 //   npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]
 //
 // A restore holds the stack's deploy lock (scripts/deployLock.ts) from start to end: no `up` or other
@@ -44,6 +44,8 @@ export interface DumpRecord {
 
 export interface Options {
     command: "list" | "restore";
+    /** list: run one scheduled pass first (`npm run backups -- now`). */
+    now?: boolean;
     stack: string;
     json: boolean;
     from: string;
@@ -70,6 +72,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         rest,
         (arg, value) => {
             if (arg === "--stack") opts.stack = value();
+            else if (arg === "now" && command === "list") opts.now = true;
             else if (arg === "--json" && command === "list") opts.json = true;
             else if (arg === "--from" && command === "restore") opts.from = value();
             else if (arg === "--force" && command === "restore") opts.force = true;
@@ -121,10 +124,20 @@ async function requireBackupContainer(t: StackTarget, stack: string): Promise<vo
 
 /** The stack's dumps as the agent lists them, once its container is known to run. */
 async function dumpsOf(t: StackTarget, stack: string): Promise<DumpRecord[]> {
+    return (await listing(t, stack)).dumps;
+}
+
+/**
+ * The dumps, and what is wrong with the backup directory: the agent lists and exits 3 when it must be a
+ * mounted share and is not (backupRequireMount).
+ */
+async function listing(t: StackTarget, stack: string): Promise<{ dumps: DumpRecord[]; problem?: string }> {
     await requireBackupContainer(t, stack);
     const listed = await agent(t, "list");
+    if (listed.code === 3)
+        return { dumps: parseList(listed.stdout), problem: listed.stderr.trim().replace(/^\S+ backup: ERROR /, "") };
     if (listed.code !== 0) throw new Refusal(`listing the backups failed: ${listed.stderr.trim()}`);
-    return parseList(listed.stdout);
+    return { dumps: parseList(listed.stdout) };
 }
 
 export function parseList(stdout: string): DumpRecord[] {
@@ -248,7 +261,15 @@ export function freshness(
 
 async function list(opts: Options, out: (line: string) => void): Promise<number> {
     const t = stackTarget(opts.stack);
-    const dumps = await dumpsOf(t, opts.stack);
+    if (opts.now) {
+        await requireBackupContainer(t, opts.stack);
+        const pass = await agent(t, "now");
+        for (const line of `${pass.stdout}${pass.stderr}`.split("\n").filter((l) => l && !l.startsWith("result=")))
+            if (opts.json) process.stderr.write(`${line}\n`);
+            else out(line.replace(/^\S+ backup: /, "backup: "));
+        if (!resultOf(pass.stdout)) throw new Refusal(outcomeUnknown(t, "the pass", pass));
+    }
+    const { dumps, problem } = await listing(t, opts.stack);
     const inspected = await docker(t.host, [
         "inspect",
         "--format",
@@ -264,9 +285,24 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         startedAt ? new Date(startedAt) : undefined,
         t.names.backup,
     );
+    const off = await offsiteListing(t);
+    const failing = fresh.stale || problem !== undefined || off.problem !== undefined;
     if (opts.json) {
-        out(JSON.stringify({ stack: opts.stack, backups: dumps, ...fresh }, null, 2));
-        return fresh.stale ? 1 : 0;
+        out(
+            JSON.stringify(
+                {
+                    stack: opts.stack,
+                    backups: dumps,
+                    ...fresh,
+                    ...(problem ? { problem } : {}),
+                    ...(off.snapshots ? { offsite: off.snapshots } : {}),
+                    ...(off.problem ? { offsiteProblem: off.problem } : {}),
+                },
+                null,
+                2,
+            ),
+        );
+        return failing ? 1 : 0;
     }
     const now = new Date();
     if (dumps.length === 0) out("no backups yet");
@@ -280,7 +316,51 @@ async function list(opts: Options, out: (line: string) => void): Promise<number>
         );
     }
     out(fresh.message);
-    return fresh.stale ? 1 : 0;
+    if (off.snapshots) {
+        const n = off.snapshots.length;
+        out(`off-site: ${n === 0 ? "no copy yet" : `${n} ${n === 1 ? "copy" : "copies"}`} at ${off.repository}`);
+        for (const s of off.snapshots)
+            out(
+                `  ${s.id.slice(0, 8)}  ${age(s.time, now).padStart(5)} ago  ${s.files.filter((f) => f.endsWith(".dump")).join(" ")}`,
+            );
+    }
+    if (problem) out(`ERROR: ${problem}`);
+    if (off.problem) out(`ERROR: ${off.problem}`);
+    return failing ? 1 : 0;
+}
+
+/** One snapshot on the off-site target as the agent lists it (`backup-agent list-offsite`). */
+export interface OffsiteListed {
+    id: string;
+    time: string;
+    tags: string[];
+    files: string[];
+}
+
+/**
+ * The off-site copies: undefined snapshots when the stack has no target (the agent prints nothing), a
+ * problem when the target cannot be listed (unreachable, wrong password): `npm run backups` then fails.
+ */
+async function offsiteListing(
+    t: StackTarget,
+): Promise<{ repository?: string; snapshots?: OffsiteListed[]; problem?: string }> {
+    const listed = await agent(t, "list-offsite");
+    // An agent from before the off-site copy (its container not yet recreated by `npm run up`): none.
+    if (listed.code === 2 && /^usage: backup-agent /m.test(listed.stderr)) return {};
+    if (listed.code !== 0)
+        return {
+            problem:
+                listed.stderr.trim().replace(/^\S+ backup: ERROR /, "") ||
+                `listing the off-site copies failed (exit ${listed.code})`,
+        };
+    // `repository=<url>` first when the stack has a target, then one JSON line per snapshot.
+    const lines = listed.stdout.split("\n");
+    const repository = lines.find((l) => l.startsWith("repository="))?.slice("repository=".length);
+    if (repository === undefined) return {};
+    return {
+        repository,
+        snapshots: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as OffsiteListed),
+    };
 }
 
 async function readiness(t: StackTarget, app: string): Promise<boolean> {
@@ -409,7 +489,7 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         opts = parseArgs(argv);
     } catch (err) {
         process.stderr.write(
-            `${(err as Error).message}\nusage: npm run backups -- [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
+            `${(err as Error).message}\nusage: npm run backups -- [now] [--stack dev|odin] [--json]\n       npm run restore -- [--stack dev|odin] [--from FILE|latest] [--force] [--skip-safety-dump] [--lock-wait SECONDS]\n`,
         );
         return 2;
     }

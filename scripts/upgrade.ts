@@ -62,7 +62,7 @@ export function parseUpgradeArgs(argv: string[], env: NodeJS.ProcessEnv = proces
 
 const MOUNT = "/var/lib/postgresql/data";
 
-/** Every table's rows (`schema.table|rows`), as the backup agent counts them (components/backup-agent.sh, COUNT_SQL). */
+/** Every table's rows (`schema.table|rows`), as the backup agent counts them (agent/main.ts, COUNT_SQL). */
 export const COUNT_ROWS = `SELECT n.nspname || '.' || c.relname || '|' || (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't'

@@ -97,7 +97,14 @@ function isolateDockerEnv(dockerEnv: Partial<Record<(typeof DOCKER_ENV)[number],
 }
 
 /** Keys that a test sets as `pulumi config set --secret` would. */
-const SECRET_KEYS = ["dbPassword", "redisPassword", "marvelRivalsApiKey"];
+const SECRET_KEYS = [
+    "dbPassword",
+    "redisPassword",
+    "marvelRivalsApiKey",
+    "backupOffsitePassword",
+    "backupOffsiteSshKey",
+    "backupOffsiteS3Credentials",
+];
 
 /**
  * Loads the stack's real config (with `overrides`), runs index.ts under mocks, and returns what it

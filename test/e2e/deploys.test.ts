@@ -286,9 +286,9 @@ describe.skipIf(!engine || !!sshProblem)("app deploys on the odin stack, behind 
                     expect(failures(outcomes)).toEqual([]);
                     expect(opsByName(up)["app-container"]).toBeUndefined();
                     expect((await appContainers()).map((a) => a.id)).toEqual([serving.id]);
-                    expect(
-                        readdirSync(backups).filter((f) => f.endsWith("-before-901_e2e_broken.sql.gz")),
-                    ).toHaveLength(1);
+                    expect(readdirSync(backups).filter((f) => f.endsWith("-before-901-e2e-broken.dump"))).toHaveLength(
+                        1,
+                    );
                 }
             } finally {
                 rmSync(file);

@@ -2,7 +2,7 @@
 // really create what a program declares, leave unchanged resources alone on a run again, replace what
 // changed, fail with the container's story when a healthcheck fails, refuse unknown resource types, and
 // destroy like `pulumi destroy`.
-import { existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../app/test/support/ports";
@@ -242,6 +242,41 @@ describe.skipIf(!engine)("provider behaviours the harness reproduces", () => {
             results[`grace ${grace}`] = existsSync(path.join(work, `clean-${grace}`));
         }
         expect(results).toEqual({ "grace 0": false, "grace 10": true });
+    });
+
+    it("uploads files before the start, root's, with the given permissions (secrets as files, issue 22)", async () => {
+        const { containerModel } = await import("./harness/models");
+        chmodSync(work, 0o777);
+        const { id, outputs } = await containerModel.create(
+            {
+                name: NAME,
+                image: "redis:7-alpine",
+                user: "99:100",
+                entrypoints: [
+                    "sh",
+                    "-c",
+                    "for f in password plain; do stat -c '%u:%g %a' /run/secrets/offsite/$f; cat /run/secrets/offsite/$f; done > /out/seen",
+                ],
+                volumes: [{ hostPath: work, containerPath: "/out" }],
+                uploads: [
+                    { file: "/run/secrets/offsite/password", content: "s3cret-line\n", permissions: "0444" },
+                    { file: "/run/secrets/offsite/plain", contentBase64: Buffer.from("b64").toString("base64") },
+                ],
+            },
+            ctx(),
+        );
+        for (let i = 0; i < 50 && !existsSync(path.join(work, "seen")); i++)
+            await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 300));
+        expect(readFileSync(path.join(work, "seen"), "utf8")).toBe("0:0 444\ns3cret-line\n0:0 644\nb64");
+        await containerModel.delete({ id, inputs: {}, outputs }, ctx());
+        await expect(
+            containerModel.create(
+                { name: NAME, image: "redis:7-alpine", uploads: [{ file: "/x", content: "a", source: "b" }] },
+                ctx(),
+            ),
+        ).rejects.toThrow("error with upload content: only one of 'content', 'content_base64', or 'source' can be set");
+        await clearLeftovers([NAME]);
     });
 
     it("reads healthcheck durations back in Go's form", async () => {

@@ -76,6 +76,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
     let pgServerPort: number;
     let tunnel: { command: string; url: string } | undefined;
     let createdProxy = false;
+    let nasMounted = false;
     let seeded: string;
 
     beforeAll(async () => {
@@ -94,8 +95,12 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             ),
         );
         dataDir = path.join(work, "appdata");
-        // The dumps on a share of their own, as on odin (an NFS mount point that exists on the server).
+        // The dumps on a share of their own, as on odin (an NFS mount point that exists on the server):
+        // mounted (a tmpfs; root), since the odin default requires a mounted share (backupRequireMount).
         mkdirSync(path.join(work, "nas"));
+        nasMounted =
+            spawnSync("mount", ["-t", "tmpfs", "-o", "size=256m,mode=0755", "tmpfs", path.join(work, "nas")]).status ===
+            0;
         backupDir = path.join(work, "nas", "marvel-rivals-stats");
         appPort = await freePort();
         pgServerPort = await freePort();
@@ -113,6 +118,8 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 dockerHost: ssh.dockerHost,
                 dataDir,
                 backupDir,
+                // Without root (no mount), the guard is off: the share is a plain directory then.
+                ...(nasMounted ? {} : { backupRequireMount: "false" }),
                 appPort: String(appPort),
                 appBindAddress: "127.0.0.1",
                 postgresPort: String(pgServerPort),
@@ -131,6 +138,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                 if (net) await docker().call("DELETE", `/networks/${net.Id}`, undefined, [404]);
             },
             async () => ssh?.stop(),
+            async () => nasMounted && spawnSync("umount", [path.join(work, "nas")]),
             async () => removeTempDir(work),
         ];
         for (const step of steps)
@@ -167,7 +175,7 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             }
             const dumps = readdirSync(backupDir);
             expect(
-                dumps.some((f) => /-before-001_initial_schema\.sql\.gz$/.test(f)),
+                dumps.some((f) => /-before-001-initial-schema\.dump$/.test(f)),
                 dumps.join(", "),
             ).toBe(true);
             expect(statSync(path.join(backupDir, dumps[0])).uid).toBe(OWNER.uid);
@@ -372,21 +380,23 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
                     encoding: "utf8",
                     timeout: 600_000,
                 });
-            // Freshly deployed: no backup yet, and not late for the first one.
+            // Freshly deployed: no scheduled backup yet, and not late for the first one; the dump the first
+            // deploy took before its migrations is listed, checked, like any other (issue 22, item 7).
             const listed = npm("backups", "--", "--stack", "odin", "--json");
             expect(listed.status, listed.stderr).toBe(0);
             expect(JSON.parse(listed.stdout)).toMatchObject({
                 stack: "odin",
                 schedule: "0 3 * * *",
                 stale: false,
-                backups: [],
+                backups: [
+                    { file: expect.stringMatching(/^\d{8}T\d{6}Z-before-001-initial-schema\.dump$/), check: "passed" },
+                ],
             });
             // An on-demand dump, then a restore of it over SSH: the rows come back, the app is ready.
-            const once = spawnSync(
-                "docker",
-                ["exec", "marvel-rivals-backup", "sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent", "once", "manual"],
-                { encoding: "utf8", timeout: 300_000 },
-            );
+            const once = spawnSync("docker", ["exec", "marvel-rivals-backup", "backup-agent", "once", "manual"], {
+                encoding: "utf8",
+                timeout: 300_000,
+            });
             expect(once.status, once.stderr).toBe(0);
             const [result, file] = resultOf(once.stdout) ?? [];
             expect(result, once.stdout).toBe("passed");
@@ -452,8 +462,12 @@ describe.skipIf(!engine || !!sshProblem)("the odin stack over SSH", () => {
             expect(opsByName(up)["migrations-up"].op).toBe("replace");
             // The app's image carries the migrations (its readiness checks them): a new image, a new container.
             expect(opsByName(up)["app-container"].op).toBe("replace");
-            const dumps = readdirSync(backupDir).filter((f) => !dumpsBefore.includes(f));
-            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900_e2e_region.sql.gz"]);
+            const dumps = readdirSync(backupDir).filter((f) => !dumpsBefore.includes(f) && f.endsWith(".dump"));
+            expect(dumps.map((f) => f.replace(/^.*-before-/, ""))).toEqual(["900-e2e-region.dump"]);
+            // The agent's dump, checked and listed like the scheduled ones (issue 22, item 7).
+            expect(JSON.parse(readFileSync(path.join(backupDir, `${dumps[0]}.json`), "utf8"))).toMatchObject({
+                check: "passed",
+            });
             expect(psql("SELECT name FROM migration_runner.history ORDER BY name")).toBe(
                 [...REPO_MIGRATIONS, "900_e2e_region"].join("\n"),
             );

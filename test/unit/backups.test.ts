@@ -1,5 +1,6 @@
 // Scheduled backups (issue 14): the schedule parser, the config's checks, and the backup container the
 // program declares on both stacks (the odin one with its dumps on an NFS share).
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -154,19 +155,67 @@ describe("the backup settings", () => {
             '`marvel-rivals-stats:backupKeepLast` is "-1": must be a whole number from 0 to 10000.',
         ]);
     });
+
+    it("require a mounted share by default only on a remote engine with backupDir outside dataDir", () => {
+        const share = "/mnt/remotes/NAS_backups/marvel-rivals-stats";
+        expect(parse("odin", { backupDir: share }).backup.requireMount).toBe(true);
+        expect(parse("odin", {}).backup.requireMount).toBe(false);
+        expect(parse("odin", { backupDir: share, backupRequireMount: "false" }).backup.requireMount).toBe(false);
+        expect(parse("dev", { backupDir: "/tmp/elsewhere/backups" }).backup.requireMount).toBe(false);
+        expect(
+            parse("dev", { backupDir: "/tmp/elsewhere/backups", backupRequireMount: "true" }).backup.requireMount,
+        ).toBe(true);
+    });
+
+    it("verify weekly by default when backups are scheduled, as configured, or never", () => {
+        expect(parse("odin", {}).backup).toMatchObject({ verifyScheduleText: "0 4 * * 0" });
+        expect(parse("dev", {}).backup.verifySchedule).toBeUndefined();
+        expect(parse("odin", { backupVerifySchedule: "off" }).backup.verifySchedule).toBeUndefined();
+        expect(parse("odin", { backupVerifySchedule: "@every 6h" }).backup.verifySchedule).toEqual({
+            kind: "every",
+            seconds: 21_600,
+        });
+        expect(problems("odin", { backupVerifySchedule: "weekly" })).toEqual([
+            '`marvel-rivals-stats:backupVerifySchedule` is "weekly": a cron schedule has 5 fields (minute hour day-of-month month day-of-week), got 1; use cron\'s 5 fields in UTC such as "0 4 * * 0" (Sundays 04:00), @weekly, or off.',
+        ]);
+    });
+
+    it("refuse a backupNotifyUrl that is no http(s) URL, without showing it", () => {
+        const p = problems("dev", { backupNotifyUrl: "ntfy.sh/secret-topic" });
+        expect(p).toContain(
+            "`marvel-rivals-stats:backupNotifyUrl` (value hidden) must be an http:// or https:// URL (an ntfy topic, a Gotify /message?token=..., a Discord webhook); set it with `pulumi config set --secret backupNotifyUrl <url>`.",
+        );
+        expect(p.join("\n")).not.toContain("secret-topic");
+    });
+
+    it("refuse a backupRequireMount that is not true or false", () => {
+        expect(problems("dev", { backupRequireMount: "yes" })).toEqual([
+            '`marvel-rivals-stats:backupRequireMount` is "yes": must be true or false.',
+        ]);
+    });
 });
 
 describe("the backup container", () => {
-    it("runs the agent from the Postgres image as the owner, its password in the environment only", async () => {
+    it("runs the agent from the Postgres image as the owner, its password in a secret file only", async () => {
         const { runProgram } = await import("../../support/mockProgram");
         const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
         const backup = run.byName("backups-container");
         const postgres = run.byName("postgres-container");
-        expect(backup.inputs.image).toBe(postgres.inputs.image);
+        // Its own image, built FROM the stack's Postgres image with the agent in it (agent/Dockerfile).
+        const image = run.byName("backup-image");
+        expect(backup.inputs.image).toBe(
+            `sha256:${createHash("sha256").update(JSON.stringify(image.inputs.build)).digest("hex")}`,
+        );
+        expect(image.inputs).toMatchObject({
+            imageName: "marvel-rivals-stats-backup:odin",
+            skipPush: true,
+            build: { dockerfile: "agent/Dockerfile", args: { POSTGRES_IMAGE: "postgres:16-alpine" } },
+        });
+        expect(image.inputs.build.args.NODE_IMAGE).toMatch(/^node:\d+\.\d+\.\d+-/);
+        expect(backup.inputs.entrypoints).toBeUndefined();
         expect(backup.inputs).toMatchObject({
             name: "marvel-rivals-backup",
             user: "1000:1000",
-            entrypoints: ["sh", "-c", 'eval "$BACKUP_AGENT"', "backup-agent"],
             command: ["run"],
             volumes: [{ hostPath: "/mnt/remotes/NAS_backups/marvel-rivals-stats", containerPath: "/backups" }],
             networksAdvanced: [{ name: "marvel-rivals-network" }],
@@ -184,10 +233,21 @@ describe("the backup container", () => {
             PGHOST: "postgres",
             PGUSER: "marvel_stats",
             PGDATABASE: "marvel_rivals",
-            PGPASSWORD: "generated-db-password-0123456789",
+            BACKUP_PGPASSWORD_FILE: "/run/secrets/backup/pgpassword",
         });
-        expect(env.BACKUP_AGENT).toContain("backup-agent run");
-        expect(backup.secretInputs).toContain("envs");
+        // The password is a file copied into the container (a secret in the state), not in its environment.
+        expect(env.PGPASSWORD).toBeUndefined();
+        expect(JSON.stringify(backup.inputs.envs)).not.toContain("generated-db-password");
+        expect(backup.inputs.uploads).toEqual([
+            {
+                file: "/run/secrets/backup/pgpassword",
+                content: "generated-db-password-0123456789",
+                permissions: "0444",
+            },
+        ]);
+        expect(backup.secretInputs).toContain("uploads");
+        // The agent is in the image, not in the environment.
+        expect(env.BACKUP_AGENT).toBeUndefined();
         // Never in an argument.
         expect(JSON.stringify([backup.inputs.entrypoints, backup.inputs.command])).not.toContain("generated-db");
         // It starts once the database is healthy and the directory exists.
@@ -198,6 +258,18 @@ describe("the backup container", () => {
         expect(run.byName("data-mkdir").inputs.environment).toMatchObject({
             SUBDIRS: "postgres redis output logs",
             EXTRA_DIRS: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
+            // The share must be mounted (backupRequireMount's default on a remote engine, outside dataDir).
+            MOUNT_REQUIRED: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
+        });
+        expect(run.byName("data-mkdir").inputs.create).toContain("is not on a mounted share");
+        expect(env).toMatchObject({
+            BACKUP_VERIFY_MODE: "cron",
+            BACKUP_VERIFY_HOURS: "4",
+            BACKUP_VERIFY_WEEKDAYS: "0",
+            BACKUP_OVERDUE_SECONDS: String(86_400 + 3600),
+            BACKUP_STACK: "odin",
+            BACKUP_REQUIRE_MOUNT: "1",
+            BACKUP_HOST_DIR: "/mnt/remotes/NAS_backups/marvel-rivals-stats",
         });
         expect(run.outputs.backupDir.value).toBe("/mnt/remotes/NAS_backups/marvel-rivals-stats");
         expect(run.outputs.backupSchedule.value).toBe("0 3 * * *");

@@ -1,5 +1,5 @@
 // Every stack config validation error, with its exact message (config.ts is pure: no engine needed).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
@@ -428,11 +428,23 @@ describe("Pulumi.yaml holds every default, and the two kinds of keys are complet
         expect(Object.keys(projectDefaults(PROJECT_ROOT)).sort()).toEqual([...declared].sort());
     });
 
-    test("the configuration page's table lists exactly the keys the program reads", () => {
+    test("the configuration page's table (with the feature pages' own tables) lists exactly the keys the program reads", () => {
         const page = readFileSync(path.join(PROJECT_ROOT, "docs", "configuration.md"), "utf8");
-        const table = page.slice(page.indexOf("## Setting a key, and every key"), page.indexOf("## Stack outputs"));
-        const listed = [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
-            m.slice(1).filter(Boolean),
+        const tables = [page.slice(page.indexOf("## Setting a key, and every key"), page.indexOf("## Stack outputs"))];
+        // A feature's page in docs/ may carry the keys of that feature in a "## Configuration" section of its
+        // own (docs/offsite-backups.md), which docs/configuration.md links.
+        const docs = path.join(PROJECT_ROOT, "docs");
+        for (const file of readdirSync(docs).filter((f) => f.endsWith(".md") && f !== "configuration.md")) {
+            const text = readFileSync(path.join(docs, file), "utf8");
+            const at = text.indexOf("\n## Configuration");
+            if (at < 0) continue;
+            const end = text.indexOf("\n## ", at + 1);
+            tables.push(text.slice(at, end < 0 ? undefined : end));
+        }
+        const listed = tables.flatMap((table) =>
+            [...table.matchAll(/^\| `(\w+)`(?: \/ `(\w+)`)?(?:, `(\w+)`, `(\w+)`)?/gm)].flatMap((m) =>
+                m.slice(1).filter(Boolean),
+            ),
         );
         expect(listed.sort()).toEqual(
             [...Object.keys(projectDefaults(PROJECT_ROOT)), ...Object.keys(OPTIONAL_KEYS)].sort(),

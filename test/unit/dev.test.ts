@@ -195,6 +195,7 @@ describe("dev stack", () => {
         expect(secrets.inputs.create).not.toMatch(/generated-/);
         expect(secrets.secretInputs).toContain("environment");
         expect(step.inputs.environment.HOST_BACKUP_DIR).toBeUndefined();
+        expect(step.inputs.environment.MIGRATE_BACKUP_CONTAINER).toBeUndefined();
         const { hashMigrations } = await import("../../components/migrations");
         expect(step.inputs.triggers).toEqual([hashMigrations(path.join(PROJECT_ROOT, "migrations"))]);
     });

@@ -86,9 +86,15 @@ describe("odin stack", () => {
         expect(container("redis").command.slice(4)).toEqual(["--appendonly", "no"]);
     });
 
-    test("backs up before migrating, into appdata/backups", () => {
-        expect(run.byName("migrations-up").inputs.environment.HOST_BACKUP_DIR).toBe(`${dataDir}/backups`);
-        expect(run.byName("migrations-up").inputs.environment.MIGRATE_USER).toBe("1000:1000");
+    test("backs up before migrating through the backup agent (a checked custom-format dump), not the runner's plain SQL", () => {
+        const step = run.byName("migrations-up");
+        expect(step.inputs.environment.MIGRATE_BACKUP_CONTAINER).toBe("marvel-rivals-backup");
+        expect(step.inputs.environment.HOST_BACKUP_DIR).toBeUndefined();
+        expect(step.inputs.create).toContain('docker exec "$MIGRATE_BACKUP_CONTAINER" backup-agent once "$label"');
+        expect(step.inputs.create).toContain('*"result=passed "*) ;;');
+        // After the backup container: the agent must be there to take the dump.
+        expect(step.dependencies).toContain(run.byName("backups-container").urn);
+        expect(step.inputs.environment.MIGRATE_USER).toBe("1000:1000");
     });
 
     test("connection strings point inside the stack's network when nothing is published, and stay secret", () => {

@@ -55,3 +55,55 @@ export async function acquireLock(
 export async function releaseLock(client: ClientBase): Promise<void> {
     await client.query("SELECT pg_advisory_unlock($1, $2)", [LOCK_CLASS_ID, LOCK_OBJ_ID]);
 }
+
+/**
+ * The backup agent's lock (agent/lock.ts, BACKUP_LOCK_KEY 0x6d72735f626b, one bigint: classid holds the
+ * high 32 bits, objid the low, objsubid 1), held in the `postgres` database for as long as a backup pass,
+ * check or restore runs. A pass holds ACCESS SHARE on every table while it dumps, so a migration's ALTER
+ * would time out behind it (lock_timeout): the runner waits for the pass first, and after
+ * `timeoutSeconds` ends it (the agent's sessions: application_name `backup-agent...`) and says so.
+ */
+export const BACKUP_LOCK_CLASS_ID = 0x6d72;
+export const BACKUP_LOCK_OBJ_ID = 0x735f626b;
+
+async function backupHolder(client: ClientBase): Promise<number | undefined> {
+    const r = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_locks
+          WHERE locktype = 'advisory' AND granted AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1`,
+        [BACKUP_LOCK_CLASS_ID, BACKUP_LOCK_OBJ_ID],
+    );
+    return r.rows[0]?.pid;
+}
+
+/** Waits for a running backup pass to end; after `timeoutSeconds`, ends it. Says what it did. */
+export async function waitForBackupPass(
+    client: ClientBase,
+    timeoutSeconds: number,
+    log: (line: string) => void,
+): Promise<"none" | "waited" | "cancelled"> {
+    const first = await backupHolder(client);
+    if (first === undefined) return "none";
+    const start = Date.now();
+    log(
+        `a backup pass is running (backend pid ${first}): waiting up to ${timeoutSeconds} s for it to end before migrating`,
+    );
+    for (;;) {
+        await sleep(250);
+        if ((await backupHolder(client)) === undefined) {
+            log(`the backup pass ended after ${((Date.now() - start) / 1000).toFixed(1)} s: migrating`);
+            return "waited";
+        }
+        if (Date.now() - start >= timeoutSeconds * 1000) break;
+    }
+    const ended = await client.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity
+          WHERE application_name LIKE 'backup-agent%' AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)`,
+    );
+    log(
+        `the backup pass still ran after ${timeoutSeconds} s: ended it (${ended.rows.length} sessions) so that the migration does not time out behind its locks; the next scheduled pass runs as usual (\`npm run backups -- now\` for one at once)`,
+    );
+    // Its locks go with its sessions.
+    const deadline = Date.now() + 10_000;
+    while ((await backupHolder(client)) !== undefined && Date.now() < deadline) await sleep(100);
+    return "cancelled";
+}

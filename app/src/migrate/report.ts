@@ -11,6 +11,8 @@ export interface RunOptions {
     lockTimeoutMs?: number;
     /** Seconds to wait for the migration (advisory) lock. Default 60. */
     advisoryLockTimeoutSeconds?: number;
+    /** Seconds to wait for a running backup pass (the backup agent's lock) before ending it. Default 600. */
+    backupWaitSeconds?: number;
     /** When set and something is to be applied or reverted, pg_dump there first. */
     backupDir?: string | null;
     /** pg_dump to run for backups. Default: env PG_DUMP, else `pg_dump` on PATH. */

@@ -8,7 +8,7 @@ import { MigrateError } from "./errors";
 import { defaultMigrationsDir, readMigrations, type MigrationFile } from "./files";
 import { ensureHistoryTable, readHistory, type HistoryRow } from "./history";
 import { historyTableName, quoted } from "./historyName";
-import { acquireLock, releaseLock } from "./lock";
+import { acquireLock, releaseLock, waitForBackupPass } from "./lock";
 import { downPlan, upPlan, type FilePlan } from "./plan";
 import type { MigrationState, RunOptions, RunResult } from "./report";
 import { invalidIndexes, Session } from "./session";
@@ -206,6 +206,8 @@ async function mutate(
         const plans = new Map(
             todo.map((f) => [f.name, command === "up" ? upPlan(f, conforming) : downPlan(f, conforming)]),
         );
+        // A running backup pass holds every table's ACCESS SHARE lock: wait for it (or end it) first.
+        if (todo.length > 0) await waitForBackupPass(client, opts.backupWaitSeconds ?? 600, log);
         if (todo.length > 0 && opts.backupDir) {
             const label = command === "up" ? todo[0]!.name : `down-${todo[0]!.name}`;
             result.backup = await backupDatabase({

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync, appendFileSync, readdirSync } from "node:f
 import { join } from "node:path";
 import { Client } from "pg";
 import { createMigration, down, listPending, status, up, MigrateError } from "../../src/migrate";
-import { LOCK_CLASS_ID, LOCK_OBJ_ID } from "../../src/migrate/lock";
+import { BACKUP_LOCK_CLASS_ID, BACKUP_LOCK_OBJ_ID, LOCK_CLASS_ID, LOCK_OBJ_ID } from "../../src/migrate/lock";
 import { historyNames, migrationsDir, rejection, snapshot, withClient, useTestPostgres } from "./helpers";
 
 const pg = useTestPostgres();
@@ -483,5 +483,79 @@ describe("migrations never touch the history table", () => {
         expect(err.message).toBe(
             "001_sneaky.sql mentions migration_runner: the runner keeps its history in migration_runner.history, and migrations must not touch it; remove the reference",
         );
+    });
+});
+
+describe("a running backup pass (the backup agent's lock)", () => {
+    /** A pass as the agent runs one: its lock session, and a dump's session holding ACCESS SHARE on t. */
+    async function pass(url: string): Promise<{ lock: Client; dump: Client; end: () => Promise<void> }> {
+        const lock = new Client({ connectionString: url, application_name: "backup-agent lock" });
+        const dump = new Client({ connectionString: url, application_name: "backup-agent" });
+        for (const c of [lock, dump]) {
+            await c.connect();
+            c.on("error", () => undefined);
+        }
+        await lock.query("SELECT pg_advisory_lock($1::bigint)", [BACKUP_LOCK_CLASS_ID * 2 ** 32 + BACKUP_LOCK_OBJ_ID]);
+        await dump.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+        await dump.query("LOCK TABLE t IN ACCESS SHARE MODE");
+        return {
+            lock,
+            dump,
+            end: async () => {
+                for (const c of [lock, dump]) await c.end().catch(() => undefined);
+            },
+        };
+    }
+
+    it("the migration waits for a pass that ends, and says so", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_t.sql": "CREATE TABLE t (id INTEGER);\n" });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "002_alter.sql"), "ALTER TABLE t ADD COLUMN y INTEGER;\n");
+        const p = await pass(url);
+        const lines: string[] = [];
+        // The pass ends once the runner has seen it (its first line), as a pass ends on its own.
+        const run = up({
+            databaseUrl: url,
+            migrationsDir: dir,
+            lockTimeoutMs: 300,
+            log: (l) => {
+                lines.push(l);
+                if (l.startsWith("a backup pass is running")) void p.end();
+            },
+        });
+        expect((await run).applied.map((m) => m.name)).toEqual(["002_alter"]);
+        expect(lines[0]).toMatch(/^a backup pass is running \(backend pid \d+\): waiting up to 600 s for it to end/);
+        expect(lines[1]).toMatch(/^the backup pass ended after [0-9.]+ s: migrating$/);
+    });
+
+    it("a pass that does not end within backupWaitSeconds is ended, and the migration goes on", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_t.sql": "CREATE TABLE t (id INTEGER);\n" });
+        await up({ databaseUrl: url, migrationsDir: dir });
+        writeFileSync(join(dir, "002_alter.sql"), "ALTER TABLE t ADD COLUMN y INTEGER;\n");
+        const p = await pass(url);
+        try {
+            const lines: string[] = [];
+            const result = await up({
+                databaseUrl: url,
+                migrationsDir: dir,
+                lockTimeoutMs: 300,
+                backupWaitSeconds: 0.5,
+                log: (l) => lines.push(l),
+            });
+            expect(result.applied.map((m) => m.name)).toEqual(["002_alter"]);
+            expect(lines[1]).toMatch(/^the backup pass still ran after 0.5 s: ended it \(2 sessions\)/);
+        } finally {
+            await p.end();
+        }
+    });
+
+    it("without a pass nothing is said, and nothing waits", async () => {
+        const url = await pg.createDatabase();
+        const dir = migrationsDir({ "001_t.sql": "CREATE TABLE t (id INTEGER);\n" });
+        const lines: string[] = [];
+        await up({ databaseUrl: url, migrationsDir: dir, log: (l) => lines.push(l) });
+        expect(lines.some((l) => l.includes("backup pass"))).toBe(false);
     });
 });

@@ -266,7 +266,13 @@ export class DockerApi {
         body: unknown,
         timeoutMs: number,
     ): Promise<{ status: number; body: Buffer; headers: Record<string, string | string[] | undefined> }> {
-        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+        // A Buffer is a tar archive (PUT /containers/{id}/archive); anything else is JSON.
+        const payload = Buffer.isBuffer(body)
+            ? body
+            : body === undefined
+              ? undefined
+              : Buffer.from(JSON.stringify(body));
+        const contentType = Buffer.isBuffer(body) ? "application/x-tar" : "application/json";
         return new Promise((resolve, reject) => {
             const req = request(
                 {
@@ -275,9 +281,7 @@ export class DockerApi {
                         : { socketPath: this.endpoint.socketPath }),
                     method,
                     path,
-                    headers: payload
-                        ? { "Content-Type": "application/json", "Content-Length": String(payload.length) }
-                        : {},
+                    headers: payload ? { "Content-Type": contentType, "Content-Length": String(payload.length) } : {},
                     timeout: timeoutMs,
                 },
                 (res) => {

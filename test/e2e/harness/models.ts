@@ -299,6 +299,7 @@ const CONTAINER_EMULATED = [
     "wait",
     "waitTimeout",
     "destroyGraceSeconds",
+    "uploads",
     "mustRun",
     "start",
     "rm",
@@ -528,6 +529,13 @@ export const containerModel: Model = {
                     .catch((err: Error) => partial(`Unable to connect to network '${n.name}': ${err.message}`));
             }
         }
+        for (const upload of news.uploads ?? []) {
+            const archive = uploadArchive(upload, ctx.projectDir);
+            if (typeof archive === "string") await partial(archive);
+            await api
+                .call("PUT", `/containers/${id}/archive?path=/`, archive)
+                .catch((err: Error) => partial(`Unable to upload volume content: ${err.message}`));
+        }
         if (news.start !== false) {
             await api
                 .call("POST", `/containers/${id}/start`, undefined, [304])
@@ -613,6 +621,52 @@ function plannedState(config: Record<string, any>): Record<string, any> {
 }
 
 /** TF F, resourceDockerContainerRead (run at the end of Create): the state, with what it reads back. */
+/**
+ * One `uploads` entry as the provider sends it, or its error: TF F, resourceDockerContainerCreate (v4.5.0,
+ * internal/provider/resource_docker_container_funcs.go): exactly one of content, contentBase64, source; mode
+ * from `permissions` (octal), else 0744 when executable, else 0644; one tar entry `tar.Header{Name: file,
+ * Mode, Size, ModTime}` (no owner: root's in the container) sent with CopyToContainer to "/". Go's
+ * archive/tar writes a ustar header; names over 100 bytes, which it would split, are refused here.
+ */
+function uploadArchive(upload: Record<string, any>, projectDir: string): Buffer | string {
+    const given = ["content", "contentBase64", "source"].filter((k) => upload[k] !== undefined && upload[k] !== "");
+    if (given.length === 0)
+        return "error with upload content: one of 'content', 'content_base64', or 'source' must be set";
+    if (given.length > 1)
+        return "error with upload content: only one of 'content', 'content_base64', or 'source' can be set";
+    const data =
+        upload.content !== undefined && upload.content !== ""
+            ? Buffer.from(upload.content, "utf8")
+            : upload.contentBase64
+              ? Buffer.from(upload.contentBase64, "base64")
+              : readFileSync(path.resolve(projectDir, upload.source));
+    let mode = upload.executable ? 0o744 : 0o644;
+    if (upload.permissions) {
+        if (!/^[0-7]+$/.test(upload.permissions)) return `Error parsing permission: ${upload.permissions}`;
+        mode = parseInt(upload.permissions, 8);
+    }
+    const name = Buffer.from(upload.file, "utf8");
+    if (name.length > 100) throw new Error(`uploads[].file longer than 100 bytes is not emulated: ${upload.file}`);
+    const header = Buffer.alloc(512);
+    const octal = (value: number, at: number, width: number) =>
+        header.write(`${value.toString(8).padStart(width - 1, "0")}\0`, at, width, "ascii");
+    name.copy(header, 0);
+    octal(mode, 100, 8);
+    octal(0, 108, 8); // uid
+    octal(0, 116, 8); // gid
+    octal(data.length, 124, 12);
+    octal(Math.floor(Date.now() / 1000), 136, 12);
+    header.write("0", 156, 1, "ascii"); // a regular file
+    header.write("ustar\0", 257, 6, "ascii");
+    header.write("00", 263, 2, "ascii");
+    header.fill(" ", 148, 156); // the checksum is computed with its own field as spaces
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
+    const padding = Buffer.alloc((512 - (data.length % 512)) % 512);
+    return Buffer.concat([header, data, padding, Buffer.alloc(1024)]);
+}
+
 async function readContainer(api: DockerApi, id: string, config: Record<string, any>): Promise<Record<string, any>> {
     const c = await api.inspect("containers", id);
     const state = plannedState(config);
