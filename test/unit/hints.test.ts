@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, test } from "vitest";
 import { rotateOwnSecretHint } from "../../scripts/rotate";
+import { parseArgs as statusArgs } from "../../scripts/status";
 import { upCommand } from "../../scripts/target";
 
 const SCRIPTS = path.resolve(__dirname, "../../scripts");
@@ -42,4 +43,12 @@ describe("the commands the scripts' messages name", () => {
             "dbPassword is set in the stack's config, so it is yours to change: set the new one (npm run config -- set --secret dbPassword --stack odin, which asks for it) and run npm run up -- --stack odin, or remove it (npm run config -- rm dbPassword --stack odin) to have one generated and rotated",
         );
     });
+});
+
+test("npm run status -- odin (a bare stack name) is told to write --stack odin", () => {
+    expect(() => statusArgs(["odin"], {})).toThrow(
+        "unexpected argument odin: a stack goes after --stack: npm run status -- --stack odin",
+    );
+    expect(() => statusArgs(["prod"], {})).toThrow(/^unexpected argument prod$/);
+    expect(statusArgs(["--stack", "odin"], {}).stack).toBe("odin");
 });
