@@ -3,9 +3,13 @@
 // the real stack config (support/mockProgram.ts), and every policy sees each resource's type, name,
 // URN, inputs and options as the engine would hand them over. Exits 1 naming the rule and the resource on
 // a mandatory violation, 2 on bad usage. `--set` tries a change first (e.g. --set postgresPort=5432).
+import { resolve } from "node:path";
+import { OPTIONAL_KEYS, nearestKey, projectDefaults } from "../config";
 import { runProgram } from "../support/mockProgram";
 import { eachArg, npmAteFlags, stackName, stackNames, UsageError, wantsHelp } from "../scripts/target";
 import { policies, type Resource } from "./rules";
+
+const REPO = resolve(__dirname, "..");
 
 export interface Violation {
     policy: string;
@@ -50,6 +54,16 @@ export async function stackResources(stack: string, overrides: Record<string, st
     }));
 }
 
+/** The one-line error for `--set key=value` when `key` is no setting of this project; undefined when it is. */
+export function unknownSetKey(key: string, value: string): string | undefined {
+    const known = [...Object.keys(projectDefaults(REPO)), ...Object.keys(OPTIONAL_KEYS)];
+    if (known.includes(key)) return undefined;
+    const like = nearestKey(key, known);
+    return like
+        ? `--set ${key}: did you mean --set ${like}=${value}?`
+        : `--set ${key}: not a setting of this project (docs/configuration.md lists every key)`;
+}
+
 const USAGE =
     "usage: npm run policy -- [--stack <name>] [--set key=value ...]   e.g. npm run -s policy -- --stack odin";
 
@@ -80,9 +94,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     const overrides: Record<string, string> = {};
     for (let i = 0; i < rest.length; i++) {
-        const m = rest[i] === "--set" ? /^([A-Za-z]\w*)=(.*)$/.exec(rest[i + 1] ?? "") : null;
-        if (!m) {
+        if (rest[i] !== "--set") {
             process.stderr.write(`policy: unexpected argument ${JSON.stringify(rest[i])}\n${USAGE}\n`);
+            return 2;
+        }
+        const m = /^([A-Za-z]\w*)=(.*)$/.exec(rest[i + 1] ?? "");
+        if (!m) {
+            process.stderr.write("policy: --set needs key=value, e.g. --set appPort=8000\n");
+            return 2;
+        }
+        // A mistyped key of --set is this command's typo, not the stack's: the config's own message would
+        // say to `config rm` a key the stack does not have.
+        const unknown = unknownSetKey(m[1]!, m[2]!);
+        if (unknown) {
+            process.stderr.write(`policy: ${unknown}\n`);
             return 2;
         }
         overrides[m[1]!] = m[2]!;

@@ -3,6 +3,8 @@
 // directory is the DATA_DIR of the host-directories step, "the server" is a Docker provider reached over
 // SSH or TCP (odin). So the same rules hold for any stack, with no second copy of the stack config.
 import type { PolicyResource, ReportViolation, StackValidationPolicy } from "@pulumi/policy";
+import { APP_PORT } from "../components/names";
+import { PGADMIN_PORT } from "../components/pgadmin";
 import { PIDS_LIMITS_STEP } from "../components/pidsLimits";
 
 export const CONTAINER = "docker:index/container:Container";
@@ -210,7 +212,7 @@ const isApp = (c: Resource) => labelsOf(c)["marvel-rivals-stats.role"] === "app"
 
 /**
  * Issue 24, item 3: every container drops every capability (adding back only named ones), runs with
- * no-new-privileges, a process limit (the `nproc` ulimit: the provider has no pids limit) and a memory
+ * no-new-privileges, a process limit (a pids limit, set by the stack's pids-limits step: the provider has none) and a memory
  * limit; the app also with a read-only root file system and a user that is not root.
  */
 export const containersHardened: StackValidationPolicy = {
@@ -258,6 +260,15 @@ export const containersHardened: StackValidationPolicy = {
  * through Caddy (`domain`). A LAN port for the app (appPort with appBindAddress 0.0.0.0) is an explicit
  * opt-in: reported here, as advisory, so that nobody keeps one without knowing it (stores: mandatory, above).
  */
+/** What a port on the server's LAN is, and the keys that publish it (config.ts), by the container's port. */
+const LAN_PORT_FIX: Record<number, string> = {
+    [APP_PORT]:
+        "plain HTTP on the LAN beside Caddy; unset appPort/appBindAddress and reach it through `domain` unless you mean it",
+    5432: "PostgreSQL on the LAN; unset postgresPort/postgresBindAddress, or set postgresBindAddress 127.0.0.1 for the SSH tunnel",
+    6379: "Redis on the LAN; unset redisPort/redisBindAddress and reach it through `docker exec`",
+    [PGADMIN_PORT]: "pgAdmin on the LAN; set pgadmin false (a tool for a local Docker engine; pgadminPort is its port)",
+};
+
 export const serverPublishesOnlyLoopback: StackValidationPolicy = {
     name: "server-publishes-only-loopback",
     description: "On the server, no container port is published beyond loopback (the app is reached through Caddy).",
@@ -268,8 +279,9 @@ export const serverPublishesOnlyLoopback: StackValidationPolicy = {
             for (const p of (c.props.ports ?? []) as Port[]) {
                 const ip = p.ip ?? "0.0.0.0";
                 if (LOOPBACK.test(ip)) continue;
+                const what = LAN_PORT_FIX[p.internal] ?? LAN_PORT_FIX[APP_PORT]!;
                 report(
-                    `${c.name} publishes port ${p.internal} on ${ip}:${p.external ?? "?"} of the server, plain HTTP on the LAN beside Caddy; unset appPort/appBindAddress and reach it through \`domain\` unless you mean it`,
+                    `${c.name} publishes port ${p.internal} on ${ip}:${p.external ?? "?"} of the server, ${what}`,
                     c.urn,
                 );
             }

@@ -6,7 +6,7 @@
 # lock's options, taken out before Pulumi sees the arguments.
 # Stack: `--stack NAME` anywhere in the arguments (default dev; $PULUMI_STACK is how the scripts that run
 # this one under a lock hand it down), e.g. `npm run up -- --stack odin`.
-# Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated on first use into
+# Passphrase: $PULUMI_CONFIG_PASSPHRASE(_FILE), else one is generated on first use of a file:// state into
 # ~/.config/marvel-rivals-stats/passphrase (0600), never beside the state it decrypts: a copy of the state
 # alone must not open its secrets (back the passphrase up apart, e.g. a password manager).
 # odin's state has one home, shared by the laptop and the runner (docs/github.md): this script refuses any
@@ -100,6 +100,15 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
         [ -n "$(ls -A "$state/.pulumi/stacks" 2>/dev/null)" ]; then
         fail "the stacks in $state were encrypted with a passphrase that is not in $passphrase: put it there (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open them."
     fi
+    # A shared backend (s3://, Pulumi Cloud: odin's, docs/github.md) holds stacks made with the passphrase
+    # of the GitHub secret; a new one here would not open them. Only the scheme is shown: a URL may carry more.
+    case "$PULUMI_BACKEND_URL" in
+        file://*) ;;
+        *)
+            [ -s "$passphrase" ] ||
+                fail "no passphrase for the ${PULUMI_BACKEND_URL%%://*}:// backend: put the stack's passphrase (the GitHub secret PULUMI_CONFIG_PASSPHRASE) in $passphrase (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open its stacks."
+            ;;
+    esac
     if [ ! -s "$passphrase" ]; then
         (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase")
         printf 'Generated a passphrase for the stack secrets in %s (0600): back it up apart from the state.\n' "$passphrase" >&2

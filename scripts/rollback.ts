@@ -24,6 +24,7 @@ import {
     runAsProgram,
     stackName,
     stackTarget,
+    upCommand,
     type StackTarget,
 } from "./target";
 
@@ -164,10 +165,10 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
                 throw new Refusal("could not set appImage in the stack's config; nothing was changed");
             if (pulumi(opts.stack, ["up", "--yes", "--skip-preview"]) !== 0)
                 throw new Refusal(
-                    `the up with appImage ${short(plan.release.image)} failed (above); a version that did not turn ready was stopped and the serving one kept; \`npm run up\` deploys the code again`,
+                    `the up with appImage ${short(plan.release.image)} failed (above); a version that did not turn ready was stopped and the serving one kept; \`${upCommand(opts.stack)}\` deploys the code again`,
                 );
         });
-        out(`rollback: done; \`npm run up\` deploys the code again (it removes the pin)`);
+        out(`rollback: done; \`${upCommand(opts.stack)}\` deploys the code again (it removes the pin)`);
         return 0;
     } catch (err) {
         return refusalExit("rollback", err);

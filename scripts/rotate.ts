@@ -25,8 +25,10 @@ import {
     npmAteFlags,
     stackName,
     stackTarget,
+    upCommand,
     type StackTarget,
 } from "./target";
+import { configCommand } from "../config";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const NS = "marvel-rivals-stats";
@@ -93,6 +95,11 @@ function pulumi(stack: string, args: string[], capture = false): { status: numbe
     return { status: r.status ?? 1, stdout: r.stdout ?? "" };
 }
 
+/** A password set in the stack's config is the user's to change: how (the value is asked for, never an argument). */
+export function rotateOwnSecretHint(secretKey: string, stack: string): string {
+    return `${secretKey} is set in the stack's config, so it is yours to change: set the new one (${configCommand(`set --secret ${secretKey}`, stack)}, which asks for it) and run ${upCommand(stack)}, or remove it (${configCommand(`rm ${secretKey}`, stack)}) to have one generated and rotated`;
+}
+
 export async function main(argv: string[], out = (l: string) => process.stdout.write(`${l}\n`)): Promise<number> {
     let opts: Options;
     try {
@@ -107,9 +114,7 @@ export async function main(argv: string[], out = (l: string) => process.stdout.w
         const counterKey = opts.what === "db" ? "dbPasswordRotation" : "redisPasswordRotation";
         await withDeployLock(t, "rotate", async () => {
             if (pulumi(opts.stack, ["config", "get", `${NS}:${secretKey}`], true).status === 0)
-                throw new Refusal(
-                    `${secretKey} is set in the stack's config, so it is yours to change: set the new one (pulumi config set --secret ${secretKey}) and run npm run up, or remove it (pulumi config rm ${secretKey}) to have one generated and rotated`,
-                );
+                throw new Refusal(rotateOwnSecretHint(secretKey, opts.stack));
             const got = pulumi(opts.stack, ["config", "get", `${NS}:${counterKey}`], true);
             const current = got.status === 0 ? Number(got.stdout.trim()) : 0;
             if (!Number.isInteger(current) || current < 0) throw new Refusal(`${counterKey} is ${got.stdout.trim()}`);

@@ -27,6 +27,7 @@ import {
     runAsProgram,
     stackConfigText,
     stackName,
+    stackNames,
     stackTarget,
     type StackTarget,
 } from "./target";
@@ -43,6 +44,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         (arg, value) => {
             if (arg === "--stack") opts.stack = value();
             else if (arg === "--json") opts.json = true;
+            else if (stackNames().includes(arg))
+                throw new UsageError(
+                    `unexpected argument ${arg}: a stack goes after --stack: npm run status -- --stack ${arg}`,
+                );
             else throw new UsageError(`unexpected argument ${arg}`);
         },
         env,

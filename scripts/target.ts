@@ -133,6 +133,9 @@ export function stackTarget(stack: string, projectDir = PROJECT_DIR): StackTarge
 }
 
 /** The engine as a person reads it in a message. */
+/** The command that deploys `stack`, as hints name it (the wrapper, with the stack: scripts/pulumi.sh). */
+export const upCommand = (stack: string) => `npm run up -- --stack ${stack}`;
+
 export const engineName = (t: StackTarget) => t.host ?? "the local engine";
 
 /**

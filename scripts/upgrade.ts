@@ -33,8 +33,10 @@ import {
     runAsProgram,
     stackName,
     stackTarget,
+    upCommand,
     type StackTarget,
 } from "./target";
+import { configCommand } from "../config";
 import { PGDATA_SUBDIR } from "../components/postgresChanges";
 import { BACKUP_MOUNT } from "../components/backups";
 
@@ -135,7 +137,7 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
     if (!to) throw new Refusal(`cannot tell the PostgreSQL major version of ${opts.to}`);
     if (to === from)
         throw new Refusal(
-            `the data directory is already PostgreSQL ${from}: nothing to upgrade; set postgresImage ${opts.to} and run npm run up`,
+            `the data directory is already PostgreSQL ${from}: nothing to upgrade; set postgresImage ${opts.to} (${configCommand(`set postgresImage ${opts.to}`, opts.stack)}) and run ${upCommand(opts.stack)}`,
         );
     const parent = dataDir.replace(/\/[^/]+$/, "");
     const base = dataDir.slice(parent.length + 1);
@@ -148,7 +150,7 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
     const backup = await docker(t.host, ["container", "inspect", "--format", "{{.Config.User}}", t.names.backup]);
     if (backup.code !== 0)
         throw new Refusal(
-            `no backup container ${t.names.backup}: the upgrade needs its checked dump; run npm run up first`,
+            `no backup container ${t.names.backup}: the upgrade needs its checked dump; run ${upCommand(opts.stack)} first`,
         );
     const owner = backup.stdout.trim() || "0:0";
     const backupDir = JSON.parse(
@@ -159,7 +161,9 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
         ),
     ).find((m: any) => m.Destination === BACKUP_MOUNT)?.Source as string;
     if (!backupDir)
-        throw new Refusal(`${t.names.backup} has no backup directory mounted at ${BACKUP_MOUNT}: run npm run up first`);
+        throw new Refusal(
+            `${t.names.backup} has no backup directory mounted at ${BACKUP_MOUNT}: run ${upCommand(opts.stack)} first`,
+        );
     say(
         `stack ${opts.stack} on ${t.host ?? "the local engine"}: ${dataDir} is PostgreSQL ${from}, ${opts.to} is PostgreSQL ${to}`,
     );
@@ -312,16 +316,16 @@ async function upgrade(opts: UpgradeOptions, out: (line: string) => void): Promi
             else
                 say(
                     switched
-                        ? "app started: ready again once `npm run up` brings the database back"
+                        ? `app started: ready again once \`${upCommand(opts.stack)}\` brings the database back`
                         : "app started again; nothing was changed",
                 );
         }
     }
     say(
-        `now: pulumi config set postgresImage ${opts.to} -s ${opts.stack}, then PULUMI_STACK=${opts.stack} npm run up (the database is down until it runs)`,
+        `now: ${configCommand(`set postgresImage ${opts.to}`, opts.stack)}, then ${upCommand(opts.stack)} (the database is down until it runs)`,
     );
     say(
-        `to undo before that up: docker stop ${appName}; move ${parent}/${kept} back to ${dataDir} (the new one aside); docker start ${pg} ${appName}. After it: the same, with postgresImage set back, then npm run up`,
+        `to undo before that up: docker stop ${appName}; move ${parent}/${kept} back to ${dataDir} (the new one aside); docker start ${pg} ${appName}. After it: the same, with postgresImage set back, then ${upCommand(opts.stack)}`,
     );
     return 0;
 }

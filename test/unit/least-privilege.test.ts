@@ -113,6 +113,22 @@ describe("server-publishes-only-loopback", () => {
         expect(violations(serverPublishesOnlyLoopback, [server, app("127.0.0.1")])).toEqual([]);
         expect(violations(serverPublishesOnlyLoopback, [laptop, app("0.0.0.0")])).toEqual([]);
     });
+    it("names the keys of the container that publishes: Postgres', Redis', pgAdmin's, not the app's", () => {
+        const on = (name: string, internal: number) =>
+            res(name, { ports: [{ internal, external: internal, ip: "192.168.1.5" }] });
+        expect(
+            violations(serverPublishesOnlyLoopback, [
+                server,
+                on("postgres-container", 5432),
+                on("redis-container", 6379),
+                on("pgadmin-container", 5050),
+            ]),
+        ).toEqual([
+            "postgres-container publishes port 5432 on 192.168.1.5:5432 of the server, PostgreSQL on the LAN; unset postgresPort/postgresBindAddress, or set postgresBindAddress 127.0.0.1 for the SSH tunnel",
+            "redis-container publishes port 6379 on 192.168.1.5:6379 of the server, Redis on the LAN; unset redisPort/redisBindAddress and reach it through `docker exec`",
+            "pgadmin-container publishes port 5050 on 192.168.1.5:5050 of the server, pgAdmin on the LAN; set pgadmin false (a tool for a local Docker engine; pgadminPort is its port)",
+        ]);
+    });
     it("reports odin set to publish the app on the LAN (npm run policy), without failing it", () => {
         const r = policy("odin", "--set", "appPort=8000", "--set", "appBindAddress=0.0.0.0");
         expect(r.status).toBe(0);

@@ -34,6 +34,29 @@ describe("npm run policy", () => {
         expect(r.stderr).toContain("usage: npm run policy -- [--stack <name>] [--set key=value ...]");
     }, 120_000);
 
+    it("takes a mistyped --set key as the command's typo, naming the nearest key with the value", () => {
+        const r = policy("--stack", "odin", "--set", "apPort=8000");
+        expect(r.status).toBe(2);
+        expect(r.stderr).toBe("policy: --set apPort: did you mean --set appPort=8000?\n");
+        expect(r.stdout).toBe("");
+    }, 120_000);
+
+    it("refuses a --set key that is nothing like a setting", () => {
+        const r = policy("dev", "--set", "frobnicate=1");
+        expect(r.status).toBe(2);
+        expect(r.stderr).toBe(
+            "policy: --set frobnicate: not a setting of this project (docs/configuration.md lists every key)\n",
+        );
+    }, 120_000);
+
+    it("refuses --set without key=value, with an example", () => {
+        for (const args of [["--set", "appPort"], ["--set"]]) {
+            const r = policy("dev", ...args);
+            expect(r.status).toBe(2);
+            expect(r.stderr).toBe("policy: --set needs key=value, e.g. --set appPort=8000\n");
+        }
+    }, 120_000);
+
     it("refuses an unknown stack, listing the stacks, before running anything", () => {
         const r = policy("prod");
         expect(r.status).toBe(2);

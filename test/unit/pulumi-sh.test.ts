@@ -183,6 +183,24 @@ describe("the passphrase", () => {
         expect(w.calls()).toEqual([]);
     });
 
+    it("is not generated for a shared backend (s3://): odin's stack there opens only with the GitHub secret's", () => {
+        const w = world();
+        const s3 = "s3://mrs-pulumi-state?endpoint=s3.example.invalid&region=auto";
+        const r = w.run(["preview", "--stack", "odin"], { PULUMI_BACKEND_URL: s3 });
+        expect(r.status).toBe(1);
+        expect(r.stderr).toBe(
+            `error: no passphrase for the s3:// backend: put the stack's passphrase (the GitHub secret PULUMI_CONFIG_PASSPHRASE) in ${keyFile(w)} (0600), or set PULUMI_CONFIG_PASSPHRASE_FILE to the file that holds it; a new one would not open its stacks.\n`,
+        );
+        expect(existsSync(keyFile(w))).toBe(false);
+        expect(w.calls()).toEqual([]);
+        // With the passphrase in its place, it goes on and uses it.
+        mkdirSync(join(w.home, ".config", "marvel-rivals-stats"), { recursive: true });
+        writeFileSync(keyFile(w), "the-github-secret\n", { mode: 0o600 });
+        const ok = w.run(["preview", "--stack", "odin"], { PULUMI_BACKEND_URL: s3 });
+        expect(ok.status, ok.stderr).toBe(0);
+        expect(w.calls().at(-1)).toBe(`preview --stack odin|${s3}|${keyFile(w)}`);
+    });
+
     it("refuses a PULUMI_CONFIG_PASSPHRASE_FILE inside the state directory", () => {
         const w = world();
         mkdirSync(join(w.repo, ".pulumi-state"));

@@ -73,10 +73,42 @@ function humanStatus(r: RunResult, err: (line: string) => void): void {
     );
 }
 
-export async function main(argv: string[], out = process.stdout, errOut = process.stderr): Promise<number> {
+const COMMANDS = ["up", "down", "status", "resolve", "create"];
+
+/**
+ * `--stack` is the flag of the repository's stack scripts: this CLI (the app's, in its container too) has no
+ * stack, only DATABASE_URL. `npm run migrate --stack odin` (without `--`) reaches us as npm's
+ * npm_config_stack, with `odin` as an argument. The one-line refusal, or undefined when no stack was named.
+ */
+export function stackRefusal(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
+    const i = argv.findIndex((a) => a === "--stack" || a.startsWith("--stack="));
+    let name: string | undefined;
+    if (i >= 0) name = argv[i] === "--stack" ? argv[i + 1] : argv[i]!.slice("--stack=".length);
+    else if (env.npm_config_stack)
+        name =
+            env.npm_config_stack === "true"
+                ? argv.find((a) => !a.startsWith("-") && !COMMANDS.includes(a))
+                : env.npm_config_stack;
+    else return undefined;
+    const stack = name && /^[\w.-]+$/.test(name) ? name : "<name>";
+    return `migrate has no --stack: it works on the database of DATABASE_URL; a stack's pending migrations: npm run status -- --stack ${stack}`;
+}
+
+export async function main(
+    argv: string[],
+    out: NodeJS.WritableStream = process.stdout,
+    errOut: NodeJS.WritableStream = process.stderr,
+    env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
     const err = (line: string) => void errOut.write(`${line}\n`);
     let json = false;
     let command = "";
+    const stack = stackRefusal(argv, env);
+    if (stack) {
+        err(`migrate: ${stack}`);
+        if (argv.includes("--json")) out.write(`${JSON.stringify({ command, error: { message: stack } })}\n`);
+        return 2;
+    }
     try {
         const { values, positionals } = parseArgs({
             args: argv,
@@ -111,7 +143,7 @@ export async function main(argv: string[], out = process.stdout, errOut = proces
             err(`created ${files.down}`);
             return 0;
         }
-        if (!["up", "down", "status", "resolve"].includes(command)) {
+        if (!COMMANDS.includes(command)) {
             throw new UsageError(command === "" ? "no command given" : `unknown command "${command}"`);
         }
         const resolveName = command === "resolve" ? rest.shift() : undefined;

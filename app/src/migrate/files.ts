@@ -219,6 +219,13 @@ export function createMigration(dir: string, name: string): { up: string; down: 
         );
     }
     const existing = readMigrations(dir);
+    // Two files of one name would be two migrations that read the same in `status` and in a review.
+    const same = existing.find((m) => m.name.replace(/^\d+_/, "") === name);
+    if (same) {
+        throw new MigrateError(
+            `a migration named "${name}" exists already (${same.name}.sql): choose another name, e.g. ${name}_2`,
+        );
+    }
     const next = (existing.at(-1)?.number ?? 0) + 1;
     const base = `${up3(next)}_${name}`;
     const up = join(dir, `${base}.sql`);
