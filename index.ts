@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { PROJECT, readStackConfig } from "./config";
 import { Network } from "./components/network";
 import { HostDirectories, identityLabels } from "./components/hostDirectories";
-import { Postgres, loginRoles, readerRole } from "./components/postgres";
+import { Postgres, backupRole, loginRoles, readerRole } from "./components/postgres";
 import { REDIS_APP_USER, Redis } from "./components/redis";
 import { SECRETS_IN_CONTAINER, SecretFiles } from "./components/secretFiles";
 import { AppImage } from "./components/appImage";
@@ -159,8 +159,9 @@ const backups = new Backups(
             host: postgres.host,
             port: postgres.port,
             name: cfg.dbName,
-            user: cfg.dbUser,
-            password: dbPassword,
+            // pg_read_all_data only (issue 24); a restore borrows the owner's password (npm run restore).
+            user: backupRole(cfg.dbUser),
+            password: backupDbPassword,
         },
         backupDir: dirs.paths.backups,
         scheduleText: cfg.backup.scheduleText,
@@ -250,6 +251,8 @@ const secretFiles = new SecretFiles(
             app_api_key: apiKey,
             // The migration step's: the owner.
             owner_database_url: internalDatabaseUrl,
+            // The owner's password alone, lent to `npm run restore` (scripts/backups.ts, agentAsOwner).
+            owner_db_password: dbPassword,
         },
         waitFor: [dirs],
     },

@@ -64,8 +64,9 @@ export interface BackupsArgs {
  * a scratch database and comparing row counts at the dump's snapshot, records the result beside the dump
  * and prunes old scheduled dumps; `npm run restore` and `npm run backups` drive it through `docker exec`.
  * The database password reaches it as a file (an upload, BACKUP_PGPASSWORD_FILE), never in its environment
- * or an argument; the user name in PGUSER. Today that is the owner's identity; the agent itself needs only
- * pg_read_all_data (its check restores into a temporary cluster of its own).
+ * or an argument; the user name in PGUSER: `<dbUser>_backup`, pg_read_all_data only (issue 24: its check
+ * restores into a temporary cluster of its own). A restore borrows the owner's password for that one command
+ * (scripts/backups.ts, agentAsOwner).
  */
 export class Backups extends pulumi.ComponentResource {
     public readonly container: docker.Container;

@@ -9,8 +9,10 @@
 // restore changes the stack under it.
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
+import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
+import { SECRETS_IN_CONTAINER } from "../components/secretFiles";
 import { longestGapSeconds, parseSchedule } from "../components/backupSchedule";
 import { APP_PORT, CONTAINER_NAMES } from "../components/names";
 import { parseDuration, withDeployLock } from "./deployLock";
@@ -24,6 +26,7 @@ import {
     stackName,
     stackTarget,
     UsageError,
+    upCommand,
     type StackTarget,
 } from "./target";
 
@@ -91,6 +94,66 @@ export const agent = (t: StackTarget, ...args: string[]) =>
     docker(t.host, ["exec", t.names.backup, ...AGENT_ENTRYPOINT, ...args], 0);
 
 /**
+ * An agent command that needs the database owner (a restore: CREATE DATABASE, the renames, ending the
+ * sessions). The agent itself logs in as `<dbUser>_backup` (pg_read_all_data only, issue 24), so the owner's
+ * password is lent to this one command: read from the stack's secret file on the Docker host (0400, the
+ * stack owner's: components/secretFiles.ts) by a throwaway container of the agent's image, and piped into the
+ * agent's stdin (BACKUP_PGPASSWORD_FILE=/dev/stdin). Never an argument, an environment variable, a file on
+ * this machine or in the backup container.
+ */
+export async function agentAsOwner(t: StackTarget, dbUser: string, ...args: string[]) {
+    const inspected = await docker(t.host, ["inspect", "--format", "{{.Image}}|{{.Config.User}}", t.names.backup]);
+    const [image, runAs] = inspected.stdout.trim().split("|");
+    const dir = await secretsDir(t);
+    if (inspected.code !== 0 || !image || !dir)
+        return {
+            code: 1,
+            stdout: "",
+            stderr: `cannot find the owner's password file: ${inspected.stderr.trim() || `no secret mounts on the app container; run ${upCommand(t.stack)}`}`,
+        };
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(
+            "bash",
+            [
+                "-c",
+                'set -o pipefail; docker run --rm --network none --user "$RUN_AS" --cap-drop ALL --security-opt no-new-privileges:true -v "$SECRETS:/s:ro" --entrypoint cat "$IMAGE" /s/owner_db_password | docker exec -i -e PGUSER="$OWNER" -e BACKUP_PGPASSWORD_FILE=/dev/stdin "$BACKUP" "$@"',
+                "agent-as-owner",
+                ...AGENT_ENTRYPOINT,
+                ...args,
+            ],
+            {
+                env: {
+                    ...process.env,
+                    ...(t.host ? { DOCKER_HOST: t.host } : {}),
+                    RUN_AS: runAs || "0:0",
+                    SECRETS: dir,
+                    IMAGE: image,
+                    OWNER: dbUser,
+                    BACKUP: t.names.backup,
+                },
+                stdio: ["ignore", "pipe", "pipe"],
+            },
+        );
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+        child.on("error", (err) => resolve({ code: 127, stdout, stderr: err.message }));
+        child.on("close", (code, signal) => resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr }));
+    });
+}
+
+/** The stack's secret-file directory on the Docker host: the source of the app container's secret mounts. */
+async function secretsDir(t: StackTarget): Promise<string | undefined> {
+    const app = (await findApp(t)) ?? t.names.app;
+    const r = await docker(t.host, ["container", "inspect", "--format", "{{json .Mounts}}", app]);
+    if (r.code !== 0) return undefined;
+    const mounts = JSON.parse(r.stdout) as { Source: string; Destination: string }[];
+    const m = mounts.find((x) => x.Destination.startsWith(`${SECRETS_IN_CONTAINER}/`));
+    return m ? path.dirname(m.Source) : undefined;
+}
+
+/**
  * The agent's own word on how a command ended: its last `result=...` line. Only this is trusted, never
  * the docker client's exit code (a dropped SSH connection or a signal says nothing of the agent).
  */
@@ -114,11 +177,11 @@ async function requireBackupContainer(t: StackTarget, stack: string): Promise<vo
     if (r.code === 127) throw new Refusal(`the docker CLI could not run: ${r.stderr.trim()}; install Docker's CLI`);
     if (r.code !== 0)
         throw new Refusal(
-            `no backup container ${t.names.backup} on ${host ?? "the local engine"}: bring the stack up first (PULUMI_STACK=${stack} npm run up)${r.stderr.includes("No such") ? "" : `; docker said: ${r.stderr.trim()}`}`,
+            `no backup container ${t.names.backup} on ${host ?? "the local engine"}: bring the stack up first (${upCommand(stack)})${r.stderr.includes("No such") ? "" : `; docker said: ${r.stderr.trim()}`}`,
         );
     if (r.stdout.trim() !== "true")
         throw new Refusal(
-            `the backup container ${t.names.backup} is not running: start it (docker start ${t.names.backup}) or run \`npm run up\``,
+            `the backup container ${t.names.backup} is not running: start it (docker start ${t.names.backup}) or run \`${upCommand(stack)}\``,
         );
 }
 
@@ -436,7 +499,7 @@ async function restoreLocked(t: StackTarget, opts: Options, out: (line: string) 
             );
         }
 
-        const load = await agent(t, "restore", dump.file, ...(safetyName ? [safetyName] : []));
+        const load = await agentAsOwner(t, t.dbUser, "restore", dump.file, ...(safetyName ? [safetyName] : []));
         for (const line of load.stdout
             .trim()
             .split("\n")
@@ -467,7 +530,7 @@ async function restoreLocked(t: StackTarget, opts: Options, out: (line: string) 
     const migrate = await docker(host, ["exec", appName, "migrate", "up"], 0);
     if (migrate.code !== 0)
         throw new Refusal(
-            `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`npm run up\``,
+            `the database is restored but the migrations failed: ${(migrate.stderr || migrate.stdout).trim()}; fix it, then run \`${upCommand(opts.stack)}\``,
         );
     for (const line of migrate.stdout.trim().split("\n").filter(Boolean)) say(`migrate: ${line}`);
 

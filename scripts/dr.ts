@@ -15,6 +15,7 @@ import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { OffsiteError, restoreOffsite, type OffsiteTarget } from "../agent/offsite";
+import { configCommand } from "../config";
 import {
     PROJECT_DIR,
     Refusal,
@@ -157,7 +158,7 @@ export function containerDatabase(host: string | undefined, pg: string, user: st
             ]);
             if (r.code !== 0)
                 throw new Refusal(
-                    `psql in ${pg} on ${where} failed: ${r.stderr.trim().split("\n")[0]}; is the stack up (npm run up)?`,
+                    `psql in ${pg} on ${where} failed: ${r.stderr.trim().split("\n")[0]}; is the stack up? (npm run status -- --stack <name>)`,
                 );
             return r.stdout
                 .split("\n")
@@ -292,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
         const passwordFile = await file("backupOffsitePassword", "password");
         if (!passwordFile)
             throw new Refusal(
-                `the stack ${stack} has no backupOffsitePassword: set it from your password manager (\`pulumi config set --secret backupOffsitePassword\`) and run again`,
+                `the stack ${stack} has no backupOffsitePassword: set it from your password manager (\`${configCommand("set --secret backupOffsitePassword", stack)}\`, which asks for it) and run again`,
             );
         const target: OffsiteTarget = {
             repository,

@@ -196,7 +196,7 @@ describe("the backup settings", () => {
 });
 
 describe("the backup container", () => {
-    it("runs the agent from the Postgres image as the owner, its password in a secret file only", async () => {
+    it("runs the agent from the Postgres image as the backup role (pg_read_all_data), its own password in a secret file only", async () => {
         const { runProgram } = await import("../../support/mockProgram");
         const run = await runProgram("odin", { backupDir: "/mnt/remotes/NAS_backups/marvel-rivals-stats" });
         const backup = run.byName("backups-container");
@@ -231,17 +231,18 @@ describe("the backup container", () => {
             BACKUP_SCHEDULE: "0 3 * * *",
             BACKUP_KEEP_LAST: "7",
             PGHOST: "postgres",
-            PGUSER: "marvel_stats",
+            // Not the owner (issue 24): a restore borrows the owner's password (scripts/backups.ts).
+            PGUSER: "marvel_stats_backup",
             PGDATABASE: "marvel_rivals",
             BACKUP_PGPASSWORD_FILE: "/run/secrets/backup/pgpassword",
         });
         // The password is a file copied into the container (a secret in the state), not in its environment.
         expect(env.PGPASSWORD).toBeUndefined();
-        expect(JSON.stringify(backup.inputs.envs)).not.toContain("generated-db-password");
+        expect(JSON.stringify(backup.inputs.envs)).not.toContain("generated-");
         expect(backup.inputs.uploads).toEqual([
             {
                 file: "/run/secrets/backup/pgpassword",
-                content: "generated-db-password-0123456789",
+                content: "generated-backup-db-password-0123456789",
                 permissions: "0444",
             },
         ]);

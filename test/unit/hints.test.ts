@@ -10,13 +10,11 @@ import { parseArgs as statusArgs } from "../../scripts/status";
 import { upCommand } from "../../scripts/target";
 
 const SCRIPTS = path.resolve(__dirname, "../../scripts");
-/** scripts/backups.ts is rewritten by another branch of this round; its hints are listed in that merge. */
-const ELSEWHERE = new Set(["backups.ts"]);
 
 /** `file:line: text` of each code line (not a comment) that hands the user a command without the wrapper or the stack. */
 function bareHints(): string[] {
     const out: string[] = [];
-    for (const f of readdirSync(SCRIPTS).filter((f) => f.endsWith(".ts") && !ELSEWHERE.has(f))) {
+    for (const f of readdirSync(SCRIPTS).filter((f) => f.endsWith(".ts"))) {
         readFileSync(path.join(SCRIPTS, f), "utf8")
             .split("\n")
             .forEach((line, i) => {

@@ -57,7 +57,7 @@ export function graphChecks(stack: string): void {
             expect(up.create).toContain("$MIGRATE_HARDENING");
             const dirs = run.ofType("command:local:Command").find((c) => c.inputs.environment?.DATA_DIR);
             expect(dirs!.inputs.environment.TOOL_HARDENING).toContain("--cap-drop ALL");
-            expect(dirs!.inputs.create.match(/\$TOOL_HARDENING/g)).toHaveLength(2);
+            expect(dirs!.inputs.create.match(/\$TOOL_HARDENING/g)).toHaveLength(3);
         });
 
         it("the policy pack finds no violation, mandatory or advisory", () => {

@@ -14,7 +14,7 @@ describe("npm run policy", () => {
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         // (The program's own info lines, such as the pending migrations, come first.)
-        expect(r.stdout).toMatch(/\npolicy: 7 policies over 37 resources of stack dev: no mandatory violation\n$/);
+        expect(r.stdout).toMatch(/\npolicy: 7 policies over 39 resources of stack dev: no mandatory violation\n$/);
         expect(r.stdout).not.toContain("violation of");
     }, 120_000);
 
@@ -23,7 +23,7 @@ describe("npm run policy", () => {
         expect(r.status).toBe(1);
         expect(r.stdout.split("\n").slice(-3)).toEqual([
             "mandatory violation of no-database-port-on-lan (postgres-container): postgres-container publishes PostgreSQL's port 5432 on 0.0.0.0, reachable from the network; bind it to 127.0.0.1 (postgresBindAddress/redisBindAddress)",
-            "policy: 7 policies over 37 resources of stack dev: 1 mandatory violation(s)",
+            "policy: 7 policies over 39 resources of stack dev: 1 mandatory violation(s)",
             "",
         ]);
     }, 120_000);
