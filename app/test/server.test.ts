@@ -268,29 +268,35 @@ describe("the running service", () => {
     });
 });
 
+/** A raw TCP connection to `url`'s port: what it received so far, and how it ended. */
+async function rawConnection(url: string) {
+    const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(url).port) });
+    await once(socket, "connect");
+    let received = "";
+    socket.on("data", (d: Buffer) => (received += d.toString()));
+    const ended = new Promise<string>((resolve) => {
+        socket.once("close", () => resolve("closed"));
+        socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    return { socket, received: () => received, ended };
+}
+
 describe("SIGTERM on a keep-alive connection", () => {
     it("a request written just after SIGTERM on an idle keep-alive connection is answered, with Connection: close", async () => {
         const s = await start();
-        const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(s.url).port) });
-        await once(socket, "connect");
-        let received = "";
-        socket.on("data", (d: Buffer) => (received += d.toString()));
-        const ended = new Promise<string>((resolve) => {
-            socket.once("close", () => resolve("closed"));
-            socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-        });
+        const { socket, received, ended } = await rawConnection(s.url);
         const request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         socket.write(request);
-        expect(await eventually(async () => received.includes('{"status":"ok"}'), 5000, 10)).toBe(true);
-        expect(received.toLowerCase()).toContain("connection: keep-alive");
-        const first = received;
+        expect(await eventually(async () => received().includes('{"status":"ok"}'), 5000, 10)).toBe(true);
+        expect(received().toLowerCase()).toContain("connection: keep-alive");
+        const first = received();
 
         // The connection is idle now. SIGTERM, and once the server says it is stopping, the next request.
         s.child.kill("SIGTERM");
         expect(await eventually(async () => s.output().includes('"msg":"stopping:'), 5000, 5)).toBe(true);
         socket.write(request);
         expect(await ended).toBe("closed");
-        const second = received.slice(first.length);
+        const second = received().slice(first.length);
         expect(second, `answer after SIGTERM: ${JSON.stringify(second)}`).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
         expect(second.toLowerCase()).toContain("connection: close");
         expect(second).toContain('{"status":"ok"}');
@@ -304,14 +310,7 @@ describe("close() while a request is being read", () => {
         // A proxy's new connection whose request is half written when close() runs: the connection is busy
         // (a request begun), so close() keeps it, and the request is routed after close(), when Fastify's
         // default answers 503 ("Service Unavailable") without running the handler.
-        const socket = createConnection({ host: "127.0.0.1", port: Number(new URL(s.url).port) });
-        await once(socket, "connect");
-        let received = "";
-        socket.on("data", (d: Buffer) => (received += d.toString()));
-        const ended = new Promise<string>((resolve) => {
-            socket.once("close", () => resolve("closed"));
-            socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-        });
+        const { socket, received, ended } = await rawConnection(s.url);
         socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         await new Promise((r) => setTimeout(r, 100));
         s.child.kill("SIGTERM");
@@ -330,9 +329,9 @@ describe("close() while a request is being read", () => {
         expect(refused).toBe(true);
         socket.write("\r\n");
         expect(await ended).toBe("closed");
-        expect(received, received.slice(0, 400)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-        expect(received.toLowerCase()).toContain("connection: close");
-        expect(received).toContain('{"status":"ok"}');
+        expect(received(), received().slice(0, 400)).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(received().toLowerCase()).toContain("connection: close");
+        expect(received()).toContain('{"status":"ok"}');
         expect(await s.exited, s.output()).toBe(0);
     });
 });
