@@ -9,7 +9,6 @@
 // restore changes the stack under it.
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
-import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { AGENT_ENTRYPOINT, SCHEDULE_LABEL } from "../components/backups";
 import { SECRETS_IN_CONTAINER } from "../components/secretFiles";
@@ -18,6 +17,7 @@ import { APP_PORT, CONTAINER_NAMES } from "../components/names";
 import { parseDuration, withDeployLock } from "./deployLock";
 import {
     docker,
+    dockerScript,
     eachArg,
     findApp,
     Refusal,
@@ -111,36 +111,12 @@ export async function agentAsOwner(t: StackTarget, dbUser: string, ...args: stri
             stdout: "",
             stderr: `cannot find the owner's password file: ${inspected.stderr.trim() || `no secret mounts on the app container; run ${upCommand(t.stack)}`}`,
         };
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(
-            "bash",
-            [
-                "-c",
-                'set -o pipefail; docker run --rm --network none --user "$RUN_AS" --cap-drop ALL --security-opt no-new-privileges:true -v "$SECRETS:/s:ro" --entrypoint cat "$IMAGE" /s/owner_db_password | docker exec -i -e PGUSER="$OWNER" -e BACKUP_PGPASSWORD_FILE=/dev/stdin "$BACKUP" "$@"',
-                "agent-as-owner",
-                ...AGENT_ENTRYPOINT,
-                ...args,
-            ],
-            {
-                env: {
-                    ...process.env,
-                    ...(t.host ? { DOCKER_HOST: t.host } : {}),
-                    RUN_AS: runAs || "0:0",
-                    SECRETS: dir,
-                    IMAGE: image,
-                    OWNER: dbUser,
-                    BACKUP: t.names.backup,
-                },
-                stdio: ["ignore", "pipe", "pipe"],
-            },
-        );
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        child.on("error", (err) => resolve({ code: 127, stdout, stderr: err.message }));
-        child.on("close", (code, signal) => resolve({ code: signal ? -1 : (code ?? -1), stdout, stderr }));
-    });
+    return dockerScript(
+        t.host,
+        'set -o pipefail; docker run --rm --network none --user "$RUN_AS" --cap-drop ALL --security-opt no-new-privileges:true -v "$SECRETS:/s:ro" --entrypoint cat "$IMAGE" /s/owner_db_password | docker exec -i -e PGUSER="$OWNER" -e BACKUP_PGPASSWORD_FILE=/dev/stdin "$BACKUP" "$@"',
+        [...AGENT_ENTRYPOINT, ...args],
+        { RUN_AS: runAs || "0:0", SECRETS: dir, IMAGE: image, OWNER: dbUser, BACKUP: t.names.backup },
+    );
 }
 
 /** The stack's secret-file directory on the Docker host: the source of the app container's secret mounts. */

@@ -151,8 +151,32 @@ export function docker(
     /** Extra variables for the client (a password for `docker exec -e NAME`, never an argument). */
     env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return collect("docker", args, host, env, timeoutMs);
+}
+
+/**
+ * A bash script of docker CLI calls (a pipe from one container into another), as `docker` runs one call:
+ * against `host`, in a process group of its own, `args` as its $1..., no time limit by default.
+ */
+export function dockerScript(
+    host: string | undefined,
+    script: string,
+    args: string[] = [],
+    env: Record<string, string> = {},
+    timeoutMs = 0,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+    return collect("bash", ["-c", script, "docker-script", ...args], host, env, timeoutMs);
+}
+
+function collect(
+    command: string,
+    args: string[],
+    host: string | undefined,
+    env: Record<string, string>,
+    timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-        const child = spawn("docker", args, {
+        const child = spawn(command, args, {
             env: { ...process.env, ...env, ...(host ? { DOCKER_HOST: host } : {}) },
             detached: true,
             stdio: ["ignore", "pipe", "pipe"],

@@ -20,13 +20,13 @@
 //
 // Exit status: 0 done; 1 refused or failed (the message says why and what to do); 2 bad arguments.
 import { randomBytes } from "node:crypto";
-import { spawn } from "node:child_process";
 import { agent, parseList, resultOf } from "./backups";
 import { withDeployLock } from "./deployLock";
 import {
     Refusal,
     UsageError,
     docker,
+    dockerScript,
     eachArg,
     findApp,
     refusalExit,
@@ -353,36 +353,24 @@ runAsProgram(module, main);
  * (both through their local sockets as `user`). psql goes on past the one expected error (the owner's
  * CREATE ROLE: initdb made it); the result is judged by the restore that follows (a missing role fails it).
  */
-export function carryRoles(
+export async function carryRoles(
     host: string | undefined,
     from: string,
     to: string,
     user: string,
 ): Promise<{ code: number; stderr: string }> {
-    return new Promise((resolve) => {
-        const child = spawn(
-            "bash",
-            [
-                "-c",
-                'set -o pipefail; docker exec "$FROM" pg_dumpall --roles-only -U "$PGU" | docker exec -i "$TO" psql -X -q -U "$PGU" -d postgres >/dev/null',
-            ],
-            {
-                env: { ...process.env, FROM: from, TO: to, PGU: user, ...(host ? { DOCKER_HOST: host } : {}) },
-                stdio: ["ignore", "ignore", "pipe"],
-            },
-        );
-        let stderr = "";
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-        child.on("error", (err) => resolve({ code: 127, stderr: err.message }));
-        child.on("close", (code) =>
-            resolve({
-                code: code ?? 1,
-                // The owner's own CREATE ROLE is the one error expected.
-                stderr: stderr
-                    .split("\n")
-                    .filter((l) => l.trim() && !/role "[^"]+" already exists/.test(l))
-                    .join("\n"),
-            }),
-        );
-    });
+    const r = await dockerScript(
+        host,
+        'set -o pipefail; docker exec "$FROM" pg_dumpall --roles-only -U "$PGU" | docker exec -i "$TO" psql -X -q -U "$PGU" -d postgres >/dev/null',
+        [],
+        { FROM: from, TO: to, PGU: user },
+    );
+    return {
+        code: r.code,
+        // The owner's own CREATE ROLE is the one error expected.
+        stderr: r.stderr
+            .split("\n")
+            .filter((l) => l.trim() && !/role "[^"]+" already exists/.test(l))
+            .join("\n"),
+    };
 }
